@@ -1,0 +1,100 @@
+"""Settings: built-in defaults, then sources.yaml ``settings:``, then environment variables.
+
+One defaults object (``Settings()``) so tests never need a file on disk.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from aggregator import PROJECT_URL, __version__
+
+DEFAULT_CONFIG = "sources.yaml"
+USER_AGENT = f"aggregator/{__version__} (+{PROJECT_URL})"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FetchSettings(_Strict):
+    timeout: float = Field(20.0, gt=0, description="overall deadline per request, seconds")
+    connect_timeout: float = Field(10.0, gt=0, description="deadline to connect, seconds")
+    max_bytes: int = Field(10_000_000, gt=0, description="cap on the decoded body size")
+    max_redirects: int = Field(5, ge=0)
+    concurrency: int = Field(16, ge=1, description="requests in flight overall")
+    per_host: int = Field(2, ge=1, description="requests in flight per host")
+    user_agent: str = USER_AGENT
+    allow_private_networks: bool = False
+    short_text_chars: int = Field(
+        400, ge=0, description="items whose feed text is shorter get their page extracted"
+    )
+    max_items_per_feed: int = Field(500, ge=1)
+
+
+class LLMSettings(_Strict):
+    base_url: str | None = None  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
+    model: str = "gpt-4o-mini"
+    api_key: str | None = None  # prefer the OPENAI_API_KEY environment variable
+    timeout: float = Field(60.0, gt=0)
+    max_retries: int = Field(2, ge=0)
+    max_tokens: int = Field(700, ge=16)
+    temperature: float = Field(0.2, ge=0, le=2)
+    max_calls_per_run: int = Field(100, ge=0, description="budget: LLM calls per run")
+    max_input_chars: int = Field(12_000, ge=500, description="article text sent per story")
+    enabled: bool = True
+
+    @property
+    def configured(self) -> bool:
+        """True when an endpoint or a key is set: otherwise the extractive summariser runs."""
+        return self.enabled and bool(self.base_url or self.api_key)
+
+
+class Settings(_Strict):
+    title: str = "Aggregator: today's news"
+    description: str = "The top stories of the last 24 hours, summarised with sources cited."
+    language: str = "en"
+    site_url: str = "http://localhost:8000/"  # where the site is published (for feed links)
+    window_hours: float = Field(24.0, gt=0)
+    max_stories: int = Field(30, ge=1, description="stories on the discover page and feeds")
+    min_sources: int = Field(1, ge=1, description="distinct sources a story needs to be listed")
+    output_dir: str = "site"
+    data_dir: str = "data"
+    db_url: str | None = None  # any SQLAlchemy URL; default sqlite:///<data_dir>/aggregator.db
+    crawl_interval_minutes: float = Field(30.0, gt=0)
+    digest_interval_minutes: float = Field(60.0, gt=0)
+    cluster_threshold: float = Field(0.3, gt=0, lt=1, description="cosine similarity to join")
+    fetch: FetchSettings = FetchSettings()
+    llm: LLMSettings = LLMSettings()
+
+    def resolved_db_url(self, base_dir: Path | None = None) -> str:
+        """The database URL: explicit setting, else a SQLite file under ``data_dir``."""
+        if self.db_url:
+            return self.db_url
+        data = Path(self.data_dir)
+        if base_dir is not None and not data.is_absolute():
+            data = base_dir / data
+        return f"sqlite:///{data / 'aggregator.db'}"
+
+
+def apply_environment(settings: Settings, env: dict[str, str] | None = None) -> Settings:
+    """Layer environment variables over settings (they win over the file)."""
+    env = dict(os.environ) if env is None else env
+    update: dict[str, object] = {}
+    if env.get("AGGREGATOR_DB_URL"):
+        update["db_url"] = env["AGGREGATOR_DB_URL"]
+    llm_update: dict[str, object] = {}
+    if env.get("OPENAI_BASE_URL") and not settings.llm.base_url:
+        llm_update["base_url"] = env["OPENAI_BASE_URL"]
+    if env.get("OPENAI_API_KEY") and not settings.llm.api_key:
+        llm_update["api_key"] = env["OPENAI_API_KEY"]
+    if env.get("OPENAI_MODEL"):
+        llm_update["model"] = env["OPENAI_MODEL"]
+    if llm_update:
+        update["llm"] = settings.llm.model_copy(update=llm_update)
+    if env.get("AGGREGATOR_ALLOW_PRIVATE_NETWORKS", "").strip().lower() in {"1", "true", "yes"}:
+        update["fetch"] = settings.fetch.model_copy(update={"allow_private_networks": True})
+    return settings.model_copy(update=update) if update else settings

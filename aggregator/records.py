@@ -1,0 +1,155 @@
+"""Typed records passed between the pipeline stages.
+
+Names say which way they flow: a ``FetchResult`` leaves the fetcher, a ``FeedItem`` leaves the
+parser, an ``Article`` is what the store keeps, a ``Story`` leaves the clusterer, a ``Summary``
+leaves the summariser. All are frozen; stages return new records instead of mutating.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class FetchStatus(StrEnum):
+    OK = "ok"  # a body was fetched
+    NOT_MODIFIED = "not_modified"  # 304: nothing to parse
+    ERROR = "error"  # the source failed; ``error`` says why
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    """What the fetcher got for one URL."""
+
+    url: str  # the URL asked for
+    status: FetchStatus
+    body: bytes = b""  # decoded (decompressed) body, empty unless status is OK
+    final_url: str = ""  # URL after redirects (never saved as the feed URL)
+    http_status: int | None = None  # last HTTP status code seen, if any
+    content_type: str = ""  # Content-Type header of the response
+    etag: str | None = None  # validators to send next time (conditional GET)
+    last_modified: str | None = None
+    error: str | None = None  # human-readable reason when status is ERROR
+    retry_after: float | None = None  # seconds the server asked us to wait (429/503)
+    elapsed: float = 0.0  # wall-clock seconds spent
+
+
+@dataclass(frozen=True)
+class FeedItem:
+    """One entry parsed from a feed, before it becomes an Article."""
+
+    title: str  # plain text
+    link: str  # absolute URL of the article page ("" when the feed gave none)
+    guid: str = ""  # the feed's own id for the item, if any
+    summary: str = ""  # plain text teaser or body from the feed
+    published: datetime | None = None  # timezone-aware UTC, or None when absent/absurd
+    author: str = ""
+    language: str = ""  # BCP 47 tag when the feed says, else ""
+    image: str = ""  # URL of a lead image, if the feed gives one
+
+
+@dataclass(frozen=True)
+class ParsedFeed:
+    """A parsed feed: its items plus what the feed says about itself."""
+
+    items: tuple[FeedItem, ...]
+    title: str = ""
+    link: str = ""
+    language: str = ""
+    format: str = ""  # "rss20", "atom10", ... as reported by the parser
+
+
+@dataclass(frozen=True)
+class ExtractedPage:
+    """Text and metadata pulled out of an article's HTML page."""
+
+    text: str  # main text, plain, paragraphs separated by blank lines
+    title: str = ""
+    author: str = ""
+    published: datetime | None = None
+    language: str = ""
+    image: str = ""
+
+
+@dataclass(frozen=True)
+class Article:
+    """A stored article: the unit the clusterer, summariser and renderer work on."""
+
+    id: str  # stable id: hash of the canonical URL (GUID when there is no link)
+    url: str  # canonical URL (tracking parameters stripped)
+    title: str
+    source_id: str  # sources.yaml id, or a domain for ingested articles
+    source_name: str
+    text: str = ""  # best text we have: extracted page text or the feed's summary
+    published: datetime | None = None  # as the source says (UTC), None when unknown
+    fetched_at: datetime | None = None  # when we first stored it (UTC)
+    language: str = ""
+    author: str = ""
+    image: str = ""
+    guid: str = ""
+    category: str = ""  # the source's category
+    weight: float = 1.0  # the source's weight at crawl time
+
+    @property
+    def timestamp(self) -> datetime:
+        """The time used for windows and recency: published, else first seen."""
+        ts = self.published or self.fetched_at
+        assert ts is not None, "an article needs a published or fetched_at time"
+        return ts
+
+
+@dataclass(frozen=True)
+class Story:
+    """A group of articles about one event, with a stable id."""
+
+    id: str  # stable across runs while the story continues
+    article_ids: tuple[str, ...]  # member articles, oldest first
+    title: str = ""  # working title (title of the most representative article)
+    first_seen: datetime | None = None
+    updated: datetime | None = None  # time of the newest member
+    category: str = ""
+    score: float = 0.0  # hot score, see rank.py
+    score_parts: dict[str, float] = field(default_factory=dict)  # why it ranks where it does
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A pointer from a summary sentence to the article that supports it."""
+
+    article_id: str
+    url: str
+    source_name: str
+    title: str = ""
+
+
+@dataclass(frozen=True)
+class SummarySentence:
+    text: str  # plain text; never trusted as markup
+    citations: tuple[str, ...]  # article ids supporting the sentence (at least one)
+
+
+@dataclass(frozen=True)
+class Summary:
+    """A cited summary of one story."""
+
+    story_id: str
+    headline: str
+    sentences: tuple[SummarySentence, ...]
+    method: str  # "extractive" or "llm"
+    model: str = ""  # model name for LLM summaries
+    input_hash: str = ""  # hash of members + prompt version + model: unchanged -> reuse
+    created: datetime | None = None
+    note: str = ""  # e.g. why an LLM summary fell back to extractive
+
+
+@dataclass(frozen=True)
+class SourceOutcome:
+    """One source's result for a crawl: new items, not modified, or an error."""
+
+    source_id: str
+    status: FetchStatus
+    new_articles: int = 0
+    seen_items: int = 0
+    error: str | None = None
+    elapsed: float = 0.0

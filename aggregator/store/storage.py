@@ -1,0 +1,400 @@
+"""The one Storage class: every SQL statement of the project lives here."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import delete, event, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlmodel import Session, SQLModel, create_engine
+
+from aggregator.records import Article, FetchResult, FetchStatus, Story, Summary, SummarySentence
+from aggregator.store.models import (
+    ArticleRow,
+    SourceStateRow,
+    StoryMemberRow,
+    StoryRow,
+    SummaryRow,
+)
+
+_CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's parameter limits
+
+
+class StorageError(Exception):
+    """The database could not be opened or written; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class FetchState:
+    """What the fetcher needs to know about a source from earlier runs."""
+
+    source_id: str
+    etag: str | None = None
+    last_modified: str | None = None
+    last_fetched: datetime | None = None
+    last_success: datetime | None = None
+    last_status: str | None = None
+    last_error: str | None = None
+    consecutive_failures: int = 0
+    articles_total: int = 0
+
+
+def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    for start in range(0, len(items), _CHUNK):
+        yield items[start : start + _CHUNK]
+
+
+class Storage:
+    """SQLite (WAL) by default; any SQLAlchemy URL, PostgreSQL tested."""
+
+    def __init__(self, url: str, *, busy_timeout: float = 30.0):
+        self.url = url
+        self.is_sqlite = url.startswith("sqlite")
+        if self.is_sqlite and ":memory:" not in url and url.startswith("sqlite:///"):
+            Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
+                parents=True, exist_ok=True
+            )
+        connect_args: dict[str, Any] = {}
+        if self.is_sqlite:
+            connect_args = {"timeout": busy_timeout, "check_same_thread": False}
+        elif url.startswith("postgresql"):
+            connect_args = {"connect_timeout": int(busy_timeout)}
+        try:
+            self.engine: Engine = create_engine(url, connect_args=connect_args)
+        except (SQLAlchemyError, ImportError, ValueError) as exc:
+            raise StorageError(f"cannot use database URL {self._safe_url()}: {exc}") from exc
+        if self.is_sqlite:
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        try:
+            SQLModel.metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StorageError(f"cannot open database {self._safe_url()}: {exc}") from exc
+
+    def _safe_url(self) -> str:
+        """The URL without its password, for messages."""
+        try:
+            return self.engine.url.render_as_string(hide_password=True)
+        except AttributeError:
+            return self.url.split("@")[-1]
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> Storage:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """One transaction: committed on success, rolled back on any error."""
+        with Session(self.engine, expire_on_commit=False) as session:
+            try:
+                yield session
+                session.commit()
+            except OperationalError as exc:
+                session.rollback()
+                raise StorageError(f"database error ({self._safe_url()}): {exc.orig}") from exc
+            except BaseException:
+                session.rollback()
+                raise
+
+    # -- sources' fetch state -------------------------------------------------------------
+
+    def fetch_state(self, source_id: str) -> FetchState:
+        with self.session() as s:
+            row = s.get(SourceStateRow, source_id)
+            return _state(row) if row else FetchState(source_id=source_id)
+
+    def fetch_states(self) -> dict[str, FetchState]:
+        with self.session() as s:
+            return {r.source_id: _state(r) for r in s.exec(select(SourceStateRow)).scalars()}
+
+    def record_fetch(
+        self, source_id: str, result: FetchResult, now: datetime, new_articles: int = 0
+    ) -> None:
+        """Remember validators and health after fetching a source."""
+        with self.session() as s:
+            row = s.get(SourceStateRow, source_id) or SourceStateRow(source_id=source_id)
+            row.last_fetched = now
+            row.last_status = result.status.value
+            if result.status is FetchStatus.ERROR:
+                row.consecutive_failures += 1
+                row.last_error = result.error
+            else:
+                row.consecutive_failures = 0
+                row.last_success = now
+                row.last_error = None
+                if result.status is FetchStatus.OK:
+                    row.etag = result.etag
+                    row.last_modified = result.last_modified
+            row.articles_total += new_articles
+            s.add(row)
+
+    # -- articles ---------------------------------------------------------------------------
+
+    def known_article_ids(self, ids: Iterable[str]) -> set[str]:
+        ids = list(dict.fromkeys(ids))
+        found: set[str] = set()
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                found.update(
+                    s.exec(select(ArticleRow.id).where(ArticleRow.id.in_(chunk))).scalars()
+                )  # type: ignore[attr-defined]
+        return found
+
+    def add_articles(self, articles: Iterable[Article]) -> list[Article]:
+        """Insert articles not stored yet (by id); return those actually inserted."""
+        batch = list({a.id: a for a in articles}.values())
+        if not batch:
+            return []
+        inserted: list[Article] = []
+        with self.session() as s:
+            for start in range(0, len(batch), _CHUNK):
+                part = batch[start : start + _CHUNK]
+                rows = [_article_values(a) for a in part]
+                ins = (postgresql.insert if not self.is_sqlite else sqlite.insert)(ArticleRow)
+                stmt = ins.values(rows).on_conflict_do_nothing(index_elements=["id"])
+                new_ids = set(s.exec(stmt.returning(ArticleRow.id)).scalars())  # type: ignore[call-overload]
+                inserted.extend(a for a in part if a.id in new_ids)
+        return inserted
+
+    def articles(
+        self, since: datetime | None = None, until: datetime | None = None
+    ) -> list[Article]:
+        """Articles whose time falls in [since, until], oldest first."""
+        stmt = select(ArticleRow)
+        if since is not None:
+            stmt = stmt.where(ArticleRow.ts >= since)
+        if until is not None:
+            stmt = stmt.where(ArticleRow.ts <= until)
+        stmt = stmt.order_by(ArticleRow.ts, ArticleRow.id)  # type: ignore[arg-type]
+        with self.session() as s:
+            return [_article(r) for r in s.exec(stmt).scalars()]
+
+    def articles_by_id(self, ids: Iterable[str]) -> dict[str, Article]:
+        ids = list(dict.fromkeys(ids))
+        out: dict[str, Article] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                stmt = select(ArticleRow).where(ArticleRow.id.in_(chunk))  # type: ignore[attr-defined]
+                out.update((r.id, _article(r)) for r in s.exec(stmt).scalars())
+        return out
+
+    def count_articles(self) -> int:
+        with self.session() as s:
+            return int(s.exec(select(func.count()).select_from(ArticleRow)).scalar_one())
+
+    # -- stories ------------------------------------------------------------------------------
+
+    def story_of_articles(self, article_ids: Iterable[str]) -> dict[str, str]:
+        """article id -> id of the (live) story it belongs to, for articles already grouped."""
+        ids = list(dict.fromkeys(article_ids))
+        out: dict[str, str] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                stmt = (
+                    select(StoryMemberRow.article_id, StoryMemberRow.story_id)
+                    .join(StoryRow, StoryRow.id == StoryMemberRow.story_id)  # type: ignore[arg-type]
+                    .where(StoryMemberRow.article_id.in_(chunk))  # type: ignore[attr-defined]
+                    .where(StoryRow.merged_into.is_(None))  # type: ignore[union-attr]
+                )
+                out.update((a, st) for a, st in s.exec(stmt).all())
+        return out
+
+    def save_stories(self, stories: Iterable[Story], merged: dict[str, str] | None = None) -> None:
+        """Upsert stories and replace their member lists; ``merged`` maps old id -> new id."""
+        stories = list(stories)
+        with self.session() as s:
+            for story in stories:
+                row = s.get(StoryRow, story.id)
+                values = {
+                    "title": story.title,
+                    "first_seen": story.first_seen,
+                    "updated": story.updated,
+                    "category": story.category,
+                    "score": story.score,
+                    "score_parts": json.dumps(story.score_parts, sort_keys=True),
+                    "merged_into": None,
+                }
+                if row is None:
+                    s.add(StoryRow(id=story.id, **values))
+                else:
+                    for key, value in values.items():
+                        setattr(row, key, value)
+                    s.add(row)
+                ids = list(story.article_ids)
+                for chunk in _chunks(ids):
+                    # an article belongs to one story: take it away from any other
+                    s.exec(delete(StoryMemberRow).where(StoryMemberRow.article_id.in_(chunk)))  # type: ignore[call-overload, attr-defined]
+                s.exec(delete(StoryMemberRow).where(StoryMemberRow.story_id == story.id))  # type: ignore[call-overload]
+                s.flush()
+                s.add_all(StoryMemberRow(story_id=story.id, article_id=a) for a in ids)
+                s.flush()
+            for old, new in (merged or {}).items():
+                s.exec(update(StoryRow).where(StoryRow.id == old).values(merged_into=new))  # type: ignore[call-overload, arg-type]
+                s.exec(delete(StoryMemberRow).where(StoryMemberRow.story_id == old))  # type: ignore[call-overload]
+
+    def stories(self, since: datetime | None = None, until: datetime | None = None) -> list[Story]:
+        """Live stories updated within [since, until], most recently updated first."""
+        stmt = select(StoryRow).where(StoryRow.merged_into.is_(None))  # type: ignore[union-attr]
+        if since is not None:
+            stmt = stmt.where(StoryRow.updated >= since)
+        if until is not None:
+            stmt = stmt.where(StoryRow.first_seen <= until)
+        stmt = stmt.order_by(StoryRow.updated.desc(), StoryRow.id)  # type: ignore[attr-defined]
+        with self.session() as s:
+            rows = list(s.exec(stmt).scalars())
+            members: dict[str, list[tuple[datetime, str]]] = {r.id: [] for r in rows}
+            ids = list(members)
+            for chunk in _chunks(ids):
+                mstmt = (
+                    select(StoryMemberRow.story_id, ArticleRow.id, ArticleRow.ts)
+                    .join(ArticleRow, ArticleRow.id == StoryMemberRow.article_id)  # type: ignore[arg-type]
+                    .where(StoryMemberRow.story_id.in_(chunk))  # type: ignore[attr-defined]
+                )
+                for story_id, art_id, ts in s.exec(mstmt).all():
+                    members[story_id].append((ts, art_id))
+        return [
+            Story(
+                id=r.id,
+                article_ids=tuple(a for _, a in sorted(members[r.id])),
+                title=r.title,
+                first_seen=r.first_seen,
+                updated=r.updated,
+                category=r.category,
+                score=r.score,
+                score_parts=json.loads(r.score_parts or "{}"),
+            )
+            for r in rows
+        ]
+
+    def resolve_story_id(self, story_id: str) -> str | None:
+        """Follow merge redirects to the live story id (None if unknown)."""
+        with self.session() as s:
+            seen: set[str] = set()
+            while story_id not in seen:
+                seen.add(story_id)
+                row = s.get(StoryRow, story_id)
+                if row is None:
+                    return None
+                if row.merged_into is None:
+                    return row.id
+                story_id = row.merged_into
+        return None
+
+    # -- summaries ----------------------------------------------------------------------------
+
+    def summaries(self, story_ids: Iterable[str]) -> dict[str, Summary]:
+        ids = list(dict.fromkeys(story_ids))
+        out: dict[str, Summary] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                stmt = select(SummaryRow).where(SummaryRow.story_id.in_(chunk))  # type: ignore[attr-defined]
+                out.update((r.story_id, _summary(r)) for r in s.exec(stmt).scalars())
+        return out
+
+    def save_summary(self, summary: Summary) -> None:
+        sentences = json.dumps(
+            [{"text": x.text, "citations": list(x.citations)} for x in summary.sentences],
+            ensure_ascii=False,
+        )
+        with self.session() as s:
+            row = s.get(SummaryRow, summary.story_id) or SummaryRow(
+                story_id=summary.story_id, input_hash="", method="", created=datetime.now(UTC)
+            )
+            row.input_hash = summary.input_hash
+            row.headline = summary.headline
+            row.sentences = sentences
+            row.method = summary.method
+            row.model = summary.model
+            row.note = summary.note
+            row.created = summary.created or datetime.now(UTC)
+            s.add(row)
+
+
+def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+    cur = dbapi_conn.cursor()
+    cur.execute("PRAGMA journal_mode=WAL")
+    cur.execute("PRAGMA synchronous=NORMAL")
+    cur.execute("PRAGMA foreign_keys=ON")
+    cur.close()
+
+
+def _state(row: SourceStateRow) -> FetchState:
+    return FetchState(
+        source_id=row.source_id,
+        etag=row.etag,
+        last_modified=row.last_modified,
+        last_fetched=row.last_fetched,
+        last_success=row.last_success,
+        last_status=row.last_status,
+        last_error=row.last_error,
+        consecutive_failures=row.consecutive_failures,
+        articles_total=row.articles_total,
+    )
+
+
+def _article_values(a: Article) -> dict[str, Any]:
+    fetched = a.fetched_at or datetime.now(UTC)
+    return {
+        "id": a.id,
+        "url": a.url,
+        "guid": a.guid,
+        "source_id": a.source_id,
+        "source_name": a.source_name,
+        "title": a.title,
+        "text": a.text,
+        "published": a.published,
+        "fetched_at": fetched,
+        "ts": a.published or fetched,
+        "language": a.language[:35],
+        "author": a.author,
+        "image": a.image,
+        "category": a.category[:60],
+        "weight": a.weight,
+    }
+
+
+def _article(r: ArticleRow) -> Article:
+    return Article(
+        id=r.id,
+        url=r.url,
+        title=r.title,
+        source_id=r.source_id,
+        source_name=r.source_name,
+        text=r.text,
+        published=r.published,
+        fetched_at=r.fetched_at,
+        language=r.language,
+        author=r.author,
+        image=r.image,
+        guid=r.guid,
+        category=r.category,
+        weight=r.weight,
+    )
+
+
+def _summary(r: SummaryRow) -> Summary:
+    return Summary(
+        story_id=r.story_id,
+        headline=r.headline,
+        sentences=tuple(
+            SummarySentence(text=x["text"], citations=tuple(x["citations"]))
+            for x in json.loads(r.sentences or "[]")
+        ),
+        method=r.method,
+        model=r.model,
+        input_hash=r.input_hash,
+        created=r.created,
+        note=r.note,
+    )

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` prints numbers and ratios (never timed tests)."""
