@@ -212,7 +212,11 @@ class Storage:
         return out
 
     def save_stories(self, stories: Iterable[Story], merged: dict[str, str] | None = None) -> None:
-        """Upsert stories and replace their member lists; ``merged`` maps old id -> new id."""
+        """Upsert stories and their members; ``merged`` maps an absorbed story id -> survivor.
+
+        An article belongs to one story: listing it moves it there. Members a story is not given
+        now (older articles outside the window) stay with it.
+        """
         stories = list(stories)
         with self.session() as s:
             for story in stories:
@@ -232,17 +236,21 @@ class Storage:
                     for key, value in values.items():
                         setattr(row, key, value)
                     s.add(row)
-                ids = list(story.article_ids)
+                ids = list(dict.fromkeys(story.article_ids))
                 for chunk in _chunks(ids):
-                    # an article belongs to one story: take it away from any other
                     s.exec(delete(StoryMemberRow).where(StoryMemberRow.article_id.in_(chunk)))  # type: ignore[call-overload, attr-defined]
-                s.exec(delete(StoryMemberRow).where(StoryMemberRow.story_id == story.id))  # type: ignore[call-overload]
                 s.flush()
                 s.add_all(StoryMemberRow(story_id=story.id, article_id=a) for a in ids)
                 s.flush()
             for old, new in (merged or {}).items():
+                if old == new:
+                    continue
                 s.exec(update(StoryRow).where(StoryRow.id == old).values(merged_into=new))  # type: ignore[call-overload, arg-type]
-                s.exec(delete(StoryMemberRow).where(StoryMemberRow.story_id == old))  # type: ignore[call-overload]
+                s.exec(
+                    update(StoryMemberRow)  # type: ignore[call-overload]
+                    .where(StoryMemberRow.story_id == old)  # type: ignore[arg-type]
+                    .values(story_id=new)
+                )
 
     def stories(self, since: datetime | None = None, until: datetime | None = None) -> list[Story]:
         """Live stories updated within [since, until], most recently updated first."""

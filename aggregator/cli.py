@@ -1,0 +1,544 @@
+"""The command line: parse arguments, call the pipeline, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import logging
+import os
+import sys
+import tempfile
+import textwrap
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import TextIO
+
+from aggregator import __version__
+from aggregator.config import DEFAULT_CONFIG
+from aggregator.pipeline import (
+    RunLockedError,
+    Window,
+    cluster_stage,
+    crawl_stage,
+    current_stories,
+    open_storage,
+    output_dir,
+    render_stage,
+    run_lock,
+    run_once,
+    summarise_stage,
+    utcnow,
+)
+from aggregator.sources import Config, ConfigError, load_config
+from aggregator.store import Storage, StorageError
+
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+
+
+class CommandError(Exception):
+    """A problem the user can fix; printed without a traceback, exit code 2."""
+
+
+# -- shared options ------------------------------------------------------------------------------
+
+
+def _window(value: str) -> float | None:
+    if value.strip().lower() == "all":
+        return None
+    try:
+        hours = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number of hours or 'all'") from None
+    if hours <= 0:
+        raise argparse.ArgumentTypeError("the window must be more than 0 hours")
+    return hours
+
+
+def _now(value: str) -> datetime:
+    from aggregator.jsonl import parse_time
+
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        help=f"the sources file (default: $AGGREGATOR_CONFIG or ./{DEFAULT_CONFIG})",
+    )
+    common.add_argument(
+        "--db",
+        metavar="URL",
+        help="SQLAlchemy database URL (default: $AGGREGATOR_DB_URL or a SQLite file in data_dir)",
+    )
+    common.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    return common
+
+
+def _windowed() -> argparse.ArgumentParser:
+    windowed = argparse.ArgumentParser(add_help=False)
+    windowed.add_argument(
+        "--window",
+        type=_window,
+        default=argparse.SUPPRESS,
+        metavar="HOURS|all",
+        help="look at articles of the last HOURS hours (default: window_hours, 24) or 'all'",
+    )
+    windowed.add_argument(
+        "--now",
+        type=_now,
+        default=None,
+        metavar="ISO8601",
+        help="pin the clock, e.g. 2026-11-26T08:00:00Z (default: the current time)",
+    )
+    return windowed
+
+
+def _config(args: argparse.Namespace, *, required: bool = False) -> Config:
+    """Load --config / $AGGREGATOR_CONFIG / ./sources.yaml; built-in defaults if absent."""
+    path = args.config or os.environ.get("AGGREGATOR_CONFIG")
+    if path is None and Path(DEFAULT_CONFIG).exists():
+        path = DEFAULT_CONFIG
+    if path is None:
+        if required:
+            raise CommandError(
+                f"no sources file: pass --config FILE or create ./{DEFAULT_CONFIG} "
+                "(the README shows its format)"
+            )
+        return load_config(None)
+    return load_config(path)
+
+
+def _hours(args: argparse.Namespace, config: Config) -> float | None:
+    return getattr(args, "window", config.settings.window_hours)
+
+
+def _window_of(args: argparse.Namespace, config: Config) -> Window:
+    return Window.last(args.now or utcnow(), _hours(args, config))
+
+
+def _storage(args: argparse.Namespace, config: Config) -> Storage:
+    return open_storage(config, args.db)
+
+
+# -- commands -------------------------------------------------------------------------------------
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from aggregator.demo import DemoServer, demo_config
+
+    out = Path(args.out).resolve()
+    with tempfile.TemporaryDirectory(prefix="aggregator-demo-") as data_dir, DemoServer() as srv:
+        config = demo_config(srv.base_url, out_dir=out, data_dir=Path(data_dir))
+        db_url = args.db or config.settings.resolved_db_url(config.base_dir)
+        print(f"Serving the demo outlets on {srv.base_url} (127.0.0.1 only)")
+        with Storage(db_url) as storage:
+            report = run_once(config, storage, out_dir=out)
+    _print_run(report)
+    print(f"\nThe demo site is at {report.render.path / 'index.html'}")
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _config(args, required=True)
+    with _storage(args, config) as storage:
+        report = run_once(
+            config,
+            storage,
+            now=args.now,
+            window_hours=_hours(args, config),
+            out_dir=output_dir(config, args.out),
+            do_crawl=not args.no_crawl,
+        )
+    _print_run(report)
+    if report.crawl and report.crawl.outcomes and report.crawl.failed == len(report.crawl.outcomes):
+        return EXIT_PARTIAL
+    return EXIT_OK
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    config = _config(args, required=True)
+    with _storage(args, config) as storage, run_lock(config):
+        report = crawl_stage(config, storage, args.now or utcnow())
+    _print_crawl(report)
+    return EXIT_PARTIAL if report.outcomes and report.failed == len(report.outcomes) else EXIT_OK
+
+
+def cmd_cluster(args: argparse.Namespace) -> int:
+    config = _config(args)
+    window = _window_of(args, config)
+    with _storage(args, config) as storage, run_lock(config):
+        report = cluster_stage(storage, config.settings, window)
+    print(
+        f"{report.articles} articles in {window.describe()} -> {report.stories} stories "
+        f"({report.new_stories} new, {report.merged} merged)"
+    )
+    return EXIT_OK
+
+
+def cmd_summarise(args: argparse.Namespace) -> int:
+    config = _config(args)
+    window = _window_of(args, config)
+    with _storage(args, config) as storage, run_lock(config):
+        report = summarise_stage(storage, config.settings, window)
+    print(
+        f"{report.considered} stories on the page: {report.written} summaries written "
+        f"({report.llm} by the LLM, {report.fallbacks} fallbacks), {report.reused} unchanged"
+    )
+    return EXIT_OK
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    config = _config(args)
+    window = _window_of(args, config)
+    with _storage(args, config) as storage, run_lock(config):
+        report = render_stage(storage, config.settings, window, output_dir(config, args.out))
+    print(f"{report.stories} stories rendered to {report.path}")
+    return EXIT_OK
+
+
+def cmd_schedule(args: argparse.Namespace) -> int:
+    from aggregator.schedule import Cycle, build_scheduler
+
+    config = _config(args, required=True)
+    with _storage(args, config) as storage:
+        cycle = Cycle(config, storage, output_dir(config, args.out))
+        scheduler = build_scheduler(cycle)
+        s = config.settings
+        print(
+            f"Crawling every {s.crawl_interval_minutes:g} min, digest every "
+            f"{s.digest_interval_minutes:g} min; Ctrl-C stops."
+        )
+        with contextlib.suppress(KeyboardInterrupt, SystemExit):
+            scheduler.start()
+    return EXIT_OK
+
+
+def cmd_ingest(args: argparse.Namespace) -> int:
+    from aggregator.jsonl import Article, LineError, read_articles
+
+    config = _config(args)
+    fetched_at = args.now or utcnow()
+    articles: list[Article] = []
+    errors: list[LineError] = []
+    name = "<stdin>" if args.file == "-" else args.file
+    try:
+        stream: TextIO = (
+            sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
+        )
+    except OSError as exc:
+        raise CommandError(f"{name}: cannot open: {exc.strerror}") from exc
+    try:
+        for _, item in read_articles(stream, fetched_at):
+            (errors if isinstance(item, LineError) else articles).append(item)  # type: ignore[arg-type]
+    except UnicodeDecodeError as exc:
+        raise CommandError(f"{name}: not UTF-8 text ({exc.reason})") from exc
+    finally:
+        if stream is not sys.stdin:
+            stream.close()
+    for err in errors:
+        print(f"{name}:{err}", file=sys.stderr)
+    with _storage(args, config) as storage:
+        inserted = storage.add_articles(articles)
+    print(
+        f"{len(inserted)} articles stored, {len(articles) - len(inserted)} already present, "
+        f"{len(errors)} bad lines"
+    )
+    return EXIT_PARTIAL if errors else EXIT_OK
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from aggregator.jsonl import article_to_json, story_to_json, write_lines
+
+    config = _config(args)
+    window = _window_of(args, config)
+    out: TextIO = sys.stdout if args.output in (None, "-") else open(args.output, "w")  # noqa: SIM115
+    try:
+        with _storage(args, config) as storage:
+            if args.what == "articles":
+                articles = storage.articles(since=window.since, until=window.until)
+                count = write_lines(out, (article_to_json(a) for a in articles))
+            else:
+                stories, by_id = current_stories(storage, window)
+                stories.sort(key=lambda s: (s.updated or window.until, s.id), reverse=True)
+                summaries = storage.summaries(s.id for s in stories)
+                rows = (story_to_json(s, summaries.get(s.id), by_id) for s in stories)
+                count = write_lines(out, rows)
+    finally:
+        if out is not sys.stdout:
+            out.close()
+    print(f"{count} {args.what} exported from {window.describe()}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_extract(args: argparse.Namespace) -> int:
+    from aggregator.extract import extract_page
+    from aggregator.jsonl import iso
+
+    target: str = args.target
+    if target.startswith(("http://", "https://")):
+        html, base = _download(target, _config(args)), target
+    else:
+        try:
+            html = Path(target).read_bytes()
+        except OSError as exc:
+            raise CommandError(f"{target}: cannot read: {exc.strerror}") from exc
+        base = args.url or ""
+    page = extract_page(html, base)
+    if page is None:
+        raise CommandError(f"{target}: no article text found")
+    result = {
+        "title": page.title,
+        "author": page.author,
+        "published": iso(page.published),
+        "language": page.language,
+        "image": page.image,
+        "text": page.text,
+    }
+    print(json.dumps(result, ensure_ascii=False, indent=2))
+    return EXIT_OK
+
+
+def _download(url: str, config: Config) -> bytes:
+    import asyncio
+
+    from aggregator.fetch import PAGE_ACCEPT, Fetcher
+    from aggregator.records import FetchStatus
+
+    async def get() -> bytes:
+        async with Fetcher(config.settings.fetch) as fetcher:
+            result = await fetcher.get(url, accept=PAGE_ACCEPT)
+        if result.status is not FetchStatus.OK:
+            raise CommandError(f"{url}: {result.error or result.status.value}")
+        return result.body
+
+    return asyncio.run(get())
+
+
+def cmd_sources_check(args: argparse.Namespace) -> int:
+    config = _config(args, required=True)
+    enabled = config.enabled_sources
+    languages = sorted({s.language for s in enabled if s.language})
+    categories = sorted({s.category for s in enabled})
+    print(
+        f"{config.path}: OK, {len(config.sources)} sources ({len(enabled)} enabled) in "
+        f"{len(categories)} categories, languages: {', '.join(languages) or '-'}"
+    )
+    return EXIT_OK
+
+
+# -- output ---------------------------------------------------------------------------------------
+
+
+def _print_crawl(report: object) -> None:
+    from aggregator.crawl import CrawlReport
+    from aggregator.records import FetchStatus
+
+    assert isinstance(report, CrawlReport)
+    for outcome in report.outcomes:
+        if outcome.status is FetchStatus.ERROR:
+            print(f"  {outcome.source_id}: {outcome.error}", file=sys.stderr)
+    print(
+        f"crawl: {len(report.outcomes)} sources, {report.fetched} fetched, "
+        f"{report.not_modified} not modified, {report.failed} failed, "
+        f"{report.new_articles} new articles"
+    )
+
+
+def _print_run(report: object) -> None:
+    from aggregator.pipeline import RunReport
+
+    assert isinstance(report, RunReport)
+    if report.crawl is not None:
+        _print_crawl(report.crawl)
+    c, s, r = report.cluster, report.summarise, report.render
+    print(f"cluster: {c.articles} articles -> {c.stories} stories ({c.new_stories} new)")
+    print(
+        f"summarise: {s.written} written ({s.llm} by the LLM, {s.fallbacks} fallbacks), "
+        f"{s.reused} unchanged"
+    )
+    print(f"render: {r.stories} stories -> {r.path}")
+
+
+# -- parser ---------------------------------------------------------------------------------------
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _add(
+    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    name: str,
+    handler: Handler,
+    summary: str,
+    example: str,
+    parents: Sequence[argparse.ArgumentParser],
+) -> argparse.ArgumentParser:
+    parser = sub.add_parser(
+        name,
+        help=summary,
+        description=summary,
+        epilog="Example:\n" + textwrap.indent(example.strip(), "  "),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=list(parents),
+    )
+    parser.set_defaults(handler=handler)
+    return parser
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="aggregator",
+        description="A self-hosted, AI-curated news service: crawl the feeds in sources.yaml, "
+        "group articles into stories, summarise each with cited sources, publish a static site.",
+        epilog="Example:\n  aggregator demo            # the whole pipeline offline\n"
+        "  aggregator run --config sources.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    common, windowed = _common(), _windowed()
+
+    p = _add(
+        sub,
+        "demo",
+        cmd_demo,
+        "Run the whole pipeline offline on the bundled demo outlets and write the site.",
+        "aggregator demo --out site",
+        [common],
+    )
+    p.add_argument("--out", default="site", metavar="DIR", help="where to write the site")
+
+    p = _add(
+        sub,
+        "run",
+        cmd_run,
+        "One full cycle: crawl the sources, cluster, summarise and render the site.",
+        "aggregator run --config sources.yaml --db postgresql+psycopg://user@host/news",
+        [common, windowed],
+    )
+    p.add_argument("--out", metavar="DIR", help="site directory (default: output_dir)")
+    p.add_argument("--no-crawl", action="store_true", help="skip the crawl (digest only)")
+
+    _add(
+        sub,
+        "crawl",
+        cmd_crawl,
+        "Fetch every enabled source once and store new articles.",
+        "aggregator crawl --config sources.yaml",
+        [common, windowed],
+    )
+    _add(
+        sub,
+        "cluster",
+        cmd_cluster,
+        "Group the window's articles into stories (ids stay stable across runs).",
+        "aggregator cluster --window all",
+        [common, windowed],
+    )
+    _add(
+        sub,
+        "summarise",
+        cmd_summarise,
+        "Write cited summaries for the page's stories that changed (LLM or extractive).",
+        "OPENAI_BASE_URL=http://127.0.0.1:11434/v1 aggregator summarise --window 24",
+        [common, windowed],
+    )
+    p = _add(
+        sub,
+        "render",
+        cmd_render,
+        "Render the discover page, story pages and feeds, swapped in atomically.",
+        "aggregator render --out /var/www/news",
+        [common, windowed],
+    )
+    p.add_argument("--out", metavar="DIR", help="site directory (default: output_dir)")
+    p = _add(
+        sub,
+        "schedule",
+        cmd_schedule,
+        "Run forever: crawl and digest on the intervals set in sources.yaml.",
+        "aggregator schedule --config /etc/aggregator/sources.yaml",
+        [common],
+    )
+    p.add_argument("--out", metavar="DIR", help="site directory (default: output_dir)")
+    p = _add(
+        sub,
+        "ingest",
+        cmd_ingest,
+        "Import articles from JSON Lines (url, title, text, source, published, language).",
+        "aggregator ingest articles.jsonl\n"
+        'echo \'{"url": "https://example.org/a", "title": "A"}\' | aggregator ingest -',
+        [common, windowed],
+    )
+    p.add_argument("file", metavar="FILE.jsonl", help="the file to read, or - for stdin")
+    p = _add(
+        sub,
+        "export",
+        cmd_export,
+        "Write stories or articles of the window as JSON Lines.",
+        "aggregator export stories --window all > stories.jsonl\n"
+        "aggregator export articles --window 48 --output articles.jsonl",
+        [common, windowed],
+    )
+    p.add_argument("what", choices=["articles", "stories"], help="what to export")
+    p.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    p = _add(
+        sub,
+        "extract",
+        cmd_extract,
+        "Extract an article's text and metadata from a saved page or a URL, as JSON.",
+        "aggregator extract page.html --url https://example.org/news/1\n"
+        "aggregator extract https://example.org/news/1",
+        [common],
+    )
+    p.add_argument("target", metavar="FILE_OR_URL", help="an HTML file or an http(s) URL")
+    p.add_argument("--url", metavar="URL", help="the page's address, for relative links")
+
+    sources = sub.add_parser(
+        "sources",
+        help="Work with sources.yaml.",
+        description="Work with sources.yaml.",
+        epilog="Example:\n  aggregator sources check --config sources.yaml",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sources_sub = sources.add_subparsers(dest="sources_command", metavar="ACTION", required=True)
+    _add(
+        sources_sub,
+        "check",
+        cmd_sources_check,
+        "Validate sources.yaml: errors name the file, line and field.",
+        "aggregator sources check --config sources.yaml",
+        [common],
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    level = logging.WARNING - 10 * min(args.verbose, 2)
+    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.handler(args))
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
+    except (CommandError, StorageError, RunLockedError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

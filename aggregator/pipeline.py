@@ -1,0 +1,224 @@
+"""One cycle: crawl, cluster, summarise, render. Cron, the scheduler and the CLI all call these."""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import logging
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aggregator.cluster import cluster_articles
+from aggregator.config import Settings
+from aggregator.crawl import CrawlReport, crawl
+from aggregator.rank import rank_stories
+from aggregator.records import Article, Story, Summary
+from aggregator.render import render_site
+from aggregator.sources import Config
+from aggregator.store import Storage
+from aggregator.summarise import Summariser, needs_summary
+
+log = logging.getLogger("aggregator.pipeline")
+
+
+class RunLockedError(RuntimeError):
+    """Another run holds the lock: this one must not write anything."""
+
+
+@dataclass(frozen=True)
+class Window:
+    """The time span a stage looks at: [since, until]; since None means all of history."""
+
+    until: datetime
+    since: datetime | None = None
+
+    @classmethod
+    def last(cls, now: datetime, hours: float | None) -> Window:
+        return cls(until=now, since=None if hours is None else now - timedelta(hours=hours))
+
+    def describe(self) -> str:
+        if self.since is None:
+            return "all articles"
+        hours = (self.until - self.since).total_seconds() / 3600
+        return f"the last {hours:g} h"
+
+
+@dataclass(frozen=True)
+class ClusterReport:
+    articles: int  # articles in the window
+    stories: int  # stories they form
+    new_stories: int  # stories not seen before this run
+    merged: int  # earlier stories merged into others
+
+
+@dataclass(frozen=True)
+class SummariseReport:
+    considered: int  # stories selected for the page
+    written: int  # summaries (re)written this run
+    reused: int  # unchanged stories whose summary was kept (no LLM call)
+    llm: int  # written by the LLM
+    fallbacks: int  # LLM configured but the extractive summary was used
+
+
+@dataclass(frozen=True)
+class RenderReport:
+    path: Path
+    stories: int
+
+
+@dataclass(frozen=True)
+class RunReport:
+    crawl: CrawlReport | None
+    cluster: ClusterReport
+    summarise: SummariseReport
+    render: RenderReport
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def open_storage(config: Config, db_url: str | None = None) -> Storage:
+    """The database named by --db, else AGGREGATOR_DB_URL/settings, else data_dir's SQLite file."""
+    return Storage(db_url or config.settings.resolved_db_url(config.base_dir))
+
+
+def output_dir(config: Config, out: str | Path | None = None) -> Path:
+    path = Path(out) if out is not None else Path(config.settings.output_dir)
+    return path if path.is_absolute() else config.base_dir / path
+
+
+@contextmanager
+def run_lock(config: Config) -> Iterator[None]:
+    """One run at a time per data directory; a second run is refused, never queued."""
+    data = Path(config.settings.data_dir)
+    data = data if data.is_absolute() else config.base_dir / data
+    data.mkdir(parents=True, exist_ok=True)
+    path = data / "aggregator.lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError as exc:
+            raise RunLockedError(
+                f"another aggregator run holds {path}; wait for it to finish"
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.write(fd, str(os.getpid()).encode())
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+# -- stages --------------------------------------------------------------------------------------
+
+
+def crawl_stage(config: Config, storage: Storage, now: datetime) -> CrawlReport:
+    return crawl(config, storage, now=now)
+
+
+def cluster_stage(storage: Storage, settings: Settings, window: Window) -> ClusterReport:
+    """Group the window's articles into stories, keeping the ids of continuing stories."""
+    articles = storage.articles(since=window.since, until=window.until)
+    previous = storage.story_of_articles(a.id for a in articles)
+    result = cluster_articles(articles, previous, threshold=settings.cluster_threshold)
+    known = {s.id: s for s in storage.stories()} if previous else {}
+    by_id = {a.id: a for a in articles}
+    stories = [_continue(story, known.get(story.id)) for story in result.stories]
+    stories = rank_stories(stories, by_id, window.until)
+    storage.save_stories(stories, result.merged)
+    new = sum(1 for s in stories if s.id not in known)
+    return ClusterReport(len(articles), len(stories), new, len(result.merged))
+
+
+def _continue(story: Story, earlier: Story | None) -> Story:
+    """A continuing story keeps its first-seen time even when old members left the window."""
+    if earlier is None or earlier.first_seen is None or story.first_seen is None:
+        return story
+    return dataclasses.replace(story, first_seen=min(earlier.first_seen, story.first_seen))
+
+
+def current_stories(storage: Storage, window: Window) -> tuple[list[Story], dict[str, Article]]:
+    """Stories updated in the window, ranked as of the window's end, with their articles."""
+    stories = storage.stories(since=window.since, until=window.until)
+    articles = storage.articles_by_id(a for s in stories for a in s.article_ids)
+    return rank_stories(stories, articles, window.until), articles
+
+
+def select_front_page(stories: Sequence[Story], settings: Settings) -> list[Story]:
+    """Ranked stories with enough distinct sources, at most max_stories of them."""
+    eligible = [s for s in stories if s.score_parts.get("sources", 1) >= settings.min_sources]
+    return eligible[: settings.max_stories]
+
+
+def summarise_stage(
+    storage: Storage,
+    settings: Settings,
+    window: Window,
+    summariser: Summariser | None = None,
+) -> SummariseReport:
+    """Write summaries for the page's stories whose members changed; reuse the rest."""
+    summariser = summariser or Summariser(settings.llm, language=settings.language)
+    stories, articles = current_stories(storage, window)
+    page = select_front_page(stories, settings)
+    existing = storage.summaries(s.id for s in page)
+    written = reused = llm = fallbacks = 0
+    for story in page:
+        members = [articles[a] for a in story.article_ids if a in articles]
+        if not members:
+            continue
+        if not needs_summary(existing.get(story.id), summariser.input_hash(story, members)):
+            reused += 1
+            continue
+        summary = summariser.summarise(story, members)
+        storage.save_summary(summary)
+        written += 1
+        llm += summary.method == "llm"
+        fallbacks += settings.llm.configured and summary.method != "llm"
+    return SummariseReport(len(page), written, reused, llm, fallbacks)
+
+
+def render_stage(
+    storage: Storage, settings: Settings, window: Window, out_dir: Path
+) -> RenderReport:
+    """Render the page's stories to out_dir, swapped in atomically."""
+    stories, articles = current_stories(storage, window)
+    page = select_front_page(stories, settings)
+    summaries: Mapping[str, Summary] = storage.summaries(s.id for s in page)
+    path = render_site(page, summaries, articles, settings, out_dir, window.until)
+    return RenderReport(path=path, stories=len(page))
+
+
+def digest(
+    config: Config, storage: Storage, window: Window, out_dir: Path
+) -> tuple[ClusterReport, SummariseReport, RenderReport]:
+    """Cluster, summarise and render: everything after the crawl."""
+    settings = config.settings
+    clustered = cluster_stage(storage, settings, window)
+    summarised = summarise_stage(storage, settings, window)
+    rendered = render_stage(storage, settings, window, out_dir)
+    return clustered, summarised, rendered
+
+
+def run_once(
+    config: Config,
+    storage: Storage,
+    *,
+    now: datetime | None = None,
+    window_hours: float | None = None,
+    out_dir: Path | None = None,
+    do_crawl: bool = True,
+) -> RunReport:
+    """One full cycle under the run lock."""
+    now = now or utcnow()
+    hours = config.settings.window_hours if window_hours is None else window_hours
+    window = Window.last(now, hours)
+    out = out_dir or output_dir(config)
+    with run_lock(config):
+        crawled = crawl_stage(config, storage, now) if do_crawl else None
+        clustered, summarised, rendered = digest(config, storage, window, out)
+    return RunReport(crawled, clustered, summarised, rendered)
