@@ -1,0 +1,161 @@
+"""End to end: ingest, cluster, summarise, render through the CLI; the demo; reruns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import feedparser
+import pytest
+from lxml import etree, html
+
+from aggregator.cli import main
+
+NOW = "2026-11-26T12:00:00Z"
+
+ARTICLES = [
+    # one story covered by three outlets
+    ("https://alpha.example/harbour-bridge", "Alpha Daily", "2026-11-26T08:00:00Z",
+     "Harbour bridge closes after cracks found in main span",
+     "The harbour bridge was closed on Thursday after engineers found cracks in its main span. "
+     "City officials said the closure would last at least two weeks. Commuters were told to use "
+     "the ferry service, which will run every ten minutes."),
+    ("https://beta.example/news/bridge-closed", "Beta Times", "2026-11-26T09:30:00Z",
+     "Cracks in main span force harbour bridge closure",
+     "Engineers discovered cracks in the main span of the harbour bridge, forcing its closure. "
+     "The city said repairs would take at least two weeks. Extra ferries will run every ten "
+     "minutes during the closure."),
+    ("https://gamma.example/2026/bridge", "Gamma Post", "2026-11-26T10:15:00Z",
+     "Harbour bridge shut for two weeks over main span cracks",
+     "The harbour bridge will stay shut for two weeks after cracks were found in the main span. "
+     "Officials urged commuters to take the ferry."),
+    # a second story, two outlets; a hostile title
+    ("https://alpha.example/chess", "Alpha Daily", "2026-11-26T07:00:00Z",
+     "<script>alert(1)</script> Teenager wins national chess championship",
+     "A sixteen-year-old won the national chess championship on Wednesday ]]> after a "
+     "seven-hour final game. She is the youngest champion in the tournament's history."),
+    ("https://beta.example/chess-final", "Beta Times", "2026-11-26T06:00:00Z",
+     "Youngest ever national chess champion crowned after seven-hour final",
+     "The national chess championship has its youngest ever winner, a sixteen-year-old who "
+     "won a seven-hour final game on Wednesday."),
+    # a single-source story and an article outside the 24 h window
+    ("https://gamma.example/bakery", "Gamma Post", "2026-11-26T05:00:00Z",
+     "Village bakery celebrates 200 years",
+     "A village bakery marked its 200th anniversary with free bread for every resident."),
+    ("https://alpha.example/old", "Alpha Daily", "2026-11-20T05:00:00Z",
+     "Last week's weather review", "It rained a lot last week."),
+]  # fmt: skip
+
+
+def _ingest_file(tmp_path: Path) -> Path:
+    path = tmp_path / "articles.jsonl"
+    with path.open("w") as out:
+        for url, source, published, title, text in ARTICLES:
+            row = {"url": url, "source": source, "published": published, "title": title,
+                   "text": text, "language": "en"}  # fmt: skip
+            out.write(json.dumps(row) + "\n")
+    return path
+
+
+def _config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "sources.yaml"
+    cfg.write_text(
+        "settings:\n  title: Test digest\n  site_url: https://news.example.org/\n"
+        "  output_dir: site\n  data_dir: data\nsources: []\n"
+    )
+    return cfg
+
+
+def _run(*argv: str) -> None:
+    assert main(list(argv)) == 0, argv
+
+
+def test_ingest_cluster_summarise_render(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _config(tmp_path)
+    common = ["--config", str(cfg), "--db", db_url, "--now", NOW]
+    _run("ingest", str(_ingest_file(tmp_path)), *common)
+    _run("cluster", *common)
+    assert "6 articles in the last 24 h -> 3 stories (3 new, 0 merged)" in capsys.readouterr().out
+    _run("summarise", *common)
+    assert "3 summaries written" in capsys.readouterr().out
+    _run("render", *common)
+    site = tmp_path / "site"
+    index = (site / "index.html").read_text()
+
+    # the hostile title is text, never a live script; every story is on the page
+    doc = html.fromstring(index)
+    assert not [s for s in doc.iter("script") if "alert" in (s.text or "")]
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in index
+    assert len(list((site / "stories").glob("*.html"))) == 3
+
+    # the feeds parse cleanly and carry one entry per story
+    for name in ("feed.xml", "atom.xml"):
+        parsed = feedparser.parse((site / name).read_bytes())
+        assert not parsed.bozo, (name, parsed.get("bozo_exception"))
+        assert len(parsed.entries) == 3
+        etree.fromstring((site / name).read_bytes())  # well-formed XML
+    feed = json.loads((site / "feed.json").read_text())
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert len(feed["items"]) == 3
+
+    # the three-outlet story ranks first, and its summary cites its own articles
+    _run("export", "stories", *common)
+    stories = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    top = max(stories, key=lambda s: s["score"])
+    assert {a["source"] for a in top["articles"]} == {"Alpha Daily", "Beta Times", "Gamma Post"}
+    assert feed["items"][0]["id"].endswith(top["id"]) or top["id"] in feed["items"][0]["id"]
+    member_urls = {a["url"] for a in top["articles"]}
+    assert top["citations"], "the summary cites its sources"
+    for sentence in top["citations"]:
+        assert sentence["articles"] and {a["url"] for a in sentence["articles"]} <= member_urls
+
+    # a rerun changes nothing: same ids, summaries reused (no new writes)
+    _run("cluster", *common)
+    assert "-> 3 stories (0 new, 0 merged)" in capsys.readouterr().out
+    _run("summarise", *common)
+    assert "0 summaries written" in capsys.readouterr().out
+    _run("export", "stories", *common)
+    again = [json.loads(x) for x in capsys.readouterr().out.splitlines()]
+    assert {s["id"] for s in again} == {s["id"] for s in stories}
+
+
+def test_a_story_that_grows_keeps_its_id_and_feed_guid(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = _config(tmp_path)
+    db = f"sqlite:///{tmp_path / 'g.db'}"
+    common = ["--config", str(cfg), "--db", db]
+    _run("ingest", str(_ingest_file(tmp_path)), *common, "--now", NOW)
+    _run("run", "--no-crawl", *common, "--now", NOW)
+    guids = {e.id for e in feedparser.parse((tmp_path / "site" / "atom.xml").read_bytes()).entries}
+    later = tmp_path / "later.jsonl"
+    later.write_text(json.dumps({
+        "url": "https://delta.example/bridge-update", "source": "Delta Wire",
+        "published": "2026-11-26T13:00:00Z",
+        "title": "Harbour bridge repairs on main span cracks to start Monday",
+        "text": "Repairs to the cracks in the harbour bridge main span will start on Monday.",
+    }) + "\n")  # fmt: skip
+    _run("ingest", str(later), *common, "--now", "2026-11-26T13:30:00Z")
+    capsys.readouterr()
+    _run("run", "--no-crawl", *common, "--now", "2026-11-26T14:00:00Z")
+    assert "(0 new)" in capsys.readouterr().out
+    entries = feedparser.parse((tmp_path / "site" / "atom.xml").read_bytes()).entries
+    assert {e.id for e in entries} == guids  # updated in place, never a new item
+    bridge = next(e for e in entries if "ridge" in e.title)
+    assert bridge.updated_parsed[:4] == (2026, 11, 26, 13)
+
+
+def test_demo_builds_the_site_offline(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = tmp_path / "site"
+    assert main(["demo", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert str(out / "index.html") in printed
+    index = html.fromstring((out / "index.html").read_text())
+    assert len(list((out / "stories").glob("*.html"))) >= 5
+    # stories gathered from several demo outlets
+    assert "sources" in index.text_content()
+    for name in ("feed.xml", "atom.xml"):
+        parsed = feedparser.parse((out / name).read_bytes())
+        assert not parsed.bozo and len(parsed.entries) >= 5
