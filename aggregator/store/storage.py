@@ -14,7 +14,8 @@ from sqlalchemy import delete, event, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import OperationalError, SQLAlchemyError
-from sqlmodel import Session, SQLModel, create_engine
+from sqlalchemy.orm import Session
+from sqlmodel import SQLModel, col, create_engine
 
 from aggregator.records import Article, FetchResult, FetchStatus, Story, Summary, SummarySentence
 from aggregator.store.models import (
@@ -117,7 +118,7 @@ class Storage:
 
     def fetch_states(self) -> dict[str, FetchState]:
         with self.session() as s:
-            return {r.source_id: _state(r) for r in s.exec(select(SourceStateRow)).scalars()}
+            return {r.source_id: _state(r) for r in s.execute(select(SourceStateRow)).scalars()}
 
     def record_fetch(
         self, source_id: str, result: FetchResult, now: datetime, new_articles: int = 0
@@ -148,8 +149,10 @@ class Storage:
         with self.session() as s:
             for chunk in _chunks(ids):
                 found.update(
-                    s.exec(select(ArticleRow.id).where(ArticleRow.id.in_(chunk))).scalars()
-                )  # type: ignore[attr-defined]
+                    s.execute(
+                        select(col(ArticleRow.id)).where(col(ArticleRow.id).in_(chunk))
+                    ).scalars()
+                )
         return found
 
     def add_articles(self, articles: Iterable[Article]) -> list[Article]:
@@ -164,7 +167,7 @@ class Storage:
                 rows = [_article_values(a) for a in part]
                 ins = (postgresql.insert if not self.is_sqlite else sqlite.insert)(ArticleRow)
                 stmt = ins.values(rows).on_conflict_do_nothing(index_elements=["id"])
-                new_ids = set(s.exec(stmt.returning(ArticleRow.id)).scalars())  # type: ignore[call-overload]
+                new_ids = set(s.execute(stmt.returning(col(ArticleRow.id))).scalars())
                 inserted.extend(a for a in part if a.id in new_ids)
         return inserted
 
@@ -174,25 +177,25 @@ class Storage:
         """Articles whose time falls in [since, until], oldest first."""
         stmt = select(ArticleRow)
         if since is not None:
-            stmt = stmt.where(ArticleRow.ts >= since)
+            stmt = stmt.where(col(ArticleRow.ts) >= since)
         if until is not None:
-            stmt = stmt.where(ArticleRow.ts <= until)
-        stmt = stmt.order_by(ArticleRow.ts, ArticleRow.id)  # type: ignore[arg-type]
+            stmt = stmt.where(col(ArticleRow.ts) <= until)
+        stmt = stmt.order_by(col(ArticleRow.ts), col(ArticleRow.id))
         with self.session() as s:
-            return [_article(r) for r in s.exec(stmt).scalars()]
+            return [_article(r) for r in s.execute(stmt).scalars()]
 
     def articles_by_id(self, ids: Iterable[str]) -> dict[str, Article]:
         ids = list(dict.fromkeys(ids))
         out: dict[str, Article] = {}
         with self.session() as s:
             for chunk in _chunks(ids):
-                stmt = select(ArticleRow).where(ArticleRow.id.in_(chunk))  # type: ignore[attr-defined]
-                out.update((r.id, _article(r)) for r in s.exec(stmt).scalars())
+                stmt = select(ArticleRow).where(col(ArticleRow.id).in_(chunk))
+                out.update((r.id, _article(r)) for r in s.execute(stmt).scalars())
         return out
 
     def count_articles(self) -> int:
         with self.session() as s:
-            return int(s.exec(select(func.count()).select_from(ArticleRow)).scalar_one())
+            return int(s.execute(select(func.count()).select_from(ArticleRow)).scalar_one())
 
     # -- stories ------------------------------------------------------------------------------
 
@@ -203,12 +206,12 @@ class Storage:
         with self.session() as s:
             for chunk in _chunks(ids):
                 stmt = (
-                    select(StoryMemberRow.article_id, StoryMemberRow.story_id)
-                    .join(StoryRow, StoryRow.id == StoryMemberRow.story_id)  # type: ignore[arg-type]
-                    .where(StoryMemberRow.article_id.in_(chunk))  # type: ignore[attr-defined]
-                    .where(StoryRow.merged_into.is_(None))  # type: ignore[union-attr]
+                    select(col(StoryMemberRow.article_id), col(StoryMemberRow.story_id))
+                    .join(StoryRow, col(StoryRow.id) == col(StoryMemberRow.story_id))
+                    .where(col(StoryMemberRow.article_id).in_(chunk))
+                    .where(col(StoryRow.merged_into).is_(None))
                 )
-                out.update((a, st) for a, st in s.exec(stmt).all())
+                out.update((a, st) for a, st in s.execute(stmt).all())
         return out
 
     def save_stories(self, stories: Iterable[Story], merged: dict[str, str] | None = None) -> None:
@@ -220,57 +223,55 @@ class Storage:
         stories = list(stories)
         with self.session() as s:
             for story in stories:
-                row = s.get(StoryRow, story.id)
-                values = {
-                    "title": story.title,
-                    "first_seen": story.first_seen,
-                    "updated": story.updated,
-                    "category": story.category,
-                    "score": story.score,
-                    "score_parts": json.dumps(story.score_parts, sort_keys=True),
-                    "merged_into": None,
-                }
-                if row is None:
-                    s.add(StoryRow(id=story.id, **values))
-                else:
-                    for key, value in values.items():
-                        setattr(row, key, value)
-                    s.add(row)
+                now = story.updated or story.first_seen or datetime.now(UTC)
+                row = s.get(StoryRow, story.id) or StoryRow(
+                    id=story.id, first_seen=now, updated=now
+                )
+                row.title = story.title
+                row.first_seen = story.first_seen or row.first_seen
+                row.updated = story.updated or row.updated
+                row.category = story.category
+                row.score = story.score
+                row.score_parts = json.dumps(story.score_parts, sort_keys=True)
+                row.merged_into = None
+                s.add(row)
                 ids = list(dict.fromkeys(story.article_ids))
                 for chunk in _chunks(ids):
-                    s.exec(delete(StoryMemberRow).where(StoryMemberRow.article_id.in_(chunk)))  # type: ignore[call-overload, attr-defined]
+                    s.execute(
+                        delete(StoryMemberRow).where(col(StoryMemberRow.article_id).in_(chunk))
+                    )
                 s.flush()
                 s.add_all(StoryMemberRow(story_id=story.id, article_id=a) for a in ids)
                 s.flush()
             for old, new in (merged or {}).items():
                 if old == new:
                     continue
-                s.exec(update(StoryRow).where(StoryRow.id == old).values(merged_into=new))  # type: ignore[call-overload, arg-type]
-                s.exec(
-                    update(StoryMemberRow)  # type: ignore[call-overload]
-                    .where(StoryMemberRow.story_id == old)  # type: ignore[arg-type]
+                s.execute(update(StoryRow).where(col(StoryRow.id) == old).values(merged_into=new))
+                s.execute(
+                    update(StoryMemberRow)
+                    .where(col(StoryMemberRow.story_id) == old)
                     .values(story_id=new)
                 )
 
     def stories(self, since: datetime | None = None, until: datetime | None = None) -> list[Story]:
         """Live stories updated within [since, until], most recently updated first."""
-        stmt = select(StoryRow).where(StoryRow.merged_into.is_(None))  # type: ignore[union-attr]
+        stmt = select(StoryRow).where(col(StoryRow.merged_into).is_(None))
         if since is not None:
-            stmt = stmt.where(StoryRow.updated >= since)
+            stmt = stmt.where(col(StoryRow.updated) >= since)
         if until is not None:
-            stmt = stmt.where(StoryRow.first_seen <= until)
-        stmt = stmt.order_by(StoryRow.updated.desc(), StoryRow.id)  # type: ignore[attr-defined]
+            stmt = stmt.where(col(StoryRow.first_seen) <= until)
+        stmt = stmt.order_by(col(StoryRow.updated).desc(), col(StoryRow.id))
         with self.session() as s:
-            rows = list(s.exec(stmt).scalars())
+            rows = list(s.execute(stmt).scalars())
             members: dict[str, list[tuple[datetime, str]]] = {r.id: [] for r in rows}
             ids = list(members)
             for chunk in _chunks(ids):
                 mstmt = (
-                    select(StoryMemberRow.story_id, ArticleRow.id, ArticleRow.ts)
-                    .join(ArticleRow, ArticleRow.id == StoryMemberRow.article_id)  # type: ignore[arg-type]
-                    .where(StoryMemberRow.story_id.in_(chunk))  # type: ignore[attr-defined]
+                    select(col(StoryMemberRow.story_id), col(ArticleRow.id), col(ArticleRow.ts))
+                    .join(ArticleRow, col(ArticleRow.id) == col(StoryMemberRow.article_id))
+                    .where(col(StoryMemberRow.story_id).in_(chunk))
                 )
-                for story_id, art_id, ts in s.exec(mstmt).all():
+                for story_id, art_id, ts in s.execute(mstmt).all():
                     members[story_id].append((ts, art_id))
         return [
             Story(
@@ -307,8 +308,8 @@ class Storage:
         out: dict[str, Summary] = {}
         with self.session() as s:
             for chunk in _chunks(ids):
-                stmt = select(SummaryRow).where(SummaryRow.story_id.in_(chunk))  # type: ignore[attr-defined]
-                out.update((r.story_id, _summary(r)) for r in s.exec(stmt).scalars())
+                stmt = select(SummaryRow).where(col(SummaryRow.story_id).in_(chunk))
+                out.update((r.story_id, _summary(r)) for r in s.execute(stmt).scalars())
         return out
 
     def save_summary(self, summary: Summary) -> None:

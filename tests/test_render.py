@@ -1,0 +1,490 @@
+"""Rendering and publishing: golden output, feeds that parse, hostile text, atomic swaps."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import time
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import feedparser
+import lxml.html
+import pytest
+
+from aggregator.config import Settings
+from aggregator.records import Article, Story, Summary, SummarySentence
+from aggregator.render import (
+    TEMPLATES_DIR,
+    build_site,
+    clean_text,
+    publish,
+    render_site,
+    safe_name,
+    safe_url,
+)
+
+GOLDEN = Path(__file__).parent / "golden"
+NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
+SETTINGS = Settings(
+    title="Morning Brief", site_url="https://news.example.org/", language="en-GB", max_stories=2
+)
+FEEDS = ("feed.xml", "atom.xml")
+
+
+def article(n: int, hours_ago: float, **extra: object) -> Article:
+    fields: dict[str, object] = {
+        "id": f"a{n}",
+        "url": f"https://outlet{n}.example/2025/03/story-{n}",
+        "title": f"Report {n} on the harbour bridge",
+        "source_id": f"outlet{n}",
+        "source_name": f"Outlet {n}",
+        "published": NOW - timedelta(hours=hours_ago),
+        "category": "Local",
+    }
+    fields.update(extra)
+    return Article(**fields)  # type: ignore[arg-type]
+
+
+def sample() -> tuple[list[Story], dict[str, Summary], dict[str, Article]]:
+    """Three ranked stories (one beyond max_stories), one of them without a summary."""
+    articles = {
+        a.id: a
+        for a in (
+            article(1, 6),
+            article(2, 5, source_name="Café & Co", title="Bridge “reopens” <today>"),
+            article(3, 2),
+            article(4, 4, category="Science"),
+            article(5, 1, category="Science"),
+        )
+    }
+    stories = [
+        Story(
+            id="3f2a9c0d1e",
+            article_ids=("a1", "a2", "a3"),
+            title="Harbour bridge reopens",
+            first_seen=NOW - timedelta(hours=6),
+            updated=NOW - timedelta(hours=2),
+            category="Local",
+            score=3.2,
+            score_parts={"sources": 3, "age_hours": 6},
+        ),
+        Story(
+            id="b7e4",
+            article_ids=("a4", "a5"),
+            title="Comet visible tonight",
+            first_seen=NOW - timedelta(hours=4),
+            updated=NOW - timedelta(hours=1),
+            category="Science",
+            score=1.5,
+        ),
+        Story(id="ffff", article_ids=("a5",), title="Not on the page", first_seen=NOW),
+    ]
+    summaries = {
+        "3f2a9c0d1e": Summary(
+            story_id="3f2a9c0d1e",
+            headline="Harbour bridge reopens after repairs",
+            sentences=(
+                SummarySentence("The bridge reopened on Friday morning.", ("a1", "a2")),
+                SummarySentence("Traffic is limited to 30 km/h & one lane.", ("a3", "missing")),
+            ),
+            method="extractive",
+        )
+    }
+    return stories, summaries, articles
+
+
+def site() -> dict[str, bytes]:
+    return build_site(*sample(), SETTINGS, NOW)
+
+
+def text_files(files: dict[str, bytes]) -> dict[str, str]:
+    return {name: data.decode("utf-8") for name, data in files.items()}
+
+
+# --- golden output --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", ["index.html", "stories/3f2a9c0d1e.html", "feed.xml", "atom.xml", "feed.json"]
+)
+def test_golden(name: str) -> None:
+    files = site()
+    assert files == site(), "output must be byte-deterministic"
+    golden = GOLDEN / name.replace("/", "__")
+    if os.environ.get("UPDATE_GOLDEN"):
+        golden.parent.mkdir(exist_ok=True)
+        golden.write_bytes(files[name])
+    assert files[name] == golden.read_bytes(), f"{name} differs; UPDATE_GOLDEN=1 to accept"
+
+
+def test_site_layout_and_ordering() -> None:
+    files = site()
+    assert sorted(files) == [
+        "atom.xml",
+        "feed.json",
+        "feed.xml",
+        "index.html",
+        "stories/3f2a9c0d1e.html",
+        "stories/b7e4.html",
+        "style.css",
+    ]  # max_stories=2: the third story is left out everywhere
+    index = files["index.html"].decode()
+    assert index.index("Harbour bridge reopens after repairs") < index.index("Comet visible")
+    assert "Not on the page" not in index
+    assert '<html lang="en-GB">' in index
+    assert index.count('<link rel="alternate"') == 3
+    for href in ("feed.xml", "atom.xml", "feed.json"):
+        assert f'href="https://news.example.org/{href}"' in index
+    assert "<script" not in index.lower()
+
+
+def test_citations_link_to_cited_articles() -> None:
+    page = lxml.html.fromstring(site()["index.html"])
+    summary = page.xpath("(//article)[1]//p[@class='summary']")[0]
+    markers = [(a.text, a.get("href")) for a in summary.xpath(".//sup/a")]
+    assert markers == [
+        ("[1]", "https://outlet1.example/2025/03/story-1"),
+        ("[2]", "https://outlet2.example/2025/03/story-2"),
+        ("[3]", "https://outlet3.example/2025/03/story-3"),  # "missing" is dropped, not invented
+    ]
+    sources = page.xpath("(//article)[1]//ol[@class='sources']/li")
+    assert [li.xpath("string(.//span[@class='source'])") for li in sources] == [
+        "Outlet 1",
+        "Café & Co",
+        "Outlet 3",
+    ]
+    assert page.xpath("string((//article)[1]//p[@class='why'])") == "3 sources, first seen 6 h ago"
+    meta = page.xpath("string((//article)[1]//p[@class='meta'])")
+    assert "Fri 14 Mar 2025, 06:00 UTC" in meta and "updated" in meta
+
+
+def test_story_without_summary_renders_title_and_sources() -> None:
+    page = lxml.html.fromstring(site()["stories/b7e4.html"])
+    assert page.xpath("string(//h1)") == "Comet visible tonight"
+    assert page.xpath("//p[@class='nosummary']")
+    links = page.xpath("//ol[@class='sources']/li/a/@href")
+    assert links == [
+        "https://outlet4.example/2025/03/story-4",
+        "https://outlet5.example/2025/03/story-5",
+    ]
+    assert page.xpath("string(//p[@class='why'])") == "2 sources, first seen 4 h ago"
+
+
+def test_empty_input_renders_friendly_page_and_valid_feeds() -> None:
+    files = build_site([], {}, {}, Settings(), NOW)
+    assert "No stories in the last 24 hours yet" in files["index.html"].decode()
+    for name in FEEDS:
+        parsed = feedparser.parse(files[name])
+        assert not parsed.bozo, parsed.get("bozo_exception")
+        assert parsed.entries == []
+    assert json.loads(files["feed.json"])["items"] == []
+
+
+# --- feeds ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", FEEDS)
+def test_feeds_parse_cleanly(name: str) -> None:
+    parsed = feedparser.parse(site()[name])
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    assert parsed.feed.title == "Morning Brief"
+    entries = parsed.entries
+    assert [e.title for e in entries] == [
+        "Harbour bridge reopens after repairs",
+        "Comet visible tonight",
+    ]
+    first = entries[0]
+    assert first.link == "https://news.example.org/stories/3f2a9c0d1e.html"
+    assert first.id == first.link
+    assert first.published_parsed[:5] == (2025, 3, 14, 6, 0)
+    assert first.updated_parsed[:5] == (2025, 3, 14, 10, 0)
+    content = first.get("content", [{}])[0].get("value") or first.summary
+    html = lxml.html.fromstring(content)
+    assert html.xpath("//a/@href")[0] == "https://outlet1.example/2025/03/story-1"
+
+
+def test_json_feed_shape() -> None:
+    feed = json.loads(site()["feed.json"])
+    assert feed["version"] == "https://jsonfeed.org/version/1.1"
+    assert feed["feed_url"] == "https://news.example.org/feed.json"
+    assert len(feed["items"]) == 2
+    for item in feed["items"]:
+        assert {"id", "url", "title", "content_html", "date_published", "date_modified"} <= set(
+            item
+        )
+        assert item["id"] == item["url"]
+    assert feed["items"][0]["date_published"] == "2025-03-14T06:00:00Z"
+    assert feed["items"][0]["date_modified"] == "2025-03-14T10:00:00Z"
+
+
+def entry_ids(files: dict[str, bytes]) -> dict[str, list[tuple[str, str]]]:
+    """(id, updated) of every entry, per feed."""
+    out = {}
+    for name in FEEDS:
+        parsed = feedparser.parse(files[name])
+        out[name] = [(e.id, e.updated) for e in parsed.entries]
+    items = json.loads(files["feed.json"])["items"]
+    out["feed.json"] = [(i["id"], i["date_modified"]) for i in items]
+    return out
+
+
+def test_guid_is_stable_while_the_story_grows() -> None:
+    stories, summaries, articles = sample()
+    before = entry_ids(build_site(stories, summaries, articles, SETTINGS, NOW))
+    later = NOW + timedelta(hours=1)
+    articles["a9"] = article(9, 0.5, published=later - timedelta(minutes=30))
+    grown = dataclasses.replace(
+        stories[0],
+        article_ids=(*stories[0].article_ids, "a9"),
+        updated=later - timedelta(minutes=30),
+    )
+    after = entry_ids(build_site([grown, *stories[1:]], summaries, articles, SETTINGS, later))
+    for name in before:
+        (id_before, updated_before), (id_after, updated_after) = before[name][0], after[name][0]
+        assert id_before == id_after, name
+        assert updated_before != updated_after, name
+
+
+# --- hostile input --------------------------------------------------------------------------
+
+NASTY = (
+    "Ends ]]> here </script><script>alert(2)</script> javascript:alert(3) nul\x00 vt\x0b \ud800."
+)
+
+
+def hostile_site() -> dict[str, bytes]:
+    bad = article(
+        1,
+        1,
+        title="<img src=x onerror=alert(1)>",
+        url="JaVaScRiPt:alert(1)",
+        source_name="</script><b>Evil</b>\x00",
+    )
+    good = article(2, 2, title="fine ]]> \x1f title")
+    story = Story(
+        id="../../etc/passwd",
+        article_ids=(bad.id, good.id),
+        title="<script>alert(1)</script>",
+        first_seen=NOW - timedelta(hours=2),
+        updated=NOW - timedelta(hours=1),
+        category="<i>cat</i>]]>",
+    )
+    summary = Summary(
+        story_id=story.id,
+        headline="<script>alert(1)</script>\x00",
+        sentences=(SummarySentence(NASTY, (bad.id, good.id)),),
+        method="llm",
+    )
+    hostile = Settings(title="Site ]]> \x00 <script>", site_url="https://news.example.org/")
+    return build_site([story], {story.id: summary}, {bad.id: bad, good.id: good}, hostile, NOW)
+
+
+LOCAL_OR_HTTP = re.compile(r"https?://|\.\./|stories/|[a-z0-9-]+\.(html|xml|json|css)$")
+
+
+def assert_inert_html(html: str | bytes) -> None:
+    """No script element, no event handler, no link that is not http(s)."""
+    doc = lxml.html.fromstring(html)
+    assert not doc.xpath("//script"), "a live <script> element"
+    for element in doc.iter():
+        if not isinstance(element.tag, str):
+            continue
+        assert not [a for a in element.attrib if a.lower().startswith("on")], element.tag
+        for attr in ("href", "src"):
+            value = element.get(attr)
+            if value is not None:
+                assert LOCAL_OR_HTTP.match(value), value
+
+
+def test_hostile_text_cannot_break_pages() -> None:
+    files = hostile_site()
+    pages = [name for name in files if name.endswith(".html")]
+    assert len(pages) == 2
+    for name in pages:
+        html = files[name].decode()
+        assert "\x00" not in html and "\x0b" not in html
+        assert_inert_html(html)
+        assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # shown as text, not run
+    index = files["index.html"].decode()
+    assert "javascript" not in "".join(lxml.html.fromstring(index).xpath("//@href")).lower()
+
+
+@pytest.mark.parametrize("name", FEEDS)
+def test_hostile_text_cannot_break_feeds(name: str) -> None:
+    data = hostile_site()[name]
+    ET.fromstring(data)  # well-formed XML, or this raises
+    parsed = feedparser.parse(data)
+    assert not parsed.bozo, parsed.get("bozo_exception")
+    (entry,) = parsed.entries
+    assert entry.title == "<script>alert(1)</script>"
+    content = entry.get("content", [{}])[0].get("value") or entry.summary
+    assert_inert_html(content)
+    text = lxml.html.fromstring(content).text_content()
+    assert "Ends ]]> here </script><script>alert(2)</script>" in text  # survives as text
+
+
+def test_hostile_text_json_feed() -> None:
+    feed = json.loads(hostile_site()["feed.json"])
+    item = feed["items"][0]
+    assert "\x00" not in json.dumps(feed, ensure_ascii=False)
+    assert_inert_html(item["content_html"])
+    assert item["url"].startswith("https://news.example.org/stories/")
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "javascript:alert(1)",
+        " JaVaScRiPt:alert(1)",
+        "java\tscript:alert(1)",
+        "data:text/html,<script>",
+        "//evil.example/x",
+        "/relative",
+        "vbscript:x",
+        "https://ok.example/a b",
+    ],
+)
+def test_safe_url_refuses_non_http(url: str) -> None:
+    assert safe_url(url) == ""
+
+
+def test_safe_url_keeps_http() -> None:
+    assert safe_url("https://a.example/x?y=1&z=2") == "https://a.example/x?y=1&z=2"
+    assert safe_url("http://a.example") == "http://a.example"
+
+
+def test_clean_text_strips_what_xml_cannot_carry() -> None:
+    assert clean_text("a\x00b\x0bc\x1fd\tе\n\ud800f\ufffe") == "abcd\tе\nf"
+
+
+@pytest.mark.parametrize(
+    "story_id",
+    ["../../etc/passwd", "/etc/passwd", "..", ".", "", "a" * 500, "A/B", "x\x00y", "CON", "é"],
+)
+def test_safe_name_is_plain_and_capped(story_id: str) -> None:
+    name = safe_name(story_id)
+    assert re.fullmatch(r"[a-z0-9]+(-[a-z0-9]+)*", name)
+    assert len(name) <= 64
+
+
+def test_safe_name_keeps_plain_ids_and_separates_lookalikes() -> None:
+    assert safe_name("3f2a9c0d1e") == "3f2a9c0d1e"
+    assert len({safe_name(i) for i in ("a/b", "a-b", "A-B", "a b")}) == 4
+
+
+def test_hostile_ids_never_write_outside(tmp_path: Path) -> None:
+    ids = ["../../escape", "/tmp/abs", "..", "x/../../y", "a" * 300, "\x00"]
+    stories = [
+        Story(id=i, article_ids=("a1",), title=f"story {n}", first_seen=NOW)
+        for n, i in enumerate(ids)
+    ]
+    settings = Settings(max_stories=50)
+    out = tmp_path / "deep" / "site"
+    render_site(stories, {}, {"a1": article(1, 1)}, settings, out, NOW)
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert all(out in p.parents for p in written)
+    pages = sorted(p.name for p in (out / "stories").iterdir())
+    assert len(pages) == len(ids)
+    assert all(re.fullmatch(r"[a-z0-9-]{1,64}\.html", p) for p in pages)
+
+
+# --- publishing -----------------------------------------------------------------------------
+
+
+def snapshot(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in root.rglob("*") if p.is_file()}
+
+
+class ExplodingFiles(dict[str, bytes]):
+    """A files mapping whose iteration fails after a few files, like a crash mid-write."""
+
+    def items(self) -> Iterator[tuple[str, bytes]]:  # type: ignore[override]
+        for n, pair in enumerate(super().items()):
+            if n == 3:
+                raise OSError(28, "No space left on device")
+            yield pair
+
+
+@pytest.fixture
+def live(tmp_path: Path) -> Path:
+    out = tmp_path / "site"
+    render_site(*sample(), SETTINGS, out, NOW)
+    return out
+
+
+def test_publish_writes_everything(live: Path) -> None:
+    assert snapshot(live) == site()
+    assert os.stat(live).st_mode & 0o755 == 0o755  # readable by a web server
+    assert sorted(p.name for p in live.parent.iterdir()) == ["site"]
+
+
+def test_publish_replaces_the_whole_site(live: Path) -> None:
+    publish({"index.html": b"new"}, live)
+    assert snapshot(live) == {"index.html": b"new"}  # old story pages are gone
+    assert sorted(p.name for p in live.parent.iterdir()) == ["site"]
+
+
+def test_failure_mid_write_keeps_previous_site(live: Path) -> None:
+    before = snapshot(live)
+    broken = ExplodingFiles({f"f{n}.html": b"x" for n in range(10)})
+    with pytest.raises(OSError, match="No space"):
+        publish(broken, live)
+    assert snapshot(live) == before
+    assert sorted(p.name for p in live.parent.iterdir()) == ["site"]
+
+
+@pytest.mark.parametrize(
+    "name", ["../evil.html", "/abs.html", "a/../../evil", "a//b", "", "x\\..\\y", "./x", "a/."]
+)
+def test_publish_refuses_escaping_paths(live: Path, name: str) -> None:
+    before = snapshot(live)
+    with pytest.raises(ValueError, match="refusing"):
+        publish({"index.html": b"ok", name: b"evil"}, live)
+    assert snapshot(live) == before
+    assert sorted(p.name for p in live.parent.iterdir()) == ["site"]
+
+
+def test_publish_refuses_conflicting_paths(live: Path) -> None:
+    before = snapshot(live)
+    with pytest.raises(OSError):
+        publish({"stories": b"a file", "stories/x.html": b"under it"}, live)
+    assert snapshot(live) == before
+    assert sorted(p.name for p in live.parent.iterdir()) == ["site"]
+
+
+def test_template_error_keeps_previous_site(live: Path, tmp_path: Path) -> None:
+    broken = tmp_path / "templates"
+    shutil.copytree(TEMPLATES_DIR, broken)
+    (broken / "story.html").write_text("{{ story.no_such_field }}", encoding="utf-8")
+    before = snapshot(live)
+    with pytest.raises(Exception, match="no_such_field"):
+        render_site(*sample(), SETTINGS, live, NOW, templates_dir=broken)
+    assert snapshot(live) == before
+    assert sorted(p.name for p in live.parent.iterdir()) == ["site", "templates"]
+
+
+def test_publish_refuses_a_file_as_out_dir(tmp_path: Path) -> None:
+    target = tmp_path / "site"
+    target.write_bytes(b"not a directory")
+    with pytest.raises(NotADirectoryError):
+        publish({"index.html": b"x"}, target)
+    assert target.read_bytes() == b"not a directory"
+
+
+def test_publish_clears_stale_leftovers_only(live: Path) -> None:
+    old = live.parent / ".site.new-crashed"
+    fresh = live.parent / ".site.old-inflight"
+    for leftover in (old, fresh):
+        leftover.mkdir()
+        (leftover / "index.html").write_bytes(b"half")
+    an_hour_ago = time.time() - 7200
+    os.utime(old, (an_hour_ago, an_hour_ago))
+    publish({"index.html": b"new"}, live)
+    assert not old.exists()
+    assert fresh.exists()  # could belong to a publish still running
