@@ -1,0 +1,503 @@
+"""The offline demo: fictional outlets served on 127.0.0.1, and the config that crawls them.
+
+The content lives as data in ``demo_content/`` (one YAML file per outlet, ``stories.yaml`` for the
+ground truth of which articles tell the same story); feeds and article pages are rendered from it
+with the jinja2 templates in ``demo_content/templates/``. Times are stored as "hours before now" so
+the demo always shows the last 24 hours, whenever it runs.
+
+    with DemoServer() as server:
+        config = demo_config(server.base_url, out_dir=Path("site"), data_dir=Path("data"))
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from importlib.resources import files
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from jinja2 import DictLoader, Environment, select_autoescape
+from markupsafe import Markup, escape
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from ruamel.yaml import YAML
+from ruamel.yaml.error import YAMLError
+
+from aggregator.sources import Config, parse_sources
+
+CONTENT_DIR = "demo_content"
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DemoArticle(_Record):
+    """One fictional article, as stored in an outlet's YAML file."""
+
+    slug: str = Field(pattern=r"^[a-z0-9-]+$")  # last part of the page path
+    story: str  # key in stories.yaml: which story this article tells (clustering ground truth)
+    section: str  # path segment and <category>, e.g. "politics"
+    hours_ago: float = Field(ge=0)  # published this many hours before the demo's `now`
+    title: str  # plain text
+    teaser: str  # one sentence: the feed description and og:description
+    body: str  # plain text, paragraphs separated by blank lines
+    author: str = ""
+    updated_hours_ago: float | None = None  # a later correction or update, if any
+    dated_in_feed: bool = True  # False: the feed item has no pubDate (a rough edge)
+    link_query: str = ""  # appended to the feed link, e.g. utm_* tracking (a rough edge)
+
+    @field_validator("body")
+    @classmethod
+    def _three_paragraphs(cls, value: str) -> str:
+        if len(_split_paragraphs(value)) < 3:
+            raise ValueError("an article needs at least three paragraphs")
+        return value
+
+    @property
+    def paragraphs(self) -> tuple[str, ...]:
+        return _split_paragraphs(self.body)
+
+
+def _split_paragraphs(text: str) -> tuple[str, ...]:
+    return tuple(" ".join(p.split()) for p in text.split("\n\n") if p.strip())
+
+
+class DemoOutlet(_Record):
+    """One fictional news outlet and its articles."""
+
+    id: str = Field(pattern=r"^[a-z0-9-]+$")  # also the first path segment of its URLs
+    name: str
+    tagline: str
+    language: str  # BCP 47, e.g. "en", "de"
+    locale: str  # og:locale, e.g. "en_GB"
+    category: str  # the Source category in the demo config
+    weight: float = 1.0  # the Source weight in the demo config
+    feed_format: Literal["rss", "atom"]
+    feed_text: Literal["full", "teaser"]  # teaser: the crawler must extract the article page
+    numeric_entities: bool = False  # titles written with &#8217;-style references in the feed
+    cdata: bool = False  # RSS content:encoded wrapped in CDATA instead of escaped
+    article_path: str  # path after /<id>, with {section} and {slug}
+    accent: str = "#333333"  # the site's colour, so outlets look different
+    sections: tuple[str, ...]  # the navigation bar
+    articles: tuple[DemoArticle, ...]
+
+    @property
+    def full_text(self) -> bool:
+        """The feed carries only a teaser, so the crawler must fetch and extract every page."""
+        return self.feed_text == "teaser"
+
+    @property
+    def feed_path(self) -> str:
+        return f"/{self.id}/{'feed.xml' if self.feed_format == 'rss' else 'atom.xml'}"
+
+    def article_path_for(self, article: DemoArticle) -> str:
+        return f"/{self.id}" + self.article_path.format(section=article.section, slug=article.slug)
+
+
+class DemoStory(_Record):
+    """What one story is about: the ground truth the demo articles are grouped by."""
+
+    key: str
+    category: str
+    about: str  # one line for humans reading the content files
+
+
+@dataclass(frozen=True)
+class DemoContent:
+    """All the demo's outlets and stories."""
+
+    outlets: tuple[DemoOutlet, ...]
+    stories: tuple[DemoStory, ...]
+    ui: dict[str, dict[str, Any]]  # per language: interface words, month names
+
+    @property
+    def articles(self) -> tuple[tuple[DemoOutlet, DemoArticle], ...]:
+        return tuple((o, a) for o in self.outlets for a in o.articles)
+
+
+def _content_root() -> Traversable:
+    return files("aggregator").joinpath(CONTENT_DIR)
+
+
+def _load_yaml(node: Traversable) -> Any:
+    try:
+        return YAML(typ="safe").load(node.read_text(encoding="utf-8"))
+    except YAMLError as exc:  # name the file: the content is edited by hand
+        raise ValueError(f"demo content {node.name}: {exc}") from exc
+
+
+def _load_outlet(node: Traversable) -> DemoOutlet:
+    try:
+        return DemoOutlet.model_validate(_load_yaml(node))
+    except ValidationError as exc:
+        raise ValueError(f"demo content {node.name}: {exc}") from exc
+
+
+@cache
+def load_demo_content() -> DemoContent:
+    """Read and validate every outlet file, stories.yaml and ui.yaml (cached)."""
+    root = _content_root()
+    outlet_files = sorted(
+        (n for n in root.joinpath("outlets").iterdir() if n.name.endswith(".yaml")),
+        key=lambda n: n.name,
+    )
+    outlets = tuple(_load_outlet(n) for n in outlet_files)
+    stories = tuple(DemoStory.model_validate(s) for s in _load_yaml(root / "stories.yaml"))
+    ui = _load_yaml(root / "ui.yaml")
+    _check_references(outlets, stories, ui)
+    return DemoContent(outlets=outlets, stories=stories, ui=ui)
+
+
+def _check_references(
+    outlets: tuple[DemoOutlet, ...], stories: tuple[DemoStory, ...], ui: dict[str, Any]
+) -> None:
+    """Fail loudly on a typo in the content files rather than serve a broken demo."""
+    keys = {s.key for s in stories}
+    paths: set[str] = set()
+    for outlet in outlets:
+        if outlet.language not in ui:
+            raise ValueError(f"outlet {outlet.id}: no ui.yaml entry for {outlet.language!r}")
+        for article in outlet.articles:
+            if article.story not in keys:
+                raise ValueError(f"{outlet.id}/{article.slug}: unknown story {article.story!r}")
+            path = outlet.article_path_for(article)
+            if path in paths:
+                raise ValueError(f"{outlet.id}/{article.slug}: duplicate path {path}")
+            paths.add(path)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def _templates() -> Environment:
+    folder = _content_root() / "templates"
+    sources = {n.name: n.read_text(encoding="utf-8") for n in folder.iterdir() if n.is_file()}
+    env = Environment(
+        loader=DictLoader(sources),
+        autoescape=select_autoescape(["html", "xml"]),
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["ncr"] = numeric_references
+    return env
+
+
+def numeric_references(text: str) -> Markup:
+    """Escape for XML and write every non-ASCII character as &#N; (as WordPress feeds do)."""
+    escaped = str(escape(text))
+    return Markup("".join(c if ord(c) < 128 else f"&#{ord(c)};" for c in escaped))
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One rendered response body with its validators."""
+
+    body: bytes
+    content_type: str
+    last_modified: datetime  # what Last-Modified says, whole seconds
+    etag: str
+
+    @classmethod
+    def make(cls, body: str, content_type: str, last_modified: datetime) -> Resource:
+        data = body.encode("utf-8")
+        etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
+        return cls(data, content_type, last_modified.replace(microsecond=0), etag)
+
+
+class _Site:
+    """Renders every feed and page of the demo for one base URL and one `now`."""
+
+    def __init__(self, content: DemoContent, base_url: str, now: datetime):
+        self.content = content
+        self.base_url = base_url.rstrip("/")
+        self.now = now
+        self.env = _templates()
+
+    def published(self, article: DemoArticle) -> datetime:
+        return self.now - timedelta(hours=article.hours_ago)
+
+    def updated(self, article: DemoArticle) -> datetime:
+        if article.updated_hours_ago is None:
+            return self.published(article)
+        return self.now - timedelta(hours=article.updated_hours_ago)
+
+    def url(self, path: str) -> str:
+        return self.base_url + path
+
+    def resources(self) -> dict[str, Resource]:
+        """Path -> rendered resource, for the whole demo."""
+        out: dict[str, Resource] = {
+            "/": Resource.make(self._index(), "text/html; charset=utf-8", self.now),
+            "/robots.txt": Resource.make(
+                "User-agent: *\nAllow: /\n", "text/plain; charset=utf-8", self.now
+            ),
+        }
+        for outlet in self.content.outlets:
+            out[outlet.feed_path] = self._feed(outlet)
+            out[f"/{outlet.id}/"] = Resource.make(
+                self._front_page(outlet), "text/html; charset=utf-8", self._newest(outlet)
+            )
+            for article in outlet.articles:
+                out[outlet.article_path_for(article)] = Resource.make(
+                    self._page(outlet, article), "text/html; charset=utf-8", self.updated(article)
+                )
+        return out
+
+    def _newest(self, outlet: DemoOutlet) -> datetime:
+        return max((self.updated(a) for a in outlet.articles), default=self.now)
+
+    def _item(self, outlet: DemoOutlet, article: DemoArticle) -> dict[str, Any]:
+        """The template context of one article, shared by feeds and pages."""
+        url = self.url(outlet.article_path_for(article))
+        published, updated = self.published(article), self.updated(article)
+        ui = self.content.ui[outlet.language]
+        return {
+            "article": article,
+            "url": url,
+            "link": url + ("?" + article.link_query if article.link_query else ""),
+            "guid": f"{outlet.id}:{article.slug}",
+            "published": published,
+            "updated": updated,
+            "published_rfc822": format_datetime(published, usegmt=True),
+            "published_iso": published.isoformat(timespec="seconds"),
+            "updated_iso": updated.isoformat(timespec="seconds"),
+            "published_human": _human_date(published, ui),
+            "updated_human": _human_date(updated, ui) if updated != published else "",
+            "body_html": Markup("\n").join(
+                Markup("<p>{}</p>").format(p) for p in article.paragraphs
+            ),
+        }
+
+    def _feed(self, outlet: DemoOutlet) -> Resource:
+        items = sorted(outlet.articles, key=lambda a: a.hours_ago)
+        template = self.env.get_template(f"{outlet.feed_format}.xml")
+        newest = self._newest(outlet)
+        body = template.render(
+            outlet=outlet,
+            home_url=self.url(f"/{outlet.id}/"),
+            feed_url=self.url(outlet.feed_path),
+            build_date=format_datetime(newest, usegmt=True),
+            updated_iso=newest.isoformat(timespec="seconds"),
+            items=[self._item(outlet, a) for a in items],
+        )
+        kind = "rss" if outlet.feed_format == "rss" else "atom"
+        return Resource.make(body, f"application/{kind}+xml; charset=utf-8", newest)
+
+    def _page(self, outlet: DemoOutlet, article: DemoArticle) -> str:
+        others = sorted(
+            (a for a in outlet.articles if a.slug != article.slug), key=lambda a: a.hours_ago
+        )
+        return self.env.get_template("article.html").render(
+            outlet=outlet,
+            ui=self.content.ui[outlet.language],
+            home_url=self.url(f"/{outlet.id}/"),
+            feed_url=self.url(outlet.feed_path),
+            item=self._item(outlet, article),
+            related=[self._item(outlet, a) for a in others[:4]],
+            year=self.now.year,
+        )
+
+    def _front_page(self, outlet: DemoOutlet) -> str:
+        items = sorted(outlet.articles, key=lambda a: a.hours_ago)
+        return self.env.get_template("front.html").render(
+            outlet=outlet,
+            ui=self.content.ui[outlet.language],
+            home_url=self.url(f"/{outlet.id}/"),
+            feed_url=self.url(outlet.feed_path),
+            items=[self._item(outlet, a) for a in items],
+            year=self.now.year,
+        )
+
+    def _index(self) -> str:
+        return self.env.get_template("index.html").render(
+            outlets=[
+                (o, self.url(f"/{o.id}/"), self.url(o.feed_path)) for o in self.content.outlets
+            ]
+        )
+
+
+def _human_date(when: datetime, ui: dict[str, Any]) -> str:
+    """A date the way the outlet's readers write it, e.g. "3 May 2025, 14:05 UTC"."""
+    month = ui["months"][when.month - 1]
+    return str(ui["date_format"]).format(
+        day=when.day, month=month, year=when.year, time=when.strftime("%H:%M")
+    )
+
+
+# ---------------------------------------------------------------- server
+
+
+class DemoServer:
+    """Serves the demo outlets on 127.0.0.1 (ephemeral port) from a daemon thread.
+
+    Feeds and pages are rendered once, at construction, with absolute URLs for the bound port and
+    times relative to ``now``; they carry ETag and Last-Modified and answer conditional requests
+    with 304.
+    """
+
+    def __init__(self, now: datetime | None = None, content: DemoContent | None = None):
+        now = now or datetime.now(UTC)
+        now = now if now.tzinfo else now.replace(tzinfo=UTC)
+        self.now = now.replace(microsecond=0)  # feeds and HTTP dates carry whole seconds
+        self.content = content or load_demo_content()
+        self.requests: list[str] = []  # "METHOD path" for every request seen, for tests
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd.daemon_threads = True
+        self.port: int = self._httpd.server_address[1]
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.resources = _Site(self.content, self.base_url, self.now).resources()
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+
+    @property
+    def feed_urls(self) -> dict[str, str]:
+        """Outlet id -> absolute feed URL."""
+        return {o.id: self.base_url + o.feed_path for o in self.content.outlets}
+
+    def article_url(self, outlet: DemoOutlet, article: DemoArticle) -> str:
+        return self.base_url + outlet.article_path_for(article)
+
+    @property
+    def story_labels(self) -> dict[str, str]:
+        """Article URL -> story key: the ground truth for scoring the clusterer on the demo."""
+        return {self.article_url(o, a): a.story for o, a in self.content.articles}
+
+    def __enter__(self) -> DemoServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        if self._thread.is_alive():
+            self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(_DemoHandler):
+            demo = server
+
+        return Handler
+
+
+class _DemoHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server_version = "aggregator-demo"
+    demo: DemoServer
+
+    def log_message(self, format: str, *args: Any) -> None:  # quiet: the CLI prints its own
+        pass
+
+    def do_GET(self) -> None:
+        self._serve(send_body=True)
+
+    def do_HEAD(self) -> None:
+        self._serve(send_body=False)
+
+    def _serve(self, send_body: bool) -> None:
+        self.demo.requests.append(f"{self.command} {self.path}")
+        # Query strings (utm_* tracking and the like) do not change the page.
+        resource = self.demo.resources.get(urlsplit(self.path).path)
+        if resource is None:
+            self._send(
+                404, b"not found\n", {"Content-Type": "text/plain; charset=utf-8"}, send_body
+            )
+            return
+        headers = {
+            "Content-Type": resource.content_type,
+            "ETag": resource.etag,
+            "Last-Modified": format_datetime(resource.last_modified, usegmt=True),
+            "Cache-Control": "max-age=60",
+        }
+        if _not_modified(self.headers, resource):
+            self._send(304, b"", headers, send_body=False)
+        else:
+            self._send(200, resource.body, headers, send_body)
+
+    def _send(self, status: int, body: bytes, headers: dict[str, str], send_body: bool) -> None:
+        try:
+            self.send_response(status)
+            for key, value in headers.items():
+                self.send_header(key, value)
+            if status != 304:
+                self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if send_body:
+                self.wfile.write(body)
+        except (BrokenPipeError, ConnectionResetError):  # the client went away: nothing to do
+            pass
+
+
+def _not_modified(headers: Any, resource: Resource) -> bool:
+    """RFC 9110: If-None-Match wins; If-Modified-Since is used only without it."""
+    if_none_match = headers.get("If-None-Match")
+    if if_none_match is not None:
+        tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
+        return "*" in tags or resource.etag in tags
+    since = headers.get("If-Modified-Since")
+    if not since:
+        return False
+    try:
+        when = parsedate_to_datetime(since)
+    except (TypeError, ValueError, IndexError):
+        return False
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return resource.last_modified <= when
+
+
+# ---------------------------------------------------------------- config
+
+
+def demo_config_text(base_url: str, *, out_dir: Path, data_dir: Path) -> str:
+    """The demo's sources.yaml, as an editor would write it."""
+    q = json.dumps  # a JSON string is a valid double-quoted YAML scalar
+    lines = [
+        "# The offline demo: fictional outlets served by aggregator itself on 127.0.0.1.",
+        "settings:",
+        f"  title: {q('Aggregator demo')}",
+        f"  description: {q('Fictional outlets, real pipeline: the last 24 hours, summarised.')}",
+        "  language: en",
+        f"  site_url: {q('http://localhost:8000/')}",
+        "  window_hours: 24",
+        f"  output_dir: {q(str(out_dir))}",
+        f"  data_dir: {q(str(data_dir))}",
+        "  fetch:",
+        "    allow_private_networks: true  # the demo outlets live on 127.0.0.1",
+        "  # llm: not configured, so the offline extractive summariser writes the summaries",
+        "sources:",
+    ]
+    for outlet in load_demo_content().outlets:
+        lines += [
+            f"  - id: {outlet.id}",
+            f"    name: {q(outlet.name)}",
+            f"    url: {q(base_url.rstrip('/') + outlet.feed_path)}",
+            f"    category: {outlet.category}",
+            f"    language: {outlet.language}",
+            f"    weight: {outlet.weight}",
+            f"    full_text: {'true' if outlet.full_text else 'false'}",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def demo_config(base_url: str, *, out_dir: Path, data_dir: Path) -> Config:
+    """The demo's Config, validated by the same parser as editors' sources.yaml files.
+
+    The environment is deliberately not layered over it: the demo runs offline whatever
+    OPENAI_* variables the shell has.
+    """
+    text = demo_config_text(base_url, out_dir=out_dir, data_dir=data_dir)
+    parsed = parse_sources(text, "demo sources.yaml")
+    return Config(settings=parsed.settings, sources=tuple(parsed.sources), path=None)
