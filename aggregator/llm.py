@@ -1,0 +1,338 @@
+"""OpenAI-compatible chat client: explicit timeouts, bounded retries, a per-run budget, a ledger.
+
+The only module that imports ``openai``. Every failure surfaces as an ``LLMError`` whose message
+names what went wrong and what to do, and never contains the API key.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import re
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import openai
+
+from aggregator.config import LLMSettings
+
+log = logging.getLogger(__name__)
+
+PLACEHOLDER_KEY = "not-needed"  # local servers (Ollama, llama.cpp, vLLM) want no key
+RETRYABLE_STATUS = frozenset({408, 409, 429})  # plus every 5xx
+_SECRET_LIKE = re.compile(r"\b(sk|pk|key)-[A-Za-z0-9_\-]{8,}")
+_FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?|```")
+
+
+class LLMError(Exception):
+    """The LLM gave no usable answer; the message says why (never with the API key)."""
+
+
+class LLMBudgetExceeded(LLMError):
+    """The per-run call budget (``max_calls_per_run``) is used up."""
+
+
+class LLMUnavailable(LLMError):
+    """Timeouts, connection failures, 429 and 5xx that outlasted the retries."""
+
+
+class LLMRequestRejected(LLMError):
+    """A 4xx the server will not change its mind about (bad key, unknown model, ...)."""
+
+
+class LLMBadOutput(LLMError):
+    """The answer is not one JSON object: prose only, truncated, refused or empty."""
+
+
+@dataclass
+class LLMUsage:
+    """What this run spent; mutable, reset with ``LLMClient.reset_budget``."""
+
+    calls: int = 0  # HTTP requests sent (retries included: they count against the budget)
+    errors: int = 0  # requests that failed (status, timeout, connection)
+    prompt_tokens: int = 0  # as reported by the server (0 when it reports none)
+    completion_tokens: int = 0
+    fallbacks: int = 0  # summaries that fell back to extractive (bumped by the summariser)
+
+    def as_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+class LLMClient:
+    """One client per run: ``chat_json`` asks for a JSON object and returns it as a dict."""
+
+    def __init__(
+        self,
+        settings: LLMSettings,
+        *,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 30.0,
+    ) -> None:
+        self.settings = settings
+        self.model = settings.model
+        self.usage = LLMUsage()
+        self._backoff_base = backoff_base
+        self._backoff_cap = backoff_cap  # also the ceiling on a server's Retry-After
+        self._secret = settings.api_key or ""
+        # Parameters a server rejected with a 400 once: not sent again (older local servers).
+        self._dropped: set[str] = set()
+        # A bad base_url is reported on every call instead of raised here, so a run with a
+        # misconfigured endpoint still produces (extractive) summaries.
+        self._config_error = _base_url_problem(settings.base_url)
+        self._openai = openai.OpenAI(
+            base_url=None if self._config_error else settings.base_url,
+            api_key=settings.api_key or PLACEHOLDER_KEY,
+            timeout=settings.timeout,
+            max_retries=0,  # our own loop below: bounded, budgeted, Retry-After clamped
+        )
+
+    def close(self) -> None:
+        """Close pooled connections (the client is unusable afterwards)."""
+        self._openai.close()
+
+    def __enter__(self) -> LLMClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def reset_budget(self) -> None:
+        """Start a new run: a fresh ledger and a full budget."""
+        self.usage = LLMUsage()
+
+    @property
+    def calls_left(self) -> int:
+        return max(0, self.settings.max_calls_per_run - self.usage.calls)
+
+    def chat_json(self, system: str, user: str) -> dict[str, Any]:
+        """Send one system + user message; return the JSON object the model answered with."""
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
+        completion = self._complete(messages)
+        return _answer_object(completion)
+
+    def redact(self, text: str) -> str:
+        """Remove the API key (and anything shaped like one) from text meant for people."""
+        if len(self._secret) >= 4:
+            text = text.replace(self._secret, "***")
+        return _SECRET_LIKE.sub(r"\1-***", text)
+
+    # -- transport -----------------------------------------------------------------------------
+
+    def _complete(self, messages: list[dict[str, str]]) -> Any:
+        """One completion with bounded retries; every attempt spends one call of the budget."""
+        if self._config_error:
+            raise LLMRequestRejected(self._config_error)
+        attempts = 1 + self.settings.max_retries
+        attempt = 0
+        while True:
+            self._spend_call()
+            try:
+                completion = self._openai.chat.completions.create(**self._request(messages))
+            except openai.APIStatusError as exc:
+                self.usage.errors += 1
+                status, detail = exc.status_code, self._server_message(exc)
+                if status == 400 and self._adapt_to(detail):
+                    continue  # resend without the parameter this server does not support
+                if not _retryable(status):
+                    raise LLMRequestRejected(self._rejected_message(status, detail)) from None
+                problem, wait_hint = f"HTTP {status}: {detail}", _retry_after(exc.response)
+            except openai.APITimeoutError:
+                self.usage.errors += 1
+                problem, wait_hint = f"no answer within {self.settings.timeout:g}s", None
+            except openai.APIConnectionError as exc:
+                self.usage.errors += 1
+                reason = self.redact(str(exc.__cause__ or exc))[:200]
+                problem, wait_hint = f"cannot connect to {self._endpoint()} ({reason})", None
+            except (openai.OpenAIError, ValueError) as exc:
+                # A 200 whose body is not a chat completion (an HTML proxy page, say).
+                self.usage.errors += 1
+                raise LLMBadOutput(self.redact(f"unreadable response: {exc}")[:300]) from None
+            else:
+                self._record_tokens(completion)
+                return completion
+            attempt += 1
+            if attempt >= attempts:
+                raise LLMUnavailable(
+                    f"LLM endpoint {self._endpoint()} failed {attempts} time(s), last: {problem}"
+                )
+            delay = self._delay(attempt, wait_hint)
+            log.warning("LLM request failed (%s); retry %d in %.2fs", problem, attempt, delay)
+            time.sleep(delay)
+
+    def _request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+        params: dict[str, Any] = {"model": self.model, "messages": messages}
+        if "response_format" not in self._dropped:
+            params["response_format"] = {"type": "json_object"}
+        if "temperature" not in self._dropped:
+            params["temperature"] = self.settings.temperature
+        # Newer OpenAI models refuse max_tokens and want max_completion_tokens instead.
+        tokens_key = "max_completion_tokens" if "max_tokens" in self._dropped else "max_tokens"
+        params[tokens_key] = self.settings.max_tokens
+        return params
+
+    def _adapt_to(self, detail: str) -> bool:
+        """A 400 naming a parameter we send: drop it once and say so (True when changed)."""
+        lowered = detail.lower()
+        for name in ("response_format", "max_tokens", "temperature"):
+            if name in lowered and name not in self._dropped:
+                self._dropped.add(name)
+                log.info("LLM server rejected %r; resending without it", name)
+                return True
+        return False
+
+    def _spend_call(self) -> None:
+        if self.usage.calls >= self.settings.max_calls_per_run:
+            raise LLMBudgetExceeded(
+                f"per-run LLM budget of {self.settings.max_calls_per_run} call(s) is used up "
+                "(raise llm.max_calls_per_run to allow more)"
+            )
+        self.usage.calls += 1
+
+    def _delay(self, attempt: int, retry_after: float | None) -> float:
+        """Seconds before retry number ``attempt``: the server's wish, else jittered backoff."""
+        if retry_after is not None:
+            return min(max(retry_after, 0.0), self._backoff_cap)
+        backoff = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        return backoff * random.uniform(0.75, 1.0)  # jitter: clients do not retry in lockstep
+
+    def _record_tokens(self, completion: Any) -> None:
+        usage = getattr(completion, "usage", None)
+        if usage is not None:
+            self.usage.prompt_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
+            self.usage.completion_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
+
+    def _endpoint(self) -> str:
+        return self.redact(str(self._openai.base_url))
+
+    def _server_message(self, exc: openai.APIStatusError) -> str:
+        body = exc.body
+        if isinstance(body, dict):
+            error = body.get("error", body)
+            message = error.get("message") if isinstance(error, dict) else error
+            text = str(message if message is not None else body)
+        else:
+            text = str(body) if body is not None else exc.response.reason_phrase
+        return self.redact(" ".join(text.split()))[:300]
+
+    def _rejected_message(self, status: int, detail: str) -> str:
+        hint = {
+            401: "check the API key (llm.api_key or OPENAI_API_KEY)",
+            403: "the key is not allowed to use this model or endpoint",
+            404: f"check llm.base_url ({self._endpoint()}) and llm.model ({self.model})",
+        }.get(status, "the request was refused")
+        return f"LLM endpoint refused the request with HTTP {status}: {detail} ({hint})"
+
+
+def _base_url_problem(base_url: str | None) -> str:
+    """Why ``base_url`` cannot work ("" when it can, or when unset: the OpenAI default)."""
+    if base_url is None:
+        return ""
+    try:
+        parts = urlsplit(base_url)
+        parts.port  # noqa: B018 - raises ValueError for a bad port
+    except ValueError:
+        return f"llm.base_url {base_url!r} is not a valid URL"
+    if parts.scheme not in {"http", "https"} or not parts.hostname:
+        return (
+            f"llm.base_url {base_url!r} must be an http:// or https:// URL, "
+            "e.g. http://127.0.0.1:11434/v1"
+        )
+    return ""
+
+
+def _retryable(status: int) -> bool:
+    return status in RETRYABLE_STATUS or status >= 500
+
+
+def _retry_after(response: Any) -> float | None:
+    """Seconds from ``retry-after-ms`` or ``Retry-After`` (seconds or HTTP date); None if absent."""
+    headers = getattr(response, "headers", None)
+    if headers is None:
+        return None
+    millis = headers.get("retry-after-ms")
+    if millis is not None:
+        try:
+            return float(millis) / 1000
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return float(value)
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None  # garbage: the caller falls back to its own backoff
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return (when - datetime.now(UTC)).total_seconds()
+
+
+def _answer_object(completion: Any) -> dict[str, Any]:
+    """The JSON object in the first choice, or ``LLMBadOutput`` saying what was wrong."""
+    choices = getattr(completion, "choices", None) or []
+    if not choices:
+        raise LLMBadOutput("the answer has no choices")
+    choice = choices[0]
+    message = getattr(choice, "message", None)
+    if getattr(message, "refusal", None):
+        raise LLMBadOutput("the model refused to answer")
+    content = getattr(message, "content", None)
+    content = content if isinstance(content, str) else ""
+    if getattr(choice, "finish_reason", None) == "length":
+        raise LLMBadOutput("the answer was cut off at max_tokens (truncated JSON)")
+    if not content.strip():
+        raise LLMBadOutput("the answer is empty")
+    return extract_json_object(content)
+
+
+def extract_json_object(text: str) -> dict[str, Any]:
+    """The first complete JSON object in text, ignoring prose and ``` fences around it."""
+    cleaned = _FENCE.sub("\n", text)
+    start = cleaned.find("{")
+    if start < 0:
+        raise LLMBadOutput("the answer contains no JSON object")
+    while start >= 0:
+        end = _balanced_end(cleaned, start)
+        if end is None:
+            raise LLMBadOutput("the answer's JSON object is incomplete (truncated)")
+        try:
+            value = json.loads(cleaned[start:end])
+        except json.JSONDecodeError:
+            value = None  # braces in prose, e.g. "{like this}": look further on
+        if isinstance(value, dict):
+            return value
+        # Skip the whole span: an object nested inside a broken one is not the answer.
+        start = cleaned.find("{", end)
+    raise LLMBadOutput("the answer contains no valid JSON object")
+
+
+def _balanced_end(text: str, start: int) -> int | None:
+    """Index just past the brace closing ``text[start]``, honouring JSON strings; None if open."""
+    depth, in_string, escaped = 0, False, False
+    for index in range(start, len(text)):
+        char = text[index]
+        if in_string:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                in_string = False
+        elif char == '"':
+            in_string = True
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return index + 1
+    return None

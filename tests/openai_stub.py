@@ -1,0 +1,137 @@
+"""A small, real OpenAI-compatible server on 127.0.0.1 for tests.
+
+    with OpenAIStub([reply_json({"headline": ...}), Reply(status=429)]) as stub:
+        settings = LLMSettings(base_url=stub.base_url, api_key="sk-test")
+
+``POST /v1/chat/completions`` answers with the scripted replies in order; the last one repeats
+once the script runs out. A reply may also be a callable ``(request_json) -> Reply``.
+``stub.requests`` holds every request body (parsed JSON) and ``stub.headers`` their headers.
+Stopping a server takes up to half a second, so test modules share one and ``reset`` it.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from tests.loopback import LoopbackServer, Request, Response
+
+
+@dataclass
+class Reply:
+    """One scripted answer: a chat completion with ``content``, or an error ``status``."""
+
+    content: str | None = None  # assistant message text (status 200)
+    status: int = 200
+    finish_reason: str = "stop"
+    headers: dict[str, str] = field(default_factory=dict)
+    error: str = "scripted failure"  # error message for non-200 replies
+    delay: float = 0.0  # seconds before answering (timeouts)
+    raw: bytes | None = None  # send these bytes verbatim instead
+
+
+def reply_json(obj: Any, *, before: str = "", after: str = "") -> Reply:
+    """A completion whose content is ``obj`` as JSON, optionally wrapped in prose."""
+    return Reply(content=f"{before}{json.dumps(obj)}{after}")
+
+
+Script = Reply | Callable[[dict[str, Any]], Reply]
+
+
+class OpenAIStub:
+    """The loopback server plus the OpenAI chat-completions wire format."""
+
+    def __init__(self, script: Sequence[Script], *, model: str = "stub-model") -> None:
+        self.script = list(script)
+        self.model = model
+        self.requests: list[dict[str, Any]] = []
+        self.headers: list[dict[str, str]] = []
+        self.times: list[float] = []  # monotonic arrival time of each request
+        self._lock = threading.Lock()
+        self._server = LoopbackServer({"/v1/chat/completions": self._handle})
+
+    def reset(self, script: Sequence[Script]) -> OpenAIStub:
+        """A new script and empty records, for the next test on a shared server."""
+        with self._lock:
+            self.script = list(script)
+            self.requests.clear()
+            self.headers.clear()
+            self.times.clear()
+        return self
+
+    @property
+    def base_url(self) -> str:
+        return self._server.url("/v1")
+
+    def __enter__(self) -> OpenAIStub:
+        self._server.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.__exit__(*exc)
+
+    def _next(self) -> Script:
+        with self._lock:
+            if not self.script:
+                return Reply(status=500, error="the test gave the stub no script")
+            index = min(len(self.requests) - 1, len(self.script) - 1)
+            return self.script[index]
+
+    def _handle(self, request: Request) -> Response:
+        if request.method != "POST":
+            return _error(405, "method not allowed", "invalid_request_error")
+        try:
+            body = json.loads(request.body)
+        except ValueError:
+            return _error(400, "request body is not JSON", "invalid_request_error")
+        with self._lock:
+            self.requests.append(body)
+            self.headers.append({k.lower(): v for k, v in request.headers.items()})
+            self.times.append(time.monotonic())
+        step = self._next()
+        reply = step(body) if callable(step) else step
+        if reply.delay:
+            time.sleep(reply.delay)
+        if reply.raw is not None:
+            return Response(reply.status, reply.raw, {"Content-Type": "application/json"})
+        if reply.status != 200:
+            kind = "rate_limit_exceeded" if reply.status == 429 else "server_error"
+            response = _error(reply.status, reply.error, kind)
+            response.headers.update(reply.headers)
+            return response
+        return self._completion(body, reply)
+
+    def _completion(self, body: dict[str, Any], reply: Reply) -> Response:
+        prompt_chars = sum(len(m.get("content") or "") for m in body.get("messages", []))
+        content = reply.content or ""
+        payload = {
+            "id": f"chatcmpl-stub{len(self.requests)}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.get("model", self.model),
+            "system_fingerprint": None,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content, "refusal": None},
+                    "logprobs": None,
+                    "finish_reason": reply.finish_reason,
+                }
+            ],
+            "usage": {
+                "prompt_tokens": prompt_chars // 4,
+                "completion_tokens": len(content) // 4,
+                "total_tokens": prompt_chars // 4 + len(content) // 4,
+            },
+        }
+        headers = {"Content-Type": "application/json", **reply.headers}
+        return Response(200, json.dumps(payload).encode(), headers)
+
+
+def _error(status: int, message: str, kind: str) -> Response:
+    body = {"error": {"message": message, "type": kind, "param": None, "code": None}}
+    return Response(status, json.dumps(body).encode(), {"Content-Type": "application/json"})

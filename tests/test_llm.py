@@ -1,0 +1,237 @@
+"""The OpenAI-compatible client against a real loopback server speaking the OpenAI wire format."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from aggregator.config import LLMSettings
+from aggregator.llm import (
+    PLACEHOLDER_KEY,
+    LLMBadOutput,
+    LLMBudgetExceeded,
+    LLMClient,
+    LLMError,
+    LLMRequestRejected,
+    LLMUnavailable,
+    extract_json_object,
+)
+from tests.openai_stub import OpenAIStub, Reply, reply_json
+
+KEY = "sk-test-Secret1234567890abcdef"
+GOOD = {"headline": "Quake hits coast", "sentences": [{"text": "A quake hit.", "citations": [1]}]}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[OpenAIStub]:
+    with OpenAIStub([]) as shared:
+        yield shared
+
+
+@pytest.fixture
+def stub(server: OpenAIStub) -> OpenAIStub:
+    return server.reset([])
+
+
+def client_for(stub: OpenAIStub, **overrides: object) -> LLMClient:
+    settings = LLMSettings(
+        base_url=stub.base_url, api_key=KEY, model="stub-model", timeout=5, **overrides
+    )
+    return LLMClient(settings, backoff_base=0.01, backoff_cap=0.2)
+
+
+def test_chat_json_sends_the_settings_and_returns_the_object(stub: OpenAIStub) -> None:
+    stub.reset([reply_json(GOOD)])
+    client = client_for(stub, max_tokens=321, temperature=0.7)
+    assert client.chat_json("be brief", "the data") == GOOD
+    body = stub.requests[0]
+    assert body["model"] == "stub-model"
+    assert body["messages"] == [
+        {"role": "system", "content": "be brief"},
+        {"role": "user", "content": "the data"},
+    ]
+    assert body["response_format"] == {"type": "json_object"}
+    assert body["max_tokens"] == 321
+    assert body["temperature"] == 0.7
+    assert stub.headers[0]["authorization"] == f"Bearer {KEY}"
+    assert client.usage.calls == 1
+    assert client.usage.prompt_tokens > 0 and client.usage.completion_tokens > 0
+
+
+def test_base_url_without_key_sends_a_placeholder_key(stub: OpenAIStub) -> None:
+    stub.reset([reply_json(GOOD)])
+    settings = LLMSettings(base_url=stub.base_url, model="llama3")
+    assert LLMClient(settings).chat_json("s", "u") == GOOD
+    assert stub.headers[0]["authorization"] == f"Bearer {PLACEHOLDER_KEY}"
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        'Here is the summary you asked for:\n{"headline": "Quake hits coast", "sentences": '
+        '[{"text": "A quake hit.", "citations": [1]}]}\nLet me know if you need more.',
+        '```json\n{"headline": "Quake hits coast", "sentences": '
+        '[{"text": "A quake hit.", "citations": [1]}]}\n```',
+        'Sure {as requested}: ```{"headline": "Quake hits coast", "sentences": '
+        '[{"text": "A quake hit.", "citations": [1]}]}```',
+    ],
+)
+def test_prose_and_fences_around_json_are_ignored(stub: OpenAIStub, content: str) -> None:
+    stub.reset([Reply(content=content)])
+    assert client_for(stub).chat_json("s", "u") == GOOD
+
+
+@pytest.mark.parametrize(
+    "reply",
+    [
+        Reply(content='{"headline": "Quake", "sentences": [{"text": "A qu', finish_reason="length"),
+        Reply(content='{"headline": "Quake", "sentences": [{"text": "A quake"}'),
+        Reply(content="I cannot help with that."),
+        Reply(content=""),
+        Reply(content="[1, 2, 3]"),
+    ],
+)
+def test_truncated_or_missing_json_is_bad_output(stub: OpenAIStub, reply: Reply) -> None:
+    stub.reset([reply])
+    client = client_for(stub)
+    with pytest.raises(LLMBadOutput):
+        client.chat_json("s", "u")
+    assert len(stub.requests) == 1  # bad output is the caller's to re-ask, not a transport retry
+
+
+def test_extract_json_object_does_not_take_an_inner_object_of_a_truncated_one() -> None:
+    with pytest.raises(LLMBadOutput, match="truncated"):
+        extract_json_object('{"outer": {"inner": 1}, "sentences": [')
+    assert extract_json_object('{"text": "a } and a { in a string"}') == {
+        "text": "a } and a { in a string"
+    }
+
+
+def test_429_with_retry_after_is_honoured_then_succeeds(stub: OpenAIStub) -> None:
+    script = [Reply(status=429, headers={"Retry-After": "1"}), reply_json(GOOD)]
+    stub.reset(script)
+    client = LLMClient(
+        LLMSettings(base_url=stub.base_url, api_key=KEY, max_retries=2),
+        backoff_base=0.01,
+        backoff_cap=5.0,
+    )
+    assert client.chat_json("s", "u") == GOOD
+    assert len(stub.requests) == 2
+    assert stub.times[1] - stub.times[0] >= 0.95  # waited as asked, not the 0.01 s backoff
+    assert client.usage.calls == 2 and client.usage.errors == 1
+
+
+@pytest.mark.parametrize("retry_after", ["3600", "Wed, 21 Oct 2099 07:28:00 GMT", "soon-ish"])
+def test_absurd_or_garbage_retry_after_is_clamped(stub: OpenAIStub, retry_after: str) -> None:
+    script = [Reply(status=503, headers={"Retry-After": retry_after}), reply_json(GOOD)]
+    stub.reset(script)
+    started = time.monotonic()
+    assert client_for(stub).chat_json("s", "u") == GOOD
+    assert time.monotonic() - started < 3
+
+
+def test_500_forever_gives_up_after_bounded_retries(stub: OpenAIStub) -> None:
+    stub.reset([Reply(status=500, error="upstream exploded")])
+    client = client_for(stub, max_retries=2)
+    started = time.monotonic()
+    with pytest.raises(LLMUnavailable) as raised:
+        client.chat_json("s", "u")
+    assert time.monotonic() - started < 3
+    assert len(stub.requests) == 3
+    assert "HTTP 500" in str(raised.value) and "upstream exploded" in str(raised.value)
+
+
+def test_a_hanging_server_times_out_and_gives_up(stub: OpenAIStub) -> None:
+    stub.reset([Reply(content="{}", delay=1.0)])
+    settings = LLMSettings(base_url=stub.base_url, api_key=KEY, timeout=0.3, max_retries=1)
+    client = LLMClient(settings, backoff_base=0.01, backoff_cap=0.1)
+    started = time.monotonic()
+    with pytest.raises(LLMUnavailable, match=r"no answer within 0\.3s"):
+        client.chat_json("s", "u")
+    assert time.monotonic() - started < 2
+    assert len(stub.requests) == 2
+
+
+def test_an_unreachable_base_url_is_unavailable() -> None:
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", timeout=2, max_retries=1)
+    client = LLMClient(settings, backoff_base=0.01, backoff_cap=0.1)
+    with pytest.raises(LLMUnavailable, match="cannot connect"):
+        client.chat_json("s", "u")
+    assert client.usage.calls == 2
+
+
+def test_auth_errors_are_not_retried_and_never_show_the_key(stub: OpenAIStub) -> None:
+    # Some servers echo the key they were given; our message must not repeat it.
+    echo = Reply(status=401, error=f"Incorrect API key provided: {KEY}.")
+    stub.reset([echo])
+    client = client_for(stub, max_retries=3)
+    with pytest.raises(LLMRequestRejected) as raised:
+        client.chat_json("s", "u")
+    assert len(stub.requests) == 1
+    text = str(raised.value)
+    assert "HTTP 401" in text and "API key" in text
+    assert KEY not in text and "Secret1234567890" not in text
+    assert raised.value.__cause__ is None and raised.value.__suppress_context__
+
+
+def test_the_budget_stops_calls(stub: OpenAIStub) -> None:
+    stub.reset([reply_json(GOOD)])
+    client = client_for(stub, max_calls_per_run=2)
+    client.chat_json("s", "u")
+    client.chat_json("s", "u")
+    with pytest.raises(LLMBudgetExceeded, match="budget of 2"):
+        client.chat_json("s", "u")
+    assert len(stub.requests) == 2
+    client.reset_budget()
+    assert client.chat_json("s", "u") == GOOD
+    assert len(stub.requests) == 3
+
+
+def test_retries_spend_the_budget_too(stub: OpenAIStub) -> None:
+    stub.reset([Reply(status=500)])
+    client = client_for(stub, max_calls_per_run=2, max_retries=5)
+    with pytest.raises(LLMBudgetExceeded):
+        client.chat_json("s", "u")
+    assert len(stub.requests) == 2
+    assert issubclass(LLMBudgetExceeded, LLMError)
+
+
+def test_a_server_without_json_mode_is_asked_again_without_it(stub: OpenAIStub) -> None:
+    def handler(body: dict[str, object]) -> Reply:
+        if "response_format" in body:
+            return Reply(status=400, error="Unrecognized request argument: response_format")
+        return reply_json(GOOD)
+
+    stub.reset([handler])
+    client = client_for(stub, max_retries=0)
+    assert client.chat_json("s", "u") == GOOD
+    assert client.chat_json("s", "u") == GOOD
+    assert ["response_format" in r for r in stub.requests] == [True, False, False]
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b"<html>Bad gateway</html>", "unreadable response"),
+        (b"", "unreadable response"),
+        (b'{"object": "chat.completion"}', "no choices"),
+        (b'{"choices": [{"index": 0, "message": null, "finish_reason": "stop"}]}', "empty"),
+        (
+            b'{"choices": [{"index": 0, "finish_reason": "stop", "message": '
+            b'{"role": "assistant", "content": null, "refusal": "I cannot help."}}]}',
+            "refused",
+        ),
+    ],
+)
+def test_a_200_that_is_not_a_usable_completion_is_bad_output(
+    stub: OpenAIStub, raw: bytes, why: str
+) -> None:
+    stub.reset([Reply(raw=raw)])
+    with pytest.raises(LLMBadOutput, match=why):
+        client_for(stub).chat_json("s", "u")
