@@ -10,6 +10,7 @@ import pytest
 from lxml import etree, html
 
 from aggregator.cli import main
+from tests.openai_stub import OpenAIStub, Reply, reply_json
 
 NOW = "2026-11-26T12:00:00Z"
 
@@ -159,3 +160,35 @@ def test_demo_builds_the_site_offline(tmp_path: Path, capsys: pytest.CaptureFixt
     for name in ("feed.xml", "atom.xml"):
         parsed = feedparser.parse((out / name).read_bytes())
         assert not parsed.bozo and len(parsed.entries) >= 5
+
+
+def _llm_answer(_request: dict[str, object]) -> Reply:
+    return reply_json({
+        "headline": "A summary written by the model",
+        "sentences": [{"text": "The model read the sources and wrote this.", "citations": [1]},
+                      {"text": "It cites the second source too.", "citations": [1, 2]}],
+    })  # fmt: skip
+
+
+@pytest.mark.parametrize("healthy", [True, False], ids=["llm-answers", "llm-500-forever"])
+def test_llm_path_end_to_end_always_builds_the_site(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, healthy: bool
+) -> None:
+    cfg = tmp_path / "sources.yaml"
+    cfg.write_text(
+        "settings:\n  site_url: https://news.example.org/\n"
+        "  llm:\n    model: stub-model\n    max_retries: 1\nsources: []\n"
+    )
+    script = [_llm_answer] if healthy else [Reply(status=500)]
+    with OpenAIStub(script) as stub:
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-test-key")
+        common = ["--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'l.db'}", "--now", NOW]
+        _run("ingest", str(_ingest_file(tmp_path)), *common)
+        _run("run", "--no-crawl", *common)
+        assert stub.requests, "the configured endpoint was asked"
+    index = (tmp_path / "site" / "index.html").read_text()
+    assert ("A summary written by the model" in index) is healthy
+    assert "sk-secret-test-key" not in index
+    feed = feedparser.parse((tmp_path / "site" / "atom.xml").read_bytes())
+    assert not feed.bozo and len(feed.entries) == 3
