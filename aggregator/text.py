@@ -1,0 +1,267 @@
+"""Plain-text helpers shared by the parser, the extractor and the summariser.
+
+``html_to_text`` turns markup into readable paragraphs with hidden content dropped, so text
+that a reader never sees (display:none, the hidden attribute, comments, scripts) never reaches
+clustering or the LLM. ``split_sentences`` is a rule-based splitter for the extractive summariser.
+"""
+
+from __future__ import annotations
+
+import re
+
+import lxml.etree
+import lxml.html
+
+# C0/C1 control characters (except \t and \n), DEL, zero-width and BOM characters, and the
+# Unicode non-characters U+FFFE/U+FFFF: invisible noise that breaks XML feeds and dedup.
+_CONTROL = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200c\u200d\u2060\ufeff\ufffe\uffff]"
+)
+# Horizontal whitespace, including no-break and typographic spaces.
+_SPACES = re.compile(r"[ \t\f\v\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+_LINE_BREAKS = re.compile(r"\r\n?|[\u2028\u2029\x85]")
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+_ANY_WHITESPACE = re.compile(r"\s+")
+
+# Elements whose content is never shown as text.
+_DROP_TAGS = frozenset(
+    {"script", "style", "noscript", "template", "head", "iframe", "object", "embed", "svg",
+     "canvas", "math", "select", "datalist", "button", "input", "textarea"}
+)  # fmt: skip
+# Elements that start a new paragraph (table cells are only separated by a space).
+_BLOCK_TAGS = frozenset(
+    {"address", "article", "aside", "blockquote", "body", "caption", "center", "dd", "details",
+     "dialog", "dir", "div", "dl", "dt", "fieldset", "figcaption", "figure", "footer", "form",
+     "h1", "h2", "h3", "h4", "h5", "h6", "header", "hgroup", "hr", "html", "li", "main", "menu",
+     "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "tfoot",
+     "thead", "tr", "ul"}
+)  # fmt: skip
+_HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
+
+_PARAGRAPH = "\x00P\x00"  # placeholders that survive whitespace collapsing
+_LINE = "\x00L\x00"
+
+
+def clean_text(s: str) -> str:
+    """Drop control characters, collapse spaces, trim lines, keep at most one blank line."""
+    s = _LINE_BREAKS.sub("\n", s)
+    s = _CONTROL.sub("", s)
+    s = _SPACES.sub(" ", s)
+    s = "\n".join(line.strip() for line in s.split("\n"))
+    return _MANY_NEWLINES.sub("\n\n", s).strip()
+
+
+def is_hidden(el: lxml.etree._Element) -> bool:
+    """True when an element is hidden from readers by its attributes or inline style."""
+    hidden = el.get("hidden")
+    if hidden is not None and hidden.strip().lower() != "until-found":
+        return True
+    if (el.get("aria-hidden") or "").strip().lower() == "true":
+        return True
+    if el.tag == "input" and (el.get("type") or "").lower() == "hidden":
+        return True
+    return bool(_HIDDEN_STYLE.search(el.get("style") or ""))
+
+
+def remove_hidden(root: lxml.etree._Element) -> None:
+    """Remove comments, processing instructions and hidden elements, keeping their tails."""
+    doomed = [
+        el
+        for el in root.iter()
+        if not isinstance(el.tag, str) or is_hidden(el)  # comments/PIs have a callable tag
+    ]
+    for el in doomed:
+        if el is root:
+            root.clear()
+            return
+        _drop_keep_tail(el)
+
+
+def _drop_keep_tail(el: lxml.etree._Element) -> None:
+    """Detach an element; its tail text stays in the document."""
+    parent = el.getparent()
+    if parent is None:
+        return
+    tail = el.tail
+    if tail:
+        prev = el.getprevious()
+        if prev is not None:
+            prev.tail = (prev.tail or "") + tail
+        else:
+            parent.text = (parent.text or "") + tail
+    parent.remove(el)
+
+
+def parse_html(html: str | bytes, encoding: str | None = None) -> lxml.etree._Element | None:
+    """Parse (possibly broken) HTML into an element tree; None for an empty document."""
+    if isinstance(html, str):
+        # lxml refuses str input with an encoding declaration; UTF-8 bytes always work.
+        data = _CONTROL.sub("", html).encode("utf-8", "ignore")
+        encoding = "utf-8"
+    else:
+        data = html
+    if not data.strip():
+        return None
+    # huge_tree lifts libxml2's nesting limit of 256, past which it silently drops the rest
+    # of the page; the fetcher already caps the size of what we parse.
+    parser = lxml.html.HTMLParser(
+        encoding=encoding, remove_comments=True, remove_pis=True, no_network=True, huge_tree=True
+    )
+    try:
+        return lxml.html.document_fromstring(data, parser=parser)
+    except (lxml.etree.ParserError, ValueError):
+        return None
+
+
+def element_to_text(root: lxml.etree._Element) -> str:
+    """Text of an already parsed tree: blocks become paragraphs, <br> a line break."""
+    parts: list[str] = []
+    preformatted = 0
+    # iterwalk instead of recursion: deeply nested pages must not hit the recursion limit.
+    walker = lxml.etree.iterwalk(root, events=("start", "end"))
+    for event, el in walker:
+        tag = el.tag if isinstance(el.tag, str) else ""
+        skipped = not tag or tag in _DROP_TAGS or is_hidden(el)
+        if event == "start":
+            if skipped:
+                walker.skip_subtree()  # its "end" event still comes, and carries the tail
+                continue
+            if tag == "br":
+                parts.append(_LINE)
+            elif tag in _BLOCK_TAGS:
+                parts.append(_PARAGRAPH)
+            if tag == "pre":
+                preformatted += 1
+            elif tag in {"td", "th"}:
+                parts.append(" ")
+            parts.append(_flow(el.text, preformatted))
+        else:
+            if tag == "pre" and not skipped:
+                preformatted -= 1
+            if tag in _BLOCK_TAGS and not skipped:
+                parts.append(_PARAGRAPH)
+            parts.append(_flow(el.tail, preformatted))
+    return _finish("".join(parts))
+
+
+def _flow(text: str | None, preformatted: int) -> str:
+    """Collapse HTML whitespace in a text node, except inside <pre>."""
+    if not text:
+        return ""
+    if preformatted:
+        return text.replace("\n", _LINE)
+    return _ANY_WHITESPACE.sub(" ", text)
+
+
+def _finish(raw: str) -> str:
+    """Turn placeholders into newlines and normalise the result."""
+    text = raw.replace(_PARAGRAPH, "\n\n").replace(_LINE, "\n")
+    return clean_text(text)
+
+
+def html_to_text(html: str) -> str:
+    """Readable plain text of an HTML document or fragment, hidden content removed."""
+    if "<" not in html and "&" not in html:
+        return clean_text(_ANY_WHITESPACE.sub(" ", html))
+    root = parse_html(html)
+    if root is None:
+        return ""
+    return element_to_text(root)
+
+
+# --- sentences --------------------------------------------------------------------------------
+
+# Abbreviations after which a period never ends a sentence (titles, "e.g.", "St. Louis").
+_ABBREVIATIONS = frozenset(
+    {"mr", "mrs", "ms", "mx", "dr", "prof", "sr", "jr", "st", "mt", "ft", "gen", "gov", "sen",
+     "rep", "col", "lt", "sgt", "capt", "cmdr", "adm", "maj", "rev", "hon", "pres", "supt",
+     "insp", "messrs", "mme", "mlle", "vs", "v", "cf", "approx", "al", "e.g", "i.e", "viz",
+     "dept", "univ", "assn", "bros", "ave", "blvd", "bzw", "usw", "vgl", "ggf", "z.b", "d.h",
+     "u.a", "sra", "sres", "gov't"}
+)  # fmt: skip
+# Abbreviations that end no sentence when a number follows ("No. 5", "Jan. 6", "pp. 3-4").
+_NUMERIC_ABBREVIATIONS = frozenset(
+    {"no", "nos", "nr", "vol", "vols", "pp", "p", "fig", "figs", "ch", "sec", "art", "op",
+     "tel", "ref", "ca", "s", "jan", "feb", "mar", "apr", "jun", "jul", "aug", "sep", "sept",
+     "oct", "nov", "dec"}
+)  # fmt: skip
+# Words that usually open a sentence: after "U.S." or "a.m." they signal a real boundary.
+_SENTENCE_STARTERS = frozenset(
+    {"a", "an", "the", "he", "she", "it", "they", "we", "i", "you", "but", "and", "in", "on",
+     "this", "that", "these", "those", "there", "his", "her", "its", "their", "our", "my",
+     "if", "when", "while", "after", "before", "as", "at", "for", "however", "meanwhile",
+     "yet", "so", "some", "many", "most", "no", "not", "one", "what", "why", "how", "who",
+     "officials", "police", "according"}
+)  # fmt: skip
+_TERMINATOR = re.compile(r"[.!?…]+[\"'”’»)\]]*(?=\s)|[。！？]+[」』”’）)]*|[।؟]+")
+_INITIALISM = re.compile(r"(?:[A-Za-z]\.){2,}$")
+_OPENERS = "\"'“‘«([¿¡"
+
+
+def split_sentences(text: str) -> list[str]:
+    """Split text into sentences; paragraphs (newlines) always end a sentence."""
+    sentences: list[str] = []
+    for paragraph in clean_text(text).split("\n"):
+        if paragraph.strip():
+            sentences.extend(_split_paragraph(paragraph))
+    return sentences
+
+
+def _split_paragraph(paragraph: str) -> list[str]:
+    pieces: list[str] = []
+    start = 0
+    for match in _TERMINATOR.finditer(paragraph):
+        end = match.end()
+        if _is_boundary(paragraph, match.start(), end):
+            piece = paragraph[start:end].strip()
+            if piece:
+                pieces.append(piece)
+            start = end
+    rest = paragraph[start:].strip()
+    if rest:
+        pieces.append(rest)
+    return pieces
+
+
+def _is_boundary(text: str, term_start: int, term_end: int) -> bool:
+    """Decide whether the terminator at text[term_start:term_end] ends a sentence."""
+    terminator = text[term_start:term_end]
+    if terminator[0] in "。！？।؟":
+        return True
+    following = text[term_end:].lstrip()
+    if not following:
+        return True
+    if not _starts_sentence(following):
+        return False
+    if not terminator.startswith(".") or terminator.startswith(".."):
+        return True  # "!", "?" and an ellipsis before a capital end the sentence
+    word = _word_before(text, term_start)
+    bare = word.lstrip(_OPENERS).lower()
+    if bare in _ABBREVIATIONS:
+        return False
+    if bare in _NUMERIC_ABBREVIATIONS and following[0].isdigit():
+        return False
+    if len(bare) == 1 and bare.isalpha():
+        return False  # an initial, as in "John F. Kennedy"
+    if _INITIALISM.search(bare + "."):
+        # "U.S." ends a sentence only when a typical sentence opener follows it.
+        next_word = following.split(maxsplit=1)[0].strip(_OPENERS).lower()
+        return next_word in _SENTENCE_STARTERS
+    return True
+
+
+def _word_before(text: str, index: int) -> str:
+    """The whitespace-delimited word ending at text[index] (without the terminator)."""
+    begin = max(text.rfind(" ", 0, index), text.rfind("\n", 0, index)) + 1
+    return text[begin:index]
+
+
+def _starts_sentence(following: str) -> bool:
+    """True when text after a terminator can open a new sentence (not lowercase)."""
+    first = following.lstrip(_OPENERS + "-–— ")
+    if not first:
+        return False
+    ch = first[0]
+    if ch.islower():
+        return False
+    return ch.isalnum() or following[0] in _OPENERS

@@ -1,0 +1,186 @@
+"""Article extraction: hidden text, charsets, metadata, worker timeouts, real-page quality."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+from collections import Counter
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+import trafilatura
+
+from aggregator.extract import decode_html, extract_in_worker, extract_page, shutdown_workers
+from aggregator.text import html_to_text
+
+FIXTURES = Path(__file__).parent / "fixtures" / "parse"
+ARTICLE_URL = "https://gazette.example.com/2024/03/bridge"
+HIDDEN_MARKERS = (
+    "HIDDEN-COMMENT", "HIDDEN-DISPLAY-NONE", "HIDDEN-ATTRIBUTE", "HIDDEN-ARIA",
+    "HIDDEN-VISIBILITY", "HIDDEN-NOSCRIPT", "HIDDEN-SCRIPT", "HIDDEN-STYLE",
+)  # fmt: skip
+
+
+# --- our fixtures ----------------------------------------------------------------------------
+
+
+def test_hidden_text_never_reaches_the_extracted_text() -> None:
+    html = (FIXTURES / "hidden_article.html").read_bytes()
+    # The fixture must exercise our removal: trafilatura on its own lets hidden text through.
+    raw = trafilatura.extract(html.decode("utf-8")) or ""
+    assert any(marker in raw for marker in HIDDEN_MARKERS)
+
+    page = extract_page(html, ARTICLE_URL)
+    assert page is not None
+    for marker in HIDDEN_MARKERS:
+        assert marker not in page.text
+    assert "ignore previous instructions" not in page.text.lower()
+    assert "eight months of repairs" in page.text
+    assert "separate lane on the bridge" in page.text
+
+
+def test_metadata_of_the_fixture_article() -> None:
+    page = extract_page((FIXTURES / "hidden_article.html").read_bytes(), ARTICLE_URL)
+    assert page is not None
+    assert page.title == "Harbour bridge reopens after repairs"
+    assert page.author == "Alex Reporter"
+    assert page.published == datetime(2024, 3, 5, 8, 15, tzinfo=UTC)  # +01:00 -> UTC
+    assert page.language == "en-GB"
+    assert page.image == "https://gazette.example.com/images/bridge.jpg"  # made absolute
+
+
+def test_paragraphs_are_separated_by_blank_lines() -> None:
+    page = extract_page((FIXTURES / "hidden_article.html").read_bytes(), ARTICLE_URL)
+    assert page is not None
+    paragraphs = page.text.split("\n\n")
+    assert len(paragraphs) >= 4
+    assert all(p.strip() == p and "\n" not in p for p in paragraphs)
+
+
+def test_meta_charset_is_honoured() -> None:
+    page = extract_page((FIXTURES / "cp1252_article.html").read_bytes())
+    assert page is not None
+    assert page.title == "Café culture — a review"
+    assert "crème brûlée and naïve “deconstructed” coffee — at €4 a cup" in page.text
+
+
+def test_utf8_page_with_a_stale_legacy_label_is_read_as_utf8() -> None:
+    html = (
+        '<html><head><meta charset="gb2312"><title>新电脑</title></head>'
+        "<body><p>DeepMind新电脑已可利用记忆自学 — café</p></body></html>"
+    ).encode()
+    assert "DeepMind新电脑已可利用记忆自学 — café" in decode_html(html)
+
+
+def test_decoding_without_a_label() -> None:
+    assert decode_html("<p>naïve</p>".encode()) == "<p>naïve</p>"
+    assert decode_html(b"\xef\xbb\xbf<p>bom</p>") == "<p>bom</p>"
+    assert decode_html("<p>naïve</p>".encode("utf-16")) == "<p>naïve</p>"
+
+
+def test_str_input_is_accepted() -> None:
+    html = (FIXTURES / "cp1252_article.html").read_bytes().decode("cp1252")
+    page = extract_page(html)
+    assert page is not None and "crème brûlée" in page.text
+
+
+@pytest.mark.parametrize(
+    "html",
+    [b"", b"   ", b"<html><body></body></html>", b"<html><body><!-- only --></body></html>"],
+)
+def test_nothing_usable_gives_none(html: bytes) -> None:
+    assert extract_page(html, ARTICLE_URL) is None
+
+
+def test_absurd_dates_are_dropped() -> None:
+    body = "<p>" + "Plenty of ordinary article text to extract here. " * 10 + "</p>"
+    for when in ("2199-01-01T00:00:00Z", "1970-01-01T00:00:00Z"):
+        html = f'<html><head><meta property="article:published_time" content="{when}"></head>'
+        page = extract_page(f"{html}<body><article>{body}</article></body></html>")
+        assert page is not None
+        assert page.published is None or page.published.year not in (2199, 1970)
+
+
+def test_deeply_nested_page_keeps_its_text() -> None:
+    # Past libxml2's default limit of 256 levels; trafilatura's cost grows with the square of
+    # the depth, which is what the worker deadline is for.
+    html = "<html><body>" + "<div>" * 1000 + "<p>deep text</p>" + "</div>" * 1000 + "</body></html>"
+    page = extract_page(html)
+    assert page is not None and page.text == "deep text"
+
+
+# --- worker processes ------------------------------------------------------------------------
+
+
+@pytest.fixture
+def workers() -> Iterator[None]:
+    yield
+    shutdown_workers()
+
+
+def _huge_page(paragraphs: int) -> bytes:
+    body = "".join(
+        f"<p>Paragraph {i} says something new about item {i * 7} in words {i} again.</p>"
+        for i in range(paragraphs)
+    )
+    return f"<html><body><article>{body}</article></body></html>".encode()
+
+
+def test_worker_returns_the_same_page_as_in_process(workers: None) -> None:
+    html = (FIXTURES / "hidden_article.html").read_bytes()
+    assert extract_in_worker(html, ARTICLE_URL, timeout=60) == extract_page(html, ARTICLE_URL)
+
+
+def test_worker_timeout_returns_none_and_the_next_call_still_works(workers: None) -> None:
+    html = (FIXTURES / "hidden_article.html").read_bytes()
+    assert extract_in_worker(html, ARTICLE_URL, timeout=60) is not None  # pool warmed up
+
+    started = time.perf_counter()
+    assert extract_in_worker(_huge_page(60_000), "https://huge.example.com/", timeout=0.2) is None
+    assert time.perf_counter() - started < 10  # the caller is released, not held by the page
+
+    page = extract_in_worker(html, ARTICLE_URL, timeout=60)
+    assert page is not None and page.title == "Harbour bridge reopens after repairs"
+
+
+def test_worker_errors_become_none(workers: None) -> None:
+    assert extract_in_worker(b"", ARTICLE_URL, timeout=60) is None
+
+
+# --- quality on real pages -------------------------------------------------------------------
+
+
+def _tokens(text: str) -> Counter[str]:
+    return Counter(re.findall(r"\w+", text.lower()))
+
+
+def token_f1(got: str, expected: str) -> float:
+    """Bag-of-words F1 between our text and the expected text."""
+    ours, theirs = _tokens(got), _tokens(expected)
+    common = sum((ours & theirs).values())
+    if not common:
+        return 0.0
+    precision, recall = common / sum(ours.values()), common / sum(theirs.values())
+    return 2 * precision * recall / (precision + recall)
+
+
+@pytest.mark.shared
+def test_extraction_quality_on_readability_pages(shared_data: Path) -> None:
+    root = shared_data / "extraction" / "readability_test_pages"
+    sample = sorted(p for p in root.iterdir() if p.is_dir())[::4]  # 33 of 130, deterministic
+    scores: dict[str, float] = {}
+    titles_matching = 0
+    for folder in sample:
+        page = extract_page((folder / "source.html").read_bytes(), "http://fakehost/test/page.html")
+        expected = html_to_text((folder / "expected.html").read_text(encoding="utf-8"))
+        scores[folder.name] = token_f1(page.text if page else "", expected)
+        metadata = json.loads((folder / "expected-metadata.json").read_text(encoding="utf-8"))
+        want = " ".join((metadata.get("title") or "").split()).lower()
+        titles_matching += page is not None and " ".join(page.title.split()).lower() == want
+    mean = sum(scores.values()) / len(scores)
+    # Measured 0.967 on this sample (0.946 on all 130 pages); pinned a little below.
+    assert mean >= 0.95, sorted(scores.items(), key=lambda kv: kv[1])[:5]
+    assert titles_matching >= 0.75 * len(sample)  # measured 28 of 33

@@ -1,0 +1,204 @@
+"""Plain-text helpers: HTML to text, cleaning, sentence splitting."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from aggregator.text import clean_text, html_to_text, split_sentences
+
+# --- html_to_text ------------------------------------------------------------------------------
+
+
+def test_blocks_become_paragraphs_and_br_a_line_break() -> None:
+    html = "<div>Intro <b>bold</b> text<p>First&nbsp;para<br>second line</p><h2>Head</h2>tail</div>"
+    assert html_to_text(html) == "Intro bold text\n\nFirst para\nsecond line\n\nHead\n\ntail"
+
+
+def test_list_items_and_table_cells_are_separated() -> None:
+    html = "<ul><li>one</li><li>two</li></ul><table><tr><td>a</td><td>b</td></tr></table>"
+    assert html_to_text(html) == "one\n\ntwo\n\na b"
+
+
+@pytest.mark.parametrize(
+    "hidden",
+    [
+        '<span style="display:none">SECRET</span>',
+        '<span style="DISPLAY : NONE !important">SECRET</span>',
+        '<div style="visibility: hidden">SECRET</div>',
+        "<p hidden>SECRET</p>",
+        '<p aria-hidden="true">SECRET</p>',
+        "<!-- SECRET -->",
+        "<script>var SECRET = 1;</script>",
+        "<style>.SECRET { color: red }</style>",
+        "<noscript>SECRET</noscript>",
+        "<template><p>SECRET</p></template>",
+        "<svg><text>SECRET</text></svg>",
+        '<iframe srcdoc="SECRET">SECRET</iframe>',
+    ],
+)
+def test_hidden_content_is_removed_but_the_text_around_it_stays(hidden: str) -> None:
+    text = html_to_text(f"<div>before {hidden} after</div>")
+    assert "SECRET" not in text
+    assert " ".join(text.split()) == "before after"
+
+
+def test_nested_hidden_content_keeps_following_siblings() -> None:
+    html = '<div style="display:none"><p>gone <b>too</b></p></div>kept<p>also kept</p>'
+    assert html_to_text(html) == "kept\n\nalso kept"
+
+
+def test_entities_decoded_and_whitespace_collapsed() -> None:
+    assert html_to_text("Tom &amp; Jerry&#8217;s   \n\t show &lt;3") == "Tom & Jerry’s show <3"
+
+
+def test_plain_text_input_passes_through() -> None:
+    assert html_to_text("a < b and c > d") == "a < b and c > d"
+    assert html_to_text("just   words\nhere") == "just words here"
+
+
+def test_empty_and_comment_only_input() -> None:
+    assert html_to_text("") == ""
+    assert html_to_text("<!-- nothing -->") == ""
+    assert html_to_text("   ") == ""
+
+
+def test_preformatted_text_keeps_its_lines() -> None:
+    assert html_to_text("<pre>line one\nline two</pre>") == "line one\nline two"
+
+
+def test_full_document_drops_head() -> None:
+    html = "<html><head><title>T</title><style>p{}</style></head><body><p>Body</p></body></html>"
+    assert html_to_text(html) == "Body"
+
+
+def test_encoding_declaration_in_str_input_is_fine() -> None:
+    html = '<?xml version="1.0" encoding="iso-8859-1"?><p>café</p>'
+    assert html_to_text(html) == "café"
+
+
+def test_deep_nesting_is_fast_and_keeps_later_text() -> None:
+    html = "<p>before</p>" + "<div>" * 1500 + "deep" + "</div>" * 1500 + "<p>after</p>"
+    started = time.perf_counter()
+    text = html_to_text(html)
+    assert time.perf_counter() - started < 2
+    assert text == "before\n\ndeep\n\nafter"
+
+
+def test_absurd_nesting_does_not_crash() -> None:
+    html = "<div>" * 100_000 + "x" + "</div>" * 100_000
+    assert isinstance(html_to_text(html), str)
+
+
+# --- clean_text ----------------------------------------------------------------------------------
+
+
+def test_clean_text_removes_control_characters_but_keeps_newlines() -> None:
+    assert clean_text("a\x00b\x07c\x1b\u200bd\ufeff\nnext\x85line") == "abcd\nnext\nline"
+
+
+def test_clean_text_normalises_spaces_and_blank_lines() -> None:
+    raw = "  one\u00a0 two\t\tthree  \r\n\r\n\r\n\n  four \u2003 five  "
+    assert clean_text(raw) == "one two three\n\nfour five"
+
+
+def test_clean_text_of_nothing() -> None:
+    assert clean_text("") == ""
+    assert clean_text("\x00\x01 \n \t") == ""
+
+
+# --- split_sentences -----------------------------------------------------------------------------
+
+
+def test_split_simple_sentences() -> None:
+    text = "The vote passed. Critics objected! Will it last? Nobody knows."
+    assert split_sentences(text) == [
+        "The vote passed.",
+        "Critics objected!",
+        "Will it last?",
+        "Nobody knows.",
+    ]
+
+
+def test_titles_initials_and_decimals_do_not_split() -> None:
+    text = "Dr. Smith met Mr. John F. Kennedy Jr. at 3.5 p.m. on Main St. in Boston. It rained."
+    assert split_sentences(text) == [
+        "Dr. Smith met Mr. John F. Kennedy Jr. at 3.5 p.m. on Main St. in Boston.",
+        "It rained.",
+    ]
+
+
+def test_initialisms_split_only_before_a_sentence_opener() -> None:
+    text = "The U.S. economy grew. Exports rose in the U.S. The dollar fell."
+    assert split_sentences(text) == [
+        "The U.S. economy grew.",
+        "Exports rose in the U.S.",
+        "The dollar fell.",
+    ]
+
+
+def test_numeric_abbreviations() -> None:
+    text = "See No. 5 and pp. 10-12 from Jan. 6 onwards. He said no. Then he left."
+    assert split_sentences(text) == [
+        "See No. 5 and pp. 10-12 from Jan. 6 onwards.",
+        "He said no.",
+        "Then he left.",
+    ]
+
+
+def test_quotes_and_brackets() -> None:
+    text = '"We will win." Then she left. "Where?" he asked. (It was late.) Everyone slept.'
+    assert split_sentences(text) == [
+        '"We will win."',
+        "Then she left.",
+        '"Where?" he asked.',
+        "(It was late.)",
+        "Everyone slept.",
+    ]
+
+
+def test_curly_quotes_and_ellipsis() -> None:
+    text = "He said “it is over.” The crowd… cheered. Wait... What happened?"
+    assert split_sentences(text) == [
+        "He said “it is over.”",
+        "The crowd… cheered.",
+        "Wait...",
+        "What happened?",
+    ]
+
+
+def test_lowercase_continuation_and_urls_do_not_split() -> None:
+    text = "Visit example.com for details. Version 2.0.1 shipped. e.g. this stays together."
+    assert split_sentences(text) == [
+        "Visit example.com for details.",
+        "Version 2.0.1 shipped. e.g. this stays together.",
+    ]
+
+
+def test_paragraph_breaks_end_sentences() -> None:
+    assert split_sentences("A headline without a stop\n\nBody text here. More.") == [
+        "A headline without a stop",
+        "Body text here.",
+        "More.",
+    ]
+
+
+def test_cjk_and_caseless_scripts() -> None:
+    assert split_sentences("東京は晴れ。大阪は雨！明日は？") == [
+        "東京は晴れ。",
+        "大阪は雨！",
+        "明日は？",
+    ]
+    assert split_sentences("Привет. Как дела? Хорошо.") == ["Привет.", "Как дела?", "Хорошо."]
+
+
+def test_split_nothing() -> None:
+    assert split_sentences("") == []
+    assert split_sentences("   \n\n ") == []
+    assert split_sentences("no terminator at all") == ["no terminator at all"]
+
+
+def test_sentences_rejoin_to_the_text() -> None:
+    text = "One. Two three? Four, five! Six."
+    assert " ".join(split_sentences(text)) == text
