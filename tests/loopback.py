@@ -9,6 +9,7 @@ A route may also be a callable ``(request) -> Response``, or a ``Response`` whos
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -60,10 +61,8 @@ class LoopbackServer:
                     resp = Response(404, b"not found", {"Content-Type": "text/plain"})
                 else:
                     resp = route(req) if callable(route) else route
-                try:
+                with contextlib.suppress(BrokenPipeError, ConnectionResetError):
                     self._write(resp)
-                except (BrokenPipeError, ConnectionResetError):
-                    pass
 
             def _write(self, resp: Response) -> None:
                 self.send_response(resp.status)

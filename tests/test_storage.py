@@ -27,7 +27,7 @@ def _article(n: int, hours_ago: float = 0.0, **kw: object) -> Article:
 def test_articles_stored_exactly_once(storage: Storage) -> None:
     batch = [_article(n, hours_ago=n) for n in range(5)]
     assert len(storage.add_articles(batch)) == 5
-    assert storage.add_articles(batch + [_article(9)]) == [_article(9)]
+    assert storage.add_articles([*batch, _article(9)]) == [_article(9)]
     assert storage.count_articles() == 6
     assert storage.known_article_ids([batch[0].id, "nope"]) == {batch[0].id}
 
