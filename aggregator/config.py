@@ -66,7 +66,8 @@ class Settings(_Strict):
     db_url: str | None = None  # any SQLAlchemy URL; default sqlite:///<data_dir>/aggregator.db
     crawl_interval_minutes: float = Field(30.0, gt=0)
     digest_interval_minutes: float = Field(60.0, gt=0)
-    cluster_threshold: float = Field(0.3, gt=0, lt=1, description="cosine similarity to join")
+    # average smoothed cosine similarity for two groups to join (cluster.DEFAULT_THRESHOLD)
+    cluster_threshold: float = Field(0.1, gt=0, lt=1, description="similarity to join a story")
     fetch: FetchSettings = FetchSettings()
     llm: LLMSettings = LLMSettings()
 

@@ -1,0 +1,383 @@
+"""Articles -> stories: TF-IDF features, sparse neighbours, average linkage, stable story ids.
+
+Pure: no I/O. The steps, each a small function below:
+
+1. features: word TF-IDF over the title plus the lead of the text (title weighted up) and
+   character n-grams of the title (they match "taper"/"tapering", "UniCredit"/"Unicredit");
+2. smoothing: each vector borrows a little of its close neighbours' vectors, so two headlines
+   that share no word but share neighbours ("Mt. Gox files" / "bitcoin exchange seeks
+   bankruptcy") become similar; a second-order similarity, computed on sparse neighbours only;
+3. average linkage over a sparse similarity graph (pairs below a floor count as 0), merging
+   while the average similarity between two groups reaches the threshold;
+4. identity: continuing stories keep their ids, new ones get ids derived from their oldest
+   article, so reruns on the same data give the same ids.
+
+Memory stays bounded for 10k+ articles: similarities are computed in row blocks and only the
+strongest neighbours of each article are kept; no n x n dense matrix is ever built.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+from collections import Counter
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+from aggregator.records import Article, Story
+
+# Average cosine similarity (of smoothed vectors) two groups need to merge. Tuned on the UCI
+# news aggregator headlines (B-cubed F1 0.79, flat from 0.08 to 0.12) and checked on the
+# hand-written window in tests/fixtures/cluster (exact there from 0.08 to 0.1; higher splits).
+DEFAULT_THRESHOLD = 0.1
+
+LEAD_WORDS = 60  # words of the text used beside the title
+LEAD_WEIGHT = 0.5  # the lead counts half as much as the title in the word block
+SMOOTH_NEIGHBOURS = 20  # neighbours whose vectors an article borrows from
+SMOOTH_MIN_SIM = 0.2  # ...only when at least this similar: a chance overlap lends nothing
+SMOOTH_WEIGHT = 3.0  # weight of the borrowed vector against the article's own
+SMOOTH_MAX_TERMS = 300  # borrowed terms kept per article (bounds memory)
+GRAPH_MIN_SIM = 0.05  # similarities below this count as 0 in the linkage (sparse graph)
+GRAPH_MAX_NEIGHBOURS = 400  # strongest neighbours kept per article in the linkage graph
+BLOCK_CELLS = 4_000_000  # dense cells per row block when computing similarities
+
+
+@dataclass(frozen=True)
+class ClusterResult:
+    """Stories of one clustering run and the previous stories folded into others."""
+
+    stories: tuple[Story, ...]  # ordered by their oldest article
+    merged: dict[str, str]  # previous story id -> id of the story that absorbed it
+
+
+def cluster_articles(
+    articles: Sequence[Article],
+    previous: Mapping[str, str] | None = None,
+    *,
+    threshold: float = DEFAULT_THRESHOLD,
+) -> ClusterResult:
+    """Group articles into stories; ``previous`` maps article id -> story id from earlier runs."""
+    ordered = _canonical_order(articles)
+    if not ordered:
+        return ClusterResult((), {})
+    vectors = article_vectors(ordered)
+    groups = _group(vectors, threshold)
+    ids, merged = assign_story_ids(
+        [[ordered[i].id for i in group] for group in groups], previous or {}
+    )
+    stories = tuple(
+        _story(story_id, [ordered[i] for i in group], vectors[group])
+        for story_id, group in zip(ids, groups, strict=True)
+    )
+    return ClusterResult(stories, merged)
+
+
+# -- features --------------------------------------------------------------------------------
+
+
+def _canonical_order(articles: Iterable[Article]) -> list[Article]:
+    """Oldest first, then by id, one record per id: the same set gives the same run."""
+    unique: dict[str, Article] = {}
+    for article in sorted(articles, key=_age_key):
+        unique.setdefault(article.id, article)
+    return list(unique.values())
+
+
+def _age_key(article: Article) -> tuple[float, str]:
+    return (article.timestamp.timestamp(), article.id)
+
+
+def lead(text: str, words: int = LEAD_WORDS) -> str:
+    """The first ``words`` words of a text."""
+    return " ".join(text.split()[:words])
+
+
+def article_vectors(articles: Sequence[Article]) -> sp.csr_matrix:
+    """L2-normalised sparse vectors: word TF-IDF (title + lead) beside title character n-grams."""
+    titles = [a.title for a in articles]
+    leads = [lead(a.text) for a in articles]
+    words = _word_block(titles, leads)
+    # n-grams of the title's content words only: "after", "says" would make noise otherwise
+    content = TfidfVectorizer(stop_words="english").build_analyzer()
+    chars = _tfidf(
+        TfidfVectorizer(
+            sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5), dtype=np.float32
+        ),
+        [" ".join(content(title)) for title in titles],
+    )
+    return _normalise(sp.hstack([words, chars], format="csr"))
+
+
+def _word_block(titles: list[str], leads: list[str]) -> sp.csr_matrix:
+    """Title and lead over one vocabulary and one IDF, the title weighted up."""
+    vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english", dtype=np.float32)
+    try:
+        vectorizer.fit(titles + leads)
+    except ValueError:  # no usable word at all (empty or stop words only)
+        return sp.csr_matrix((len(titles), 0), dtype=np.float32)
+    title_part = normalize(vectorizer.transform(titles))
+    lead_part = normalize(vectorizer.transform(leads))
+    return _normalise(title_part + LEAD_WEIGHT * lead_part)
+
+
+def _tfidf(vectorizer: TfidfVectorizer, docs: list[str]) -> sp.csr_matrix:
+    try:
+        return sp.csr_matrix(vectorizer.fit_transform(docs))
+    except ValueError:  # empty vocabulary
+        return sp.csr_matrix((len(docs), 0), dtype=np.float32)
+
+
+def _normalise(matrix: sp.spmatrix) -> sp.csr_matrix:
+    """Rows scaled to unit length (all-zero rows stay zero: they match nothing)."""
+    if matrix.shape[1] == 0:  # no vocabulary at all
+        return sp.csr_matrix((matrix.shape[0], 1), dtype=np.float32)
+    return sp.csr_matrix(normalize(matrix, norm="l2", copy=False))
+
+
+# -- neighbours and smoothing ----------------------------------------------------------------
+
+
+def top_neighbours(vectors: sp.csr_matrix, k: int, min_sim: float) -> sp.csr_matrix:
+    """Row i holds up to ``k`` cosine similarities >= ``min_sim`` to other rows (not itself)."""
+    n = vectors.shape[0]
+    transposed = vectors.T.tocsr()  # measured: faster products than CSC here
+    block = max(1, BLOCK_CELLS // max(n, 1))
+    rows: list[np.ndarray] = []
+    cols: list[np.ndarray] = []
+    sims: list[np.ndarray] = []
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        dense = (vectors[start:stop] @ transposed).toarray()
+        local = np.arange(stop - start)
+        dense[local, local + start] = 0.0  # an article is not its own neighbour
+        r, c, s = _strongest(dense, k, min_sim)
+        rows.append(r + start)
+        cols.append(c)
+        sims.append(s)
+    return sp.csr_matrix(
+        (np.concatenate(sims), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
+    )
+
+
+def _strongest(dense: np.ndarray, k: int, min_sim: float) -> tuple[np.ndarray, ...]:
+    """(row, col, sim) of the ``k`` largest entries per row that reach ``min_sim``."""
+    if k < dense.shape[1]:
+        top = np.argpartition(-dense, k - 1, axis=1)[:, :k]
+        keep = np.zeros_like(dense, dtype=bool)
+        np.put_along_axis(keep, top, True, axis=1)
+        keep &= dense >= min_sim
+    else:
+        keep = dense >= min_sim
+    r, c = np.nonzero(keep)
+    return r, c, dense[r, c]
+
+
+def smooth(vectors: sp.csr_matrix, weight: float = SMOOTH_WEIGHT) -> sp.csr_matrix:
+    """Each vector plus a weighted mean of its close neighbours, renormalised.
+
+    Neighbour j of i counts sim_ij^2 / sum_j sim_ij: the closest speak loudest, and the borrowed
+    mass is at most the best similarity, so a lone, weak neighbour lends little (an article
+    with no close neighbour stays as it was).
+    """
+    graph = top_neighbours(vectors, SMOOTH_NEIGHBOURS, SMOOTH_MIN_SIM)
+    totals = np.asarray(graph.sum(axis=1)).ravel()
+    graph.data **= 2
+    graph = sp.csr_matrix(sp.diags(1 / np.maximum(totals, 1e-12)) @ graph)
+    borrowed = _keep_largest(sp.csr_matrix(graph @ vectors), SMOOTH_MAX_TERMS)
+    return _normalise(vectors + weight * borrowed)
+
+
+def _keep_largest(matrix: sp.csr_matrix, per_row: int) -> sp.csr_matrix:
+    """Zero all but the ``per_row`` largest entries of each row."""
+    matrix = matrix.tocsr(copy=True)
+    for i in range(matrix.shape[0]):
+        start, stop = matrix.indptr[i], matrix.indptr[i + 1]
+        if stop - start > per_row:
+            row = matrix.data[start:stop]
+            cut = np.partition(row, -per_row)[-per_row]
+            row[row < cut] = 0.0
+    matrix.eliminate_zeros()
+    return matrix
+
+
+# -- average linkage -------------------------------------------------------------------------
+
+
+def _group(vectors: sp.csr_matrix, threshold: float) -> list[list[int]]:
+    """Row indices grouped by average linkage, each group ascending, groups by first member."""
+    n = vectors.shape[0]
+    if n == 1:
+        return [[0]]
+    graph = top_neighbours(smooth(vectors), GRAPH_MAX_NEIGHBOURS, GRAPH_MIN_SIM)
+    graph = sp.triu(graph.maximum(graph.T), k=1).tocoo()
+    labels = average_linkage(
+        n, graph.row.tolist(), graph.col.tolist(), graph.data.tolist(), threshold
+    )
+    groups: dict[int, list[int]] = {}
+    for index, label in enumerate(labels):
+        groups.setdefault(label, []).append(index)
+    return sorted(groups.values())
+
+
+def average_linkage(
+    n: int, rows: Sequence[int], cols: Sequence[int], sims: Sequence[float], threshold: float
+) -> list[int]:
+    """Cluster label per item: merge the two groups of highest average similarity while it is
+    at least ``threshold``; pairs absent from the sparse graph count as similarity 0.
+
+    Müllner's generic algorithm: each group keeps an upper bound of its best average and a
+    candidate partner; a bound is only recomputed when it reaches the top of the heap. Merging
+    never raises an average above the old best (the merged average is a weighted mean), so a
+    bound stays valid until its group is looked at again.
+    """
+    size = [1] * n
+    links: list[dict[int, float]] = [{} for _ in range(n)]  # group -> neighbour -> sum of sims
+    for a, b, s in zip(rows, cols, sims, strict=True):
+        links[a][b] = links[b][a] = s
+    parent = list(range(n))
+    best = [_best_partner(i, links, size) for i in range(n)]  # (average, partner) per group
+    heap = [(-avg, i) for i, (avg, _) in enumerate(best) if avg >= threshold]
+    heapq.heapify(heap)
+    while heap:
+        negative, a = heapq.heappop(heap)
+        if parent[a] != a or best[a][0] != -negative:
+            continue  # a dead group, or an entry superseded by a later push
+        average, b = best[a]
+        if parent[b] != b or links[a][b] / (size[a] * size[b]) != average:
+            best[a] = _best_partner(a, links, size)  # the bound was stale: look again
+            if best[a][0] >= threshold:
+                heapq.heappush(heap, (-best[a][0], a))
+            continue
+        keep, gone = (a, b) if len(links[a]) >= len(links[b]) else (b, a)
+        _absorb(keep, gone, links, size, parent)
+        best[keep] = _best_partner(keep, links, size)
+        if best[keep][0] >= threshold:
+            heapq.heappush(heap, (-best[keep][0], keep))
+    return [_root(parent, i) for i in range(n)]
+
+
+def _best_partner(group: int, links: list[dict[int, float]], size: list[int]) -> tuple[float, int]:
+    """(highest average similarity, partner) of a group; ties go to the smaller partner."""
+    top, partner = -1.0, -1
+    mine = size[group]
+    for other, total in links[group].items():
+        average = total / (mine * size[other])
+        if average > top or (average == top and other < partner):
+            top, partner = average, other
+    return top, partner
+
+
+def _absorb(
+    keep: int, gone: int, links: list[dict[int, float]], size: list[int], parent: list[int]
+) -> None:
+    """Fold group ``gone`` into ``keep``: sizes add, similarity sums add (Lance-Williams)."""
+    kept = links[keep]
+    del kept[gone]
+    for other, total in links[gone].items():
+        if other != keep:
+            kept[other] = combined = kept.get(other, 0.0) + total
+            theirs = links[other]
+            del theirs[gone]
+            theirs[keep] = combined
+    links[gone] = {}
+    size[keep] += size[gone]
+    parent[gone] = keep
+
+
+def _root(parent: list[int], i: int) -> int:
+    while parent[i] != i:
+        parent[i] = parent[parent[i]]
+        i = parent[i]
+    return i
+
+
+# -- stories and their ids -------------------------------------------------------------------
+
+
+def assign_story_ids(
+    groups: Sequence[Sequence[str]], previous: Mapping[str, str]
+) -> tuple[list[str], dict[str, str]]:
+    """A story id per group (article ids, oldest first) and the map of absorbed stories.
+
+    A previous story keeps its id on the group holding most of its members; a group takes the
+    previous story with most members in it (ties: smaller id). Claims are granted greedily from
+    the largest overlap down, so an id is never used twice. A group left without an id gets one
+    derived from its oldest article.
+    """
+    overlaps = _overlaps(groups, previous)
+    ids: list[str | None] = [None] * len(groups)
+    taken: set[str] = set()
+    for _count, story_id, index in sorted(overlaps, key=lambda o: (-o[0], o[1], o[2])):
+        if ids[index] is None and story_id not in taken:
+            ids[index] = story_id
+            taken.add(story_id)
+    avoid = taken | set(previous.values())
+    final: list[str] = []
+    for index, group in enumerate(groups):
+        story_id = ids[index] or new_story_id(group[0], avoid)
+        avoid.add(story_id)
+        final.append(story_id)
+    return final, _merged(overlaps, final, taken)
+
+
+def _overlaps(
+    groups: Sequence[Sequence[str]], previous: Mapping[str, str]
+) -> list[tuple[int, str, int]]:
+    """(members in common, previous story id, group index) for every overlapping pair."""
+    out: list[tuple[int, str, int]] = []
+    for index, group in enumerate(groups):
+        counts = Counter(previous[a] for a in group if a in previous)
+        out.extend((count, story_id, index) for story_id, count in counts.items())
+    return out
+
+
+def _merged(
+    overlaps: list[tuple[int, str, int]], ids: Sequence[str], kept: set[str]
+) -> dict[str, str]:
+    """Previous stories that lost their id -> the story now holding most of their members."""
+    best: dict[str, tuple[int, str]] = {}
+    for count, story_id, index in overlaps:
+        if story_id in kept:
+            continue
+        candidate = (-count, ids[index])
+        if story_id not in best or candidate < best[story_id]:
+            best[story_id] = candidate
+    return {old: new for old, (_, new) in sorted(best.items())}
+
+
+def new_story_id(oldest_article_id: str, avoid: Collection[str] = ()) -> str:
+    """16 hex chars derived from the oldest article id; salted when that id is already in use."""
+    salt = 0
+    while True:
+        key = f"story:{oldest_article_id}" + (f":{salt}" if salt else "")
+        story_id = hashlib.sha256(key.encode("utf-8")).hexdigest()[:16]
+        if story_id not in avoid:
+            return story_id
+        salt += 1
+
+
+def _story(story_id: str, members: Sequence[Article], vectors: sp.csr_matrix) -> Story:
+    """A Story record for members given oldest first."""
+    times = [a.timestamp for a in members]
+    categories = Counter(a.category for a in members if a.category)
+    category = min(categories, key=lambda c: (-categories[c], c)) if categories else ""
+    return Story(
+        id=story_id,
+        article_ids=tuple(a.id for a in members),
+        title=members[_most_central(vectors)].title,
+        first_seen=min(times),
+        updated=max(times),
+        category=category,
+    )
+
+
+def _most_central(vectors: sp.csr_matrix) -> int:
+    """Index of the member closest to the group's centroid (the oldest on ties)."""
+    centroid = np.asarray(vectors.sum(axis=0)).ravel()
+    scores = vectors @ centroid
+    return int(np.argmax(np.round(scores, 9)))

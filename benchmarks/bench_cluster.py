@@ -1,0 +1,117 @@
+"""Clustering: quality on the UCI headlines, and time on synthetic 1k and 10k windows.
+
+Run from the repository root: ``.venv/bin/python -m benchmarks cluster``.
+"""
+
+from __future__ import annotations
+
+import csv
+import random
+import string
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aggregator.cluster import DEFAULT_THRESHOLD, cluster_articles
+from aggregator.identity import article_id
+from aggregator.metrics import adjusted_rand_index, bcubed, normalized_mutual_information
+from aggregator.records import Article
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+UCI = SHARED / "clustering" / "uci_news_aggregator_first6k" / "articles.tsv"
+
+
+def run() -> None:
+    print(f"threshold {DEFAULT_THRESHOLD}")
+    uci()
+    for size in (1_000, 10_000):
+        synthetic_timing(size)
+
+
+def uci() -> None:
+    """B-cubed P/R/F1, ARI, NMI, stories found and time on the 6,366 UCI headlines."""
+    if not UCI.is_file():
+        print(f"uci: skipped, {UCI.resolve()} not found (fresh clone without ../shared/data)")
+        return
+    articles, gold = load_uci(UCI)
+    started = time.perf_counter()
+    result = cluster_articles(articles)
+    elapsed = time.perf_counter() - started
+    found = {a: s.id for s in result.stories for a in s.article_ids}
+    ids = sorted(gold)
+    pred, truth = [found[i] for i in ids], [gold[i] for i in ids]
+    precision, recall, f1 = bcubed(pred, truth)
+    print(
+        f"uci: {len(articles)} articles, {len(set(truth))} gold stories -> "
+        f"{len(result.stories)} found in {elapsed:.1f} s"
+    )
+    print(f"uci: B-cubed P {precision:.3f} R {recall:.3f} F1 {f1:.3f}")
+    ari, nmi = adjusted_rand_index(pred, truth), normalized_mutual_information(pred, truth)
+    print(f"uci: ARI {ari:.3f} NMI {nmi:.3f}")
+
+
+def load_uci(path: Path) -> tuple[list[Article], dict[str, str]]:
+    articles: list[Article] = []
+    gold: dict[str, str] = {}
+    with path.open(newline="", encoding="utf-8") as handle:
+        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
+            article = Article(
+                id=article_id(row["url"]),
+                url=row["url"],
+                title=row["title"],
+                source_id=row["hostname"],
+                source_name=row["publisher"],
+                published=datetime.fromisoformat(row["published_utc"]),
+                category=row["category"],
+            )
+            articles.append(article)
+            gold[article.id] = row["story_id"]
+    return articles, gold
+
+
+def synthetic_timing(size: int) -> None:
+    """Time one clustering of ``size`` articles with a 60-word lead: half in stories of 10."""
+    articles, truth = synthetic(size, seed=size)
+    started = time.perf_counter()
+    result = cluster_articles(articles)
+    elapsed = time.perf_counter() - started
+    found = {a: s.id for s in result.stories for a in s.article_ids}
+    ids = sorted(truth)
+    _, _, f1 = bcubed([found[i] for i in ids], [truth[i] for i in ids])
+    print(
+        f"synthetic {size}: {len(result.stories)} stories in {elapsed:.1f} s "
+        f"(B-cubed F1 {f1:.3f} against the planted stories)"
+    )
+
+
+def synthetic(size: int, seed: int) -> tuple[list[Article], dict[str, str]]:
+    """Random-letter words, Zipf-distributed everyday vocabulary, planted stories of 10."""
+    rng = random.Random(seed)
+
+    def word() -> str:
+        return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 9)))
+
+    vocabulary = [word() for _ in range(30_000)]
+    weights = [1 / (rank + 100) for rank in range(len(vocabulary))]
+    base = datetime(2024, 5, 2, tzinfo=UTC)
+    articles: list[Article] = []
+    truth: dict[str, str] = {}
+    names: list[str] = []
+    for i in range(size):
+        event = i // 10 if i < size // 2 else -1 - i
+        if event >= 0 and i % 10 == 0:
+            names = [word().title() for _ in range(4)]
+        own = rng.sample(names, 3) if event >= 0 else [word().title()]
+        title = " ".join(own + rng.choices(vocabulary, weights, k=6))
+        text = " ".join(own[:2] + rng.choices(vocabulary, weights, k=58))
+        ident = article_id(f"https://bench.example/{i}")
+        when = base + timedelta(seconds=rng.randrange(86_400))
+        articles.append(
+            Article(ident, f"https://bench.example/{i}", title, "bench", "Bench", text, when)
+        )
+        truth[ident] = f"event{event}"
+    return articles, truth
+
+
+if __name__ == "__main__":
+    run()

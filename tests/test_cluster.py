@@ -1,0 +1,312 @@
+"""Clustering: grouping, near-duplicates, determinism, stable story identity across runs."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import string
+from collections.abc import Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from aggregator.cluster import (
+    DEFAULT_THRESHOLD,
+    ClusterResult,
+    assign_story_ids,
+    average_linkage,
+    cluster_articles,
+    new_story_id,
+)
+from aggregator.identity import article_id
+from aggregator.metrics import bcubed
+from aggregator.records import Article
+
+WINDOW = Path(__file__).parent / "fixtures" / "cluster" / "window.json"
+
+
+def load_window() -> tuple[list[Article], dict[str, str]]:
+    """The hand-written window and its expectation: article id -> event key."""
+    rows = json.loads(WINDOW.read_text(encoding="utf-8"))["articles"]
+    articles = [
+        Article(
+            id=article_id(row["url"]),
+            url=row["url"],
+            title=row["title"],
+            source_id=row["source"],
+            source_name=row["source"],
+            text=row["text"],
+            published=datetime.fromisoformat(row["published"]),
+            category=row["category"],
+        )
+        for row in rows
+    ]
+    return articles, {a.id: row["story"] for a, row in zip(articles, rows, strict=True)}
+
+
+def events(result: ClusterResult, truth: dict[str, str]) -> list[set[str]]:
+    return [{truth[i] for i in story.article_ids} for story in result.stories]
+
+
+def story_of(result: ClusterResult) -> dict[str, str]:
+    """article id -> story id, the shape storage hands back as ``previous``."""
+    return {a: s.id for s in result.stories for a in s.article_ids}
+
+
+def by_event(articles: Sequence[Article], truth: dict[str, str], event: str) -> list[Article]:
+    return [a for a in articles if truth[a.id] == event]
+
+
+# -- grouping --------------------------------------------------------------------------------
+
+
+def test_window_groups_exactly_into_its_events() -> None:
+    articles, truth = load_window()
+    result = cluster_articles(articles)
+    assert all(len(found) == 1 for found in events(result, truth)), events(result, truth)
+    assert sorted(e for found in events(result, truth) for e in found) == sorted(
+        set(truth.values())
+    )
+
+
+def test_near_duplicates_share_a_story() -> None:
+    """Syndicated copies and one title posted at two URLs land together even without text."""
+    articles, _ = load_window()
+    result = story_of(cluster_articles(articles))
+    rows = json.loads(WINDOW.read_text(encoding="utf-8"))["articles"]
+    copies = [r for r in rows if "copy_of" in r]
+    assert copies
+    for copy in copies:
+        twins = [r for r in rows if r["title"] == copy["title"] and r["url"] != copy["url"]]
+        assert twins
+        assert result[article_id(copy["url"])] == result[article_id(twins[0]["url"])]
+
+
+def test_same_headline_from_unrelated_outlets_in_a_crowd() -> None:
+    """Among unrelated articles, two exact title matches form one story of their own."""
+    base = datetime(2024, 5, 2, tzinfo=UTC)
+    topics = ["volcano erupts", "senate passes budget", "comet visible tonight", "strike halts"]
+    articles = [
+        make(f"u{i}", f"{topic} in region {i}", base + timedelta(minutes=i), source=f"s{i}")
+        for i, topic in enumerate(topics)
+    ]
+    title = "Glacier collapse blocks Alpine valley road"
+    articles += [
+        make("dup-a", title, base, source="alpha"),
+        make("dup-b", title, base + timedelta(hours=2), source="beta"),
+    ]
+    stories = cluster_articles(articles).stories
+    together = [s for s in stories if "dup-a" in s.article_ids]
+    assert together[0].article_ids == ("dup-a", "dup-b")
+
+
+def test_shuffled_input_gives_identical_stories() -> None:
+    articles, _ = load_window()
+    expected = cluster_articles(articles)
+    for seed in range(3):
+        shuffled = articles[:]
+        random.Random(seed).shuffle(shuffled)
+        assert cluster_articles(shuffled) == expected
+
+
+def test_story_fields() -> None:
+    articles, truth = load_window()
+    result = cluster_articles(articles)
+    by_id = {a.id: a for a in articles}
+    for story in result.stories:
+        members = [by_id[i] for i in story.article_ids]
+        times = [m.timestamp for m in members]
+        assert times == sorted(times), "members oldest first"
+        assert story.first_seen == min(times) and story.updated == max(times)
+        assert story.title in {m.title for m in members}
+        assert story.score == 0.0 and story.score_parts == {}
+        assert re.fullmatch(r"[0-9a-f]{16}", story.id)
+    rates = next(s for s in result.stories if truth[s.article_ids[0]] == "rates")
+    assert rates.category == "business"  # 4 business against 1 personal finance
+    # the central article, not the odd angle (the mortgage explainer or the market reaction)
+    assert "entral bank" in rates.title
+
+
+def test_empty_single_and_wordless_inputs() -> None:
+    assert cluster_articles([]) == ClusterResult((), {})
+    one = make("only", "Lone article", datetime(2024, 5, 2, tzinfo=UTC))
+    (story,) = cluster_articles([one]).stories
+    assert story.article_ids == ("only",) and story.title == "Lone article"
+    blanks = [make(f"b{i}", "", datetime(2024, 5, 2, i, tzinfo=UTC)) for i in range(3)]
+    assert len(cluster_articles(blanks).stories) == 3  # nothing to compare: each its own
+    both = cluster_articles([*blanks, one])
+    assert len(both.stories) == 4
+
+
+def test_threshold_default_and_extremes() -> None:
+    articles, _ = load_window()
+    default = cluster_articles(articles, threshold=DEFAULT_THRESHOLD)
+    assert cluster_articles(articles) == default
+    strict = cluster_articles(articles, threshold=0.99).stories
+    assert len(strict) >= len(articles) - 5  # only copies and near-copies stay together
+    loose = cluster_articles(articles, threshold=0.001).stories
+    assert len(loose) < 6  # everything linked at all (similarity >= 0.05) joins
+
+
+def test_planted_stories_among_noise_at_scale() -> None:
+    """1,200 synthetic articles: all 40 planted stories come back whole and nearly pure."""
+    articles, truth = synthetic(stories=40, per_story=15, noise=600, seed=7)
+    found = story_of(cluster_articles(articles))
+    for event in {e for e in truth.values() if e.startswith("story")}:
+        members = [a for a in truth if truth[a] == event]
+        (story_id,) = {found[a] for a in members}  # never split
+        holds = [a for a in found if found[a] == story_id]
+        assert len(holds) <= len(members) + 5  # a few noise articles may stick, no other story
+        assert all(truth[a] == event or a.startswith("noise") for a in holds)
+    ids = list(truth)
+    precision, recall, f1 = bcubed([found[a] for a in ids], [truth[a] for a in ids])
+    assert recall == 1.0 and precision > 0.75 and f1 > 0.85  # noise pairs cost some precision
+
+
+# -- average linkage on its own ---------------------------------------------------------------
+
+
+def test_average_linkage_uses_the_average_not_the_best_pair() -> None:
+    # 0-1 very close; 2 close to 0 only: avg({0,1},2) = (0.5 + 0) / 2 = 0.25
+    labels = average_linkage(3, [0, 0], [1, 2], [0.9, 0.5], threshold=0.3)
+    assert labels[0] == labels[1] != labels[2]
+    labels = average_linkage(3, [0, 0], [1, 2], [0.9, 0.5], threshold=0.2)
+    assert len(set(labels)) == 1
+
+
+# -- identity across runs --------------------------------------------------------------------
+
+
+def test_rerun_keeps_every_id_and_merges_nothing() -> None:
+    articles, _ = load_window()
+    first = cluster_articles(articles)
+    again = cluster_articles(articles, story_of(first))
+    assert [s.id for s in again.stories] == [s.id for s in first.stories]
+    assert again.merged == {}
+    # without history, ids are still the same: derived from each story's oldest article
+    assert cluster_articles(articles) == first
+
+
+def test_new_id_is_derived_from_the_oldest_article() -> None:
+    articles, _ = load_window()
+    for story in cluster_articles(articles).stories:
+        assert story.id == new_story_id(story.article_ids[0])
+
+
+def test_new_articles_attach_to_the_existing_story() -> None:
+    articles, truth = load_window()
+    late = {a.id for a in articles if a.timestamp.hour >= 12}
+    early = [a for a in articles if a.id not in late]
+    first = cluster_articles(early)
+    second = cluster_articles(articles, story_of(first))
+    before, after = story_of(first), story_of(second)
+    for article in early:
+        assert after[article.id] == before[article.id]
+    # the quake's 12:00 article joins the story started at 03:15
+    (quake_late,) = [a for a in by_event(articles, truth, "quake") if a.id in late]
+    assert after[quake_late.id] == before[by_event(articles, truth, "quake")[0].id]
+    assert second.merged == {}
+
+
+def test_two_stories_that_become_one_report_the_merge() -> None:
+    articles, truth = load_window()
+    quake = by_event(articles, truth, "quake")
+    # an earlier run split the quake in two: 3 articles under "story-b", 1 under "story-a"
+    previous = {a.id: "story-b" for a in quake[:3]} | {quake[3].id: "story-a"}
+    result = cluster_articles(articles, previous)
+    assert story_of(result)[quake[0].id] == "story-b"  # most members wins
+    assert result.merged == {"story-a": "story-b"}
+    assert len({s.id for s in result.stories}) == len(result.stories)
+
+
+def test_merge_tie_keeps_the_smaller_id() -> None:
+    articles, truth = load_window()
+    quake = by_event(articles, truth, "quake")
+    previous = {a.id: "zz-later" for a in quake[:2]} | {a.id: "aa-first" for a in quake[2:]}
+    result = cluster_articles(articles, previous)
+    assert story_of(result)[quake[0].id] == "aa-first"
+    assert result.merged == {"zz-later": "aa-first"}
+
+
+def test_split_story_keeps_its_id_on_the_larger_part_only() -> None:
+    articles, truth = load_window()
+    rates, quake = by_event(articles, truth, "rates"), by_event(articles, truth, "quake")
+    oldest = min([*rates, *quake], key=lambda a: a.timestamp)
+    assert oldest in quake  # the quake started first, yet holds the minority below
+    # an earlier run wrongly put 4 rates and 2 quake articles into one story, whose id was
+    # derived from the quake's first article: the ids must still never repeat
+    wrong = new_story_id(oldest.id)
+    previous = {a.id: wrong for a in [*rates[:4], *quake[:2]]}
+    result = cluster_articles(articles, previous)
+    ids = story_of(result)
+    assert {ids[a.id] for a in rates} == {wrong}
+    assert ids[quake[0].id] != wrong
+    assert len({s.id for s in result.stories}) == len(result.stories)
+    assert result.merged == {}
+
+
+def test_assign_story_ids_greedy_claims() -> None:
+    groups = [["a1", "a2", "b1"], ["b2", "b3"], ["n1"]]
+    previous = {"a1": "A", "a2": "A", "b1": "B", "b2": "B", "b3": "B"}
+    ids, merged = assign_story_ids(groups, previous)
+    assert ids[:2] == ["A", "B"]
+    assert ids[2] == new_story_id("n1") and merged == {}
+    # group 0 holds most of B, so it is B; A, absorbed there, is reported; group 1 is new
+    ids, merged = assign_story_ids([["a1", "b1", "b2"], ["b3"]], previous)
+    assert ids == ["B", new_story_id("b3")]
+    assert merged == {"A": "B"}
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+def make(ident: str, title: str, when: datetime, *, source: str = "src", text: str = "") -> Article:
+    return Article(
+        id=ident,
+        url=f"https://{source}.example/{ident}",
+        title=title,
+        source_id=source,
+        source_name=source,
+        text=text,
+        published=when,
+    )
+
+
+def synthetic(
+    *, stories: int, per_story: int, noise: int, seed: int
+) -> tuple[list[Article], dict[str, str]]:
+    """Planted stories (a few shared names plus everyday words) among one-off noise articles.
+
+    Words are random letter strings (so character n-grams behave as in real text); everyday
+    words follow Zipf's law over a 20,000-word vocabulary.
+    """
+    rng = random.Random(seed)
+
+    def word() -> str:
+        return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(4, 9)))
+
+    vocabulary = [word() for _ in range(20_000)]
+    weights = [1 / (rank + 100) for rank in range(len(vocabulary))]  # head = stop words, gone
+
+    def everyday(k: int) -> list[str]:
+        return rng.choices(vocabulary, weights, k=k)
+
+    base = datetime(2024, 5, 2, tzinfo=UTC)
+    articles: list[Article] = []
+    truth: dict[str, str] = {}
+    for s in range(stories):
+        names = [word().title() for _ in range(4)]
+        for j in range(per_story):
+            ident = f"s{s}-{j}"
+            title = " ".join(rng.sample(names, 3) + everyday(5))
+            text = " ".join(rng.sample(names, 2) + everyday(40))
+            when = base + timedelta(minutes=rng.randrange(1440))
+            articles.append(make(ident, title, when, source=f"o{j}", text=text))
+            truth[ident] = f"story{s}"
+    for k in range(noise):
+        ident = f"noise-{k}"
+        title = " ".join([word(), *everyday(6)])
+        when = base + timedelta(minutes=rng.randrange(1440))
+        articles.append(make(ident, title, when, source="noise", text=" ".join(everyday(40))))
+        truth[ident] = ident
+    return articles, truth
