@@ -82,6 +82,7 @@ def test_ingest_cluster_summarise_render(
     _run("summarise", *common)
     assert "3 summaries written" in capsys.readouterr().out
     _run("render", *common)
+    assert "3 stories rendered" in capsys.readouterr().out
     site = tmp_path / "site"
     index = (site / "index.html").read_text()
 
