@@ -67,7 +67,7 @@ class Settings(_Strict):
     crawl_interval_minutes: float = Field(30.0, gt=0)
     digest_interval_minutes: float = Field(60.0, gt=0)
     # average smoothed cosine similarity for two groups to join (cluster.DEFAULT_THRESHOLD)
-    cluster_threshold: float = Field(0.1, gt=0, lt=1, description="similarity to join a story")
+    cluster_threshold: float = Field(0.105, gt=0, lt=1, description="similarity to join a story")
     fetch: FetchSettings = FetchSettings()
     llm: LLMSettings = LLMSettings()
 

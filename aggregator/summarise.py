@@ -210,6 +210,15 @@ def _members(story: Story, articles: Sequence[Article]) -> list[Article]:
     return members or list(articles)
 
 
+def _in_language(members: list[Article], language: str) -> list[Article]:
+    """The members written in ``language`` (or not labelled), if there are any; else all."""
+    want = language.lower().split("-")[0]
+    if not want:
+        return members
+    local = [a for a in members if a.language.lower().split("-")[0] in {"", want}]
+    return local or members
+
+
 def _document_frequency(members: Sequence[Article]) -> Counter[str]:
     """How many members use each word (title and text)."""
     return Counter(w for a in members for w in words(f"{a.title} {a.text}"))
@@ -229,9 +238,13 @@ def _representative(members: Sequence[Article], df: Counter[str]) -> int:
     return best
 
 
-def extractive_summary(story: Story, articles: Sequence[Article]) -> Summary:
-    """A deterministic summary built from the members' own sentences, each cited."""
-    members = _members(story, articles)
+def extractive_summary(story: Story, articles: Sequence[Article], language: str = "") -> Summary:
+    """A deterministic summary built from the members' own sentences, each cited.
+
+    With ``language`` (the site's), sentences come from members in that language when the story
+    has any, so an English page does not quote a German lead.
+    """
+    members = _in_language(_members(story, articles), language)
     df = _document_frequency(members)
     head = _representative(members, df)
     title = members[head].title if head >= 0 else story.title
@@ -430,7 +443,7 @@ class Summariser:
     ) -> Summary:
         # The hash names what really wrote it, so a fallback is retried with the LLM next run.
         input_hash = summary_input_hash(story, articles, EXTRACTIVE_VERSION, EXTRACTIVE_MODEL)
-        summary = extractive_summary(story, articles)
+        summary = extractive_summary(story, articles, self.language)
         return replace(summary, input_hash=input_hash, created=now, note=note)
 
     def _llm_summary(self, client: LLMClient, story: Story, members: list[Article]) -> Summary:
@@ -475,7 +488,7 @@ class Summariser:
         if dropped:
             notes.append(f"dropped {dropped} sentence(s) with numbers not in their sources")
         if unsupported_numbers(headline, members):
-            headline = extractive_summary(story, members).headline
+            headline = extractive_summary(story, members, self.language).headline
             notes.append("headline replaced: it had numbers not in the sources")
         return Summary(
             story_id=story.id,

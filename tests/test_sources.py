@@ -132,3 +132,9 @@ def test_default_db_is_sqlite_under_data_dir(tmp_path: Path) -> None:
     settings = apply_environment(Settings(), env={})
     assert settings.resolved_db_url(tmp_path) == f"sqlite:///{tmp_path / 'data' / 'aggregator.db'}"
     assert not settings.llm.configured
+
+
+def test_cluster_threshold_default_is_the_tuned_one() -> None:
+    from aggregator.cluster import DEFAULT_THRESHOLD
+
+    assert Settings().cluster_threshold == DEFAULT_THRESHOLD

@@ -483,3 +483,24 @@ def test_plain_text_and_numbers() -> None:
     assert plain_text("&lt;img src=x onerror=alert(1)&gt;Hi") == "Hi"
     assert plain_text("Read more at www.example.com/x.") == "Read more at"
     assert numbers("1,200 people, 2,5 km, 3.5 m, 1.200 euros") == {"1200", "2.5", "3.5"}
+
+
+def test_extractive_prefers_the_site_language() -> None:
+    german = article(
+        "de1",
+        "Erdbeben der Stärke 6,1 erschüttert die Nordküste",
+        "Ein Erdbeben der Stärke 6,1 hat am Montag die Nordküste erschüttert, teilten Behörden mit. "
+        "Mindestens zwölf Menschen wurden verletzt und Dutzende Gebäude beschädigt.",
+        "kurier",
+        language="de",
+    )
+    english = [replace(a, language="en") for a in QUAKE]
+    story = Story(id="q", article_ids=("de1", *(a.id for a in english)))
+    summary = extractive_summary(story, [german, *english], "en")
+    assert all("de1" not in s.citations for s in summary.sentences)
+    assert summary.headline != german.title
+    # a story told only in another language is still summarised, from what there is
+    only_german = extractive_summary(Story(id="g", article_ids=("de1",)), [german], "en")
+    assert only_german.sentences and only_german.sentences[0].citations == ("de1",)
+    # no language asked: every member may be quoted
+    assert extractive_summary(story, [german, *english]).sentences
