@@ -489,7 +489,7 @@ def test_extractive_prefers_the_site_language() -> None:
     german = article(
         "de1",
         "Erdbeben der Stärke 6,1 erschüttert die Nordküste",
-        "Ein Erdbeben der Stärke 6,1 hat am Montag die Nordküste erschüttert, teilten Behörden mit. "
+        "Ein Erdbeben der Stärke 6,1 hat am Montag die Nordküste erschüttert, sagten Behörden. "
         "Mindestens zwölf Menschen wurden verletzt und Dutzende Gebäude beschädigt.",
         "kurier",
         language="de",
