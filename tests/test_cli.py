@@ -12,6 +12,7 @@ import pytest
 from aggregator.cli import build_parser, main
 from aggregator.pipeline import RunLockedError, run_lock
 from aggregator.sources import load_config
+from tests.loopback import LoopbackServer, Response
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -141,3 +142,25 @@ def test_a_second_run_is_refused_while_one_holds_the_lock(
         assert "another aggregator run holds" in capsys.readouterr().err
     assert main(["cluster", "--config", str(cfg)]) == 0  # released afterwards
     assert re.search(r"0 articles in the last 24 h -> 0 stories", capsys.readouterr().out)
+
+
+FIXTURES = ROOT / "tests" / "fixtures" / "crawl"
+
+
+def test_extract_a_saved_page_and_a_url(capsys: pytest.CaptureFixture[str]) -> None:
+    page = FIXTURES / "swifts.html"
+    assert main(["extract", str(page), "--url", "https://news.example/swifts"]) == 0
+    from_file = json.loads(capsys.readouterr().out)
+    assert set(from_file) == {"title", "author", "published", "language", "image", "text"}
+    assert "31,200 birds" in from_file["text"] and "Most read" not in from_file["text"]
+    assert from_file["author"] == "Maria Okafor"
+    assert from_file["published"].startswith("2025-06-30")
+    html_bytes = page.read_bytes()
+    route = Response(body=html_bytes, headers={"Content-Type": "text/html"})
+    with LoopbackServer({"/swifts": route}) as srv:
+        assert main(["extract", srv.url("/swifts")]) == 0
+        assert json.loads(capsys.readouterr().out)["text"] == from_file["text"]
+        assert main(["extract", srv.url("/missing")]) == 2
+        assert "HTTP 404" in capsys.readouterr().err
+    assert main(["extract", str(FIXTURES / "nope.html")]) == 2
+    assert "cannot read" in capsys.readouterr().err
