@@ -177,6 +177,7 @@ LEAD_SENTENCES = 8  # sentences per article considered: the news is at the top
 LEAD_CHARS = 8000  # only this much of each text is split into sentences
 MIN_WORDS, MAX_WORDS = 6, 70  # shorter is a fragment or byline, longer a run-on
 NEAR_DUPLICATE = 0.7  # share of the smaller word set found in the other
+SAME_FACT = 0.3  # ... enough when both sentences give exactly the same figures
 SOURCE_REPEAT_PENALTY = 0.6  # prefer a second source over a second sentence from the first
 
 
@@ -268,6 +269,12 @@ def extractive_summary(story: Story, articles: Sequence[Article], language: str 
     )
 
 
+# A wire dateline opening a lead: "LONDON (Reuters) - ", "VELDEN, Estmark (AP) — ".
+DATELINE = re.compile(
+    r"^[A-ZÀ-ÞŒ][A-ZÀ-ÞŒ .'’-]{1,40}(?:,\s*[\w .'’-]{2,40})?\s*\([^()]{1,40}\)\s*[-–—]+\s*"
+)
+
+
 def _candidates(
     members: Sequence[Article], df: Counter[str], headline: frozenset[str]
 ) -> list[_Candidate]:
@@ -278,6 +285,8 @@ def _candidates(
         if len(article.text) > LEAD_CHARS:
             lead = lead[:-1]  # cut mid-sentence
         for position, sentence in enumerate(lead[:LEAD_SENTENCES]):
+            if position == 0:
+                sentence = DATELINE.sub("", sentence, count=1)
             bag = words(sentence)
             if not MIN_WORDS <= len(sentence.split()) <= MAX_WORDS or not bag:
                 continue
@@ -306,7 +315,7 @@ def _pick(
             ),
         )
         pool.remove(best)
-        if any(_overlap(best.words, c.words) >= NEAR_DUPLICATE for c in chosen):
+        if any(_redundant(best, c) for c in chosen):
             continue
         # A lead usually contains the headline's words and adds facts: skip it only when it
         # adds next to nothing (most of its own words are already in the headline).
@@ -315,6 +324,15 @@ def _pick(
         chosen.append(best)
         used[best.source] += 1
     return chosen
+
+
+def _redundant(a: _Candidate, b: _Candidate) -> bool:
+    """Near-duplicates, or two wordings of one fact: the same figures and a shared core."""
+    overlap = _overlap(a.words, b.words)
+    if overlap >= NEAR_DUPLICATE:
+        return True
+    figures = numbers(a.text)
+    return bool(figures) and figures == numbers(b.text) and overlap >= SAME_FACT
 
 
 def _title_sentences(

@@ -504,3 +504,37 @@ def test_extractive_prefers_the_site_language() -> None:
     assert only_german.sentences and only_german.sentences[0].citations == ("de1",)
     # no language asked: every member may be quoted
     assert extractive_summary(story, [german, *english]).sentences
+
+
+def test_extractive_drops_wire_datelines() -> None:
+    wire = article(
+        "w1",
+        "Central bank cuts key rate",
+        "VELDEN, Estmark (Meridian) - The central bank cut its key rate on Tuesday. "
+        "Inflation has eased for six months.",
+        "wire",
+    )
+    summary = extractive_summary(Story(id="r", article_ids=("w1",)), [wire])
+    assert summary.sentences[0].text == "The central bank cut its key rate on Tuesday."
+    assert summary.sentences[0].text in wire.text
+
+
+def test_extractive_skips_a_second_wording_of_the_same_figures() -> None:
+    first = article(
+        "r1",
+        "Central bank cuts key rate to 3.25 percent",
+        "The central bank cut its main policy rate by 25 basis points to 3.25 percent on Tuesday. "
+        "Mortgage lenders are expected to follow within days.",
+        "wire",
+    )
+    second = article(
+        "r2",
+        "Rates cut as inflation cools",
+        "The central bank has cut its main interest rate by 25 basis points to 3.25 per cent. "
+        "Two of the board's seven members voted to hold.",
+        "gazette",
+    )
+    summary = extractive_summary(Story(id="r", article_ids=("r1", "r2")), [first, second])
+    texts = [s.text for s in summary.sentences]
+    assert sum("3.25" in t for t in texts) == 1, texts
+    assert len(texts) >= 2
