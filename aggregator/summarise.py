@@ -177,7 +177,7 @@ LEAD_SENTENCES = 8  # sentences per article considered: the news is at the top
 LEAD_CHARS = 8000  # only this much of each text is split into sentences
 MIN_WORDS, MAX_WORDS = 6, 70  # shorter is a fragment or byline, longer a run-on
 NEAR_DUPLICATE = 0.7  # share of the smaller word set found in the other
-SAME_FACT = 0.3  # ... enough when both sentences give exactly the same figures
+SAME_FACT = 0.15  # ... enough when one sentence's figures all recur in the other
 SOURCE_REPEAT_PENALTY = 0.6  # prefer a second source over a second sentence from the first
 
 
@@ -327,12 +327,14 @@ def _pick(
 
 
 def _redundant(a: _Candidate, b: _Candidate) -> bool:
-    """Near-duplicates, or two wordings of one fact: the same figures and a shared core."""
+    """Near-duplicates, or two wordings of one fact: shared figures and a shared core."""
     overlap = _overlap(a.words, b.words)
     if overlap >= NEAR_DUPLICATE:
         return True
-    figures = numbers(a.text)
-    return bool(figures) and figures == numbers(b.text) and overlap >= SAME_FACT
+    figures_a, figures_b = numbers(a.text), numbers(b.text)
+    fewer = min(figures_a, figures_b, key=len)
+    # every figure of one sentence repeated in the other: most likely the same fact reworded
+    return bool(fewer) and fewer <= (figures_a & figures_b) and overlap >= SAME_FACT
 
 
 def _title_sentences(

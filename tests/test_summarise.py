@@ -523,15 +523,17 @@ def test_extractive_skips_a_second_wording_of_the_same_figures() -> None:
     first = article(
         "r1",
         "Central bank cuts key rate to 3.25 percent",
-        "The central bank cut its main policy rate by 25 basis points to 3.25 percent on Tuesday. "
+        "The central bank cut its main policy rate by 25 basis points to 3.25 percent on Tuesday, "
+        "its first reduction in more than two years, as inflation eased towards its target. "
         "Mortgage lenders are expected to follow within days.",
         "wire",
     )
     second = article(
         "r2",
         "Rates cut as inflation cools",
-        "The central bank has cut its main interest rate by 25 basis points to 3.25 per cent. "
-        "Two of the board's seven members voted to hold.",
+        "Borrowers got relief as the bank trimmed its benchmark by a quarter point to 3.25 per "
+        "cent, saying price rises had slowed enough. Two of the board's seven members voted to "
+        "hold.",
         "gazette",
     )
     summary = extractive_summary(Story(id="r", article_ids=("r1", "r2")), [first, second])
