@@ -36,6 +36,7 @@ from aggregator.records import Article, Story
 # in tests/fixtures/cluster and the demo outlets (at 0.1 the demo merged a budget deal with a
 # rate cut in the same country; from 0.105 B-cubed precision there is 1.0, F1 0.98).
 DEFAULT_THRESHOLD = 0.105
+GENERAL_CATEGORY = "general"  # the default category of a source (see sources.Source)
 
 LEAD_WORDS = 60  # words of the text used beside the title
 LEAD_WEIGHT = 0.5  # the lead counts half as much as the title in the word block
@@ -366,6 +367,8 @@ def _story(story_id: str, members: Sequence[Article], vectors: sp.csr_matrix) ->
     """A Story record for members given oldest first."""
     times = [a.timestamp for a in members]
     categories = Counter(a.category for a in members if a.category)
+    if len(categories) > 1:  # a general outlet's "general" says less than a desk's "business"
+        categories.pop(GENERAL_CATEGORY, None)
     category = min(categories, key=lambda c: (-categories[c], c)) if categories else ""
     return Story(
         id=story_id,

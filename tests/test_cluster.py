@@ -7,6 +7,7 @@ import random
 import re
 import string
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -314,3 +315,15 @@ def synthetic(
         articles.append(make(ident, title, when, source="noise", text=" ".join(everyday(40))))
         truth[ident] = ident
     return articles, truth
+
+
+def test_a_desk_category_beats_general() -> None:
+    when = datetime(2024, 5, 2, 9, tzinfo=UTC)
+    title = "Harbour bridge closes after engineers find cracks in main span"
+    general = [replace(make(f"g{i}", title, when, source=f"s{i}"), category="general")
+               for i in range(3)]  # fmt: skip
+    desk = replace(make("d", title, when, source="desk"), category="transport")
+    (story,) = cluster_articles([*general, desk]).stories
+    assert story.category == "transport"
+    (only_general,) = cluster_articles(general).stories
+    assert only_general.category == "general"
