@@ -6,7 +6,7 @@ import dataclasses
 import fcntl
 import logging
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -121,18 +121,47 @@ def crawl_stage(config: Config, storage: Storage, now: datetime) -> CrawlReport:
     return crawl(config, storage, now=now)
 
 
+# A story still counts as running this long after its window: its newest members join the next
+# clustering as anchors, so articles arriving a day later continue it instead of starting anew.
+CONTINUATION_HOURS = 72.0
+CONTINUATION_ANCHORS = 5  # newest members per recent story that join the clustering
+
+
 def cluster_stage(storage: Storage, settings: Settings, window: Window) -> ClusterReport:
     """Group the window's articles into stories, keeping the ids of continuing stories."""
     articles = storage.articles(since=window.since, until=window.until)
-    previous = storage.story_of_articles(a.id for a in articles)
-    result = cluster_articles(articles, previous, threshold=settings.cluster_threshold)
-    known = {s.id: s for s in storage.stories()} if previous else {}
-    by_id = {a.id: a for a in articles}
-    stories = [_continue(story, known.get(story.id)) for story in result.stories]
-    stories = rank_stories(stories, by_id, window.until)
-    storage.save_stories(stories, result.merged)
+    if window.since is None:
+        known = {s.id: s for s in storage.stories()}
+        anchors: list[Article] = []
+    else:
+        horizon = window.since - timedelta(hours=CONTINUATION_HOURS)
+        known = {s.id: s for s in storage.stories(since=horizon, until=window.until)}
+        anchors = _anchors(storage, known.values(), {a.id for a in articles})
+    pool = articles + anchors
+    previous = storage.story_of_articles(a.id for a in pool)
+    result = cluster_articles(pool, previous, threshold=settings.cluster_threshold)
+    # a group of anchors alone is an old story nobody added to: leave it as it is
+    in_window = {a.id for a in articles}
+    grouped = [s for s in result.stories if in_window.intersection(s.article_ids)]
+    kept = {s.id for s in grouped}
+    merged = {old: new for old, new in result.merged.items() if new in kept}
+    stories = [_continue(story, known.get(story.id)) for story in grouped]
+    stories = rank_stories(stories, {a.id: a for a in pool}, window.until)
+    storage.save_stories(stories, merged)
     new = sum(1 for s in stories if s.id not in known)
-    return ClusterReport(len(articles), len(stories), new, len(result.merged))
+    return ClusterReport(len(articles), len(stories), new, len(merged))
+
+
+def _anchors(storage: Storage, recent: Iterable[Story], skip: set[str]) -> list[Article]:
+    """The newest members of recent stories that lie outside the window."""
+    wanted = [
+        article_id
+        for story in recent
+        for article_id in story.article_ids[-CONTINUATION_ANCHORS:]
+        if article_id not in skip
+    ]
+    found = storage.articles_by_id(wanted)
+    return [found[a] for a in wanted if a in found]
 
 
 def _continue(story: Story, earlier: Story | None) -> Story:
