@@ -5,7 +5,10 @@ score = (sources x weighted distinct sources + articles x log(1 + articles)
 
 Distinct sources dominate: ten articles from one outlet are one voice, five outlets are five.
 Recency halves every ``half_life_hours`` of the story's median article age, so one late article
-does not make an old story new again, and one early outlier does not bury a fresh one. Pure.
+does not make an old story new again, and one early outlier does not bury a fresh one.
+
+Category balance: the k-th story of a category (counting from 0, in rank order) has its score
+multiplied by ``category_decay ** k``, so one busy desk does not fill the whole page. Pure.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ class RankWeights:
     articles: float = 0.5  # times log(1 + member articles)
     velocity: float = 0.5  # times log(1 + articles per hour in the recent span)
     velocity_hours: float = 3.0  # the recent span velocity counts over
+    category_decay: float = 1.0  # factor per earlier story of the same category (1: off)
 
 
 def rank_stories(
@@ -40,7 +44,39 @@ def rank_stories(
     """New Story records with score and score_parts, hottest first (ties: by id)."""
     now = _utc(now)
     scored = [_scored(story, articles, now, weights) for story in stories]
-    return sorted(scored, key=lambda s: (-s.score, s.id))
+    ranked = sorted(scored, key=lambda s: (-s.score, s.id))
+    if weights.category_decay >= 1.0:
+        return ranked
+    return balance_categories(ranked, weights.category_decay)
+
+
+def balance_categories(ranked: Sequence[Story], decay: float) -> list[Story]:
+    """Re-rank so each further story of one category counts ``decay`` times less.
+
+    Greedy over per-category queues (already in rank order): at each step take the category
+    whose next story has the best balanced score. O(stories x categories).
+    """
+    queues: dict[str, list[Story]] = {}
+    for story in ranked:
+        queues.setdefault(story.category, []).append(story)
+    heads = dict.fromkeys(queues, 0)
+    taken: dict[str, int] = dict.fromkeys(queues, 0)
+    out: list[Story] = []
+    while len(out) < len(ranked):
+        best_category, best_key = "", (math.inf, "")
+        for category, queue in queues.items():
+            if heads[category] < len(queue):
+                story = queue[heads[category]]
+                key = (-story.score * decay ** taken[category], story.id)
+                if key < best_key:
+                    best_category, best_key = category, key
+        story = queues[best_category][heads[best_category]]
+        factor = decay ** taken[best_category]
+        parts = {**story.score_parts, "balance": factor, "score": story.score * factor}
+        out.append(dataclasses.replace(story, score=story.score * factor, score_parts=parts))
+        heads[best_category] += 1
+        taken[best_category] += 1
+    return out
 
 
 def score_parts(
@@ -57,8 +93,10 @@ def score_parts(
     median_age = statistics.median(_hours(now - t) for t in times) if times else _hours(now - first)
     recent = sum(1 for t in times if _hours(now - t) <= weights.velocity_hours)
     velocity = recent / weights.velocity_hours if weights.velocity_hours > 0 else 0.0
+    languages = {a.language.lower().split("-")[0] for a in members if a.language}
     parts = {
         "sources": float(len(outlets)),
+        "languages": float(len(languages)),
         "weighted_sources": float(sum(outlets.values())),
         "articles": float(len(members)),
         "age_hours": _hours(now - first),
@@ -76,13 +114,15 @@ def score_parts(
 
 
 def explain(story: Story) -> str:
-    """A short line saying why the story ranks where it does: "5 sources, first seen 3 h ago"."""
+    """Why the story ranks where it does: "5 sources in 2 languages, first seen 3 h ago"."""
     parts = story.score_parts
     articles = int(parts.get("articles", len(story.article_ids)))
     bits: list[str] = []
     if "sources" in parts:
         sources = int(parts["sources"])
         bits.append(_plural(sources, "source"))
+        if parts.get("languages", 0) > 1:
+            bits[-1] += f" in {int(parts['languages'])} languages"
         if articles > sources:
             bits[-1] += f" ({_plural(articles, 'article')})"
     else:

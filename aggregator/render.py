@@ -31,6 +31,7 @@ import nh3
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.config import Settings
+from aggregator.rank import explain
 from aggregator.records import Article, Story, Summary
 
 log = logging.getLogger("aggregator.render")
@@ -175,6 +176,8 @@ def _explain(story: Story, sources: Sequence[SourceView], now: datetime) -> str:
     Uses the parts the ranker kept (``sources``, ``age_hours``), falling back to the members.
     """
     parts = story.score_parts
+    if "sources" in parts and "age_hours" in parts:
+        return explain(story)  # the ranker's own words
     count = int(parts.get("sources", len({s.source_name for s in sources})))
     line = _plural(count, "source")
     now = _utc(now)

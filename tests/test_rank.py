@@ -119,3 +119,37 @@ def test_story_first_seen_before_the_window_counts_for_age() -> None:
     (ranked,) = rank_stories([earlier], {"a": members[0]}, NOW)
     assert ranked.score_parts["age_hours"] == pytest.approx(30)
     assert explain(ranked) == "1 source, first seen 30 h ago"
+
+
+def test_category_balance_lets_other_desks_through() -> None:
+    from dataclasses import replace
+
+    pairs = []
+    for i, (category, outlets) in enumerate(
+        [("sport", 5), ("sport", 5), ("sport", 5), ("politics", 3), ("science", 2)]
+    ):
+        members = [article(f"{i}-{j}", f"o{j}", 2) for j in range(outlets)]
+        pairs.append((replace(story(f"s{i}", members), category=category), members))
+    plain = [s.category for s in rank(*pairs)]
+    assert plain == ["sport", "sport", "sport", "politics", "science"]
+    balanced = rank(*pairs, weights=RankWeights(category_decay=0.5))
+    assert [s.category for s in balanced] == ["sport", "politics", "sport", "science", "sport"]
+    assert balanced[2].score_parts["balance"] == 0.5
+    assert balanced[2].score == pytest.approx(balanced[2].score_parts["score"])
+    assert [s.score for s in balanced] == sorted((s.score for s in balanced), reverse=True)
+
+
+def test_explain_names_languages_when_several() -> None:
+    members = [
+        replace_language(article("a", "one", 1), "en"),
+        replace_language(article("b", "two", 2), "de-DE"),
+        replace_language(article("c", "three", 3), "en-GB"),
+    ]
+    (ranked,) = rank((story("s", members), members))
+    assert explain(ranked) == "3 sources in 2 languages, first seen 3 h ago"
+
+
+def replace_language(a: Article, language: str) -> Article:
+    from dataclasses import replace
+
+    return replace(a, language=language)
