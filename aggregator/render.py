@@ -83,6 +83,10 @@ def safe_name(story_id: str) -> str:
     return f"{slug}-{digest}" if slug else digest
 
 
+# A story whose newest article came this long after its first shows a "What's new" line, so a
+# reader (and a feed subscriber, whose entry is updated in place) sees what changed.
+WHATS_NEW_AFTER = timedelta(hours=6)
+
 # ---------------------------------------------------------------------------------------------
 # View models: everything a template needs, already cleaned.
 
@@ -127,6 +131,7 @@ class StoryView:
     first_seen: TimeView
     updated: TimeView
     content_html: str = ""  # nh3-sanitised HTML for the feeds
+    whats_new: SourceView | None = None  # the newest article of a story that has developed
 
 
 @dataclass(frozen=True)
@@ -258,7 +263,20 @@ def _story_view(
         explanation=clean_text(_explain(story, sources, now)),
         first_seen=time_view(first_seen, now),
         updated=time_view(updated, now),
+        whats_new=whats_new(sources, first_seen),
     )
+
+
+def whats_new(sources: Sequence[SourceView], first_seen: datetime) -> SourceView | None:
+    """The newest member, when it came WHATS_NEW_AFTER or more after the story began."""
+    dated = [s for s in sources if s.time is not None]
+    if len(sources) < 2 or not dated:
+        return None
+    newest = max(dated, key=lambda s: (s.time.iso if s.time else "", s.number))
+    assert newest.time is not None
+    began = _utc(first_seen)
+    arrived = datetime.fromisoformat(newest.time.iso.replace("Z", "+00:00"))
+    return newest if arrived - began >= WHATS_NEW_AFTER else None
 
 
 def _site_view(settings: Settings) -> SiteView:

@@ -488,3 +488,20 @@ def test_publish_clears_stale_leftovers_only(live: Path) -> None:
     publish({"index.html": b"new"}, live)
     assert not old.exists()
     assert fresh.exists()  # could belong to a publish still running
+
+
+def test_a_developed_story_says_whats_new() -> None:
+    early, late = article(1, 20.0), article(2, 1.0, title="Rescuers reach the last village")
+    fresh = article(3, 2.0)
+    developed = Story(id="dev", article_ids=(early.id, late.id), first_seen=early.published,
+                      updated=late.published, title="A developing story")  # fmt: skip
+    new = Story(id="new", article_ids=(fresh.id,), first_seen=fresh.published,
+                updated=fresh.published, title="Just in")  # fmt: skip
+    arts = {a.id: a for a in (early, late, fresh)}
+    files = text_files(build_site([developed, new], {}, arts, SETTINGS, NOW))
+    page = files["stories/dev.html"]
+    assert "What's new:" in page and "Rescuers reach the last village" in page
+    assert "What's new:" not in files["stories/new.html"]
+    entries = feedparser.parse(files["atom.xml"].encode()).entries
+    dev_entry = next(e for e in entries if e.link.endswith("stories/dev.html"))
+    assert "Rescuers reach the last village" in dev_entry.content[0].value
