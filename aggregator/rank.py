@@ -3,7 +3,8 @@
 score = (sources x weighted distinct sources + articles x log(1 + articles)
          + velocity x log(1 + recent articles per hour)) x recency
 
-Distinct sources dominate: ten articles from one outlet are one voice, five outlets are five.
+Distinct sources dominate: ten articles from one outlet are one voice, five outlets are five,
+and a wire story copied by five outlets is one voice too (see dedupe.py).
 Recency halves every ``half_life_hours`` of the story's median article age, so one late article
 does not make an old story new again, and one early outlier does not bury a fresh one.
 
@@ -20,6 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from aggregator.dedupe import duplicate_groups
 from aggregator.records import Article, Story
 
 
@@ -83,7 +85,9 @@ def score_parts(
     story: Story, articles: Mapping[str, Article], now: datetime, weights: RankWeights
 ) -> dict[str, float]:
     """The parts of a story's score, each a float, plus the score itself under "score"."""
-    members = [articles[i] for i in dict.fromkeys(story.article_ids) if i in articles]
+    everything = [articles[i] for i in dict.fromkeys(story.article_ids) if i in articles]
+    # a syndicated copy or a second URL of one article is one entry and one voice
+    members = [group[0] for group in duplicate_groups(everything)]
     times = [_utc(a.timestamp) for a in members]
     first = min([*times, *([_utc(story.first_seen)] if story.first_seen else [])], default=now)
     last = max(times, default=_utc(story.updated) if story.updated else first)
@@ -99,6 +103,7 @@ def score_parts(
         "languages": float(len(languages)),
         "weighted_sources": float(sum(outlets.values())),
         "articles": float(len(members)),
+        "copies": float(len(everything) - len(members)),
         "age_hours": _hours(now - first),
         "last_hours": _hours(now - last),
         "median_age_hours": median_age,

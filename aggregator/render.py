@@ -31,6 +31,7 @@ import nh3
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.config import Settings
+from aggregator.dedupe import originals
 from aggregator.rank import explain
 from aggregator.records import Article, Story, Summary
 
@@ -110,6 +111,7 @@ class SourceView:
     url: str  # "" when the article's URL is not http(s): printed without a link
     source_name: str
     time: TimeView | None
+    also: tuple[str, ...] = ()  # outlets that ran a copy of this article
 
 
 @dataclass(frozen=True)
@@ -199,21 +201,38 @@ def _article_time(article: Article) -> datetime | None:
 
 
 def _sources(story: Story, articles: Mapping[str, Article], now: datetime) -> dict[str, SourceView]:
-    """Member articles by id, in story order, numbered 1..n; members we lack are skipped."""
+    """Member articles by id, in story order, numbered 1..n; members we lack are skipped.
+
+    A copy (syndicated or under a second URL) maps to its original's view, which names the
+    outlets that also ran it.
+    """
+    members = [articles[a] for a in dict.fromkeys(story.article_ids) if a in articles]
+    original = originals(members)
+    also: dict[str, list[str]] = {}
+    for article in members:
+        first = original[article.id]
+        if first.id != article.id:
+            also.setdefault(first.id, []).append(_source_name(article))
     views: dict[str, SourceView] = {}
-    for article_id in story.article_ids:
-        article = articles.get(article_id)
-        if article is None or article_id in views:
+    for article in members:
+        if original[article.id].id != article.id:
             continue
         when = _article_time(article)
-        views[article_id] = SourceView(
+        views[article.id] = SourceView(
             number=len(views) + 1,
             title=clean_text(article.title).strip() or safe_url(article.url) or "Untitled",
             url=safe_url(article.url),
-            source_name=clean_text(article.source_name).strip() or clean_text(article.source_id),
+            source_name=_source_name(article),
             time=time_view(when, now) if when is not None else None,
+            also=tuple(dict.fromkeys(also.get(article.id, []))),
         )
+    for article in members:
+        views.setdefault(article.id, views[original[article.id].id])
     return views
+
+
+def _source_name(article: Article) -> str:
+    return clean_text(article.source_name).strip() or clean_text(article.source_id)
 
 
 def _sentences(summary: Summary | None, by_id: Mapping[str, SourceView]) -> list[SentenceView]:
@@ -246,7 +265,7 @@ def _story_view(
     now: datetime,
 ) -> StoryView:
     by_id = _sources(story, articles, now)
-    sources = list(by_id.values())
+    sources = list(dict.fromkeys(by_id.values()))
     times = [t for t in (_article_time(articles[a]) for a in by_id) if t is not None]
     first_seen = story.first_seen or (min(times) if times else now)
     updated = story.updated or (max(times) if times else first_seen)
