@@ -13,15 +13,16 @@ import textwrap
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from aggregator import __version__
 from aggregator.config import DEFAULT_CONFIG
+from aggregator.crawl import CrawlReport, crawl, status_report
+from aggregator.health import SourceStatus
 from aggregator.pipeline import (
     RunLockedError,
     Window,
     cluster_stage,
-    crawl_stage,
     current_stories,
     open_storage,
     output_dir,
@@ -33,6 +34,9 @@ from aggregator.pipeline import (
 )
 from aggregator.sources import Config, ConfigError, load_config
 from aggregator.store import Storage, StorageError
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
 
@@ -164,10 +168,42 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_crawl(args: argparse.Namespace) -> int:
     config = _config(args, required=True)
+    now = args.now or utcnow()
     with _storage(args, config) as storage, run_lock(config):
-        report = crawl_stage(config, storage, args.now or utcnow())
+        if sys.stdout.isatty():
+            report = _crawl_with_progress(config, storage, now, force=args.force)
+        else:
+            report = crawl(config, storage, now=now, force=args.force)
     _print_crawl(report)
-    return EXIT_PARTIAL if report.outcomes and report.failed == len(report.outcomes) else EXIT_OK
+    return EXIT_PARTIAL if report.all_failed else EXIT_OK
+
+
+def _crawl_with_progress(
+    config: Config, storage: Storage, now: datetime, *, force: bool
+) -> CrawlReport:
+    """The crawl with a progress bar (only when stdout is a terminal)."""
+    from rich.progress import Progress
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("crawling", total=len(config.enabled_sources))
+        return crawl(config, storage, now=now, force=force, progress=lambda _id: bar.advance(task))
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    config = _config(args, required=True)
+    now = args.now or utcnow()
+    with _storage(args, config) as storage:
+        for source_id in args.clear or ():
+            if config.source(source_id) is None:
+                raise CommandError(f"no source {source_id!r} in {config.path}")
+            storage.clear_source_health(source_id)
+            print(f"{source_id}: failures, waits and the gone flag cleared", file=sys.stderr)
+        rows = status_report(config, storage, now)
+    if args.json:
+        print(json.dumps(_status_json(rows, now), ensure_ascii=False, indent=2))
+    else:
+        _print_status(rows, now)
+    return EXIT_OK
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
@@ -321,34 +357,87 @@ def _download(url: str, config: Config) -> bytes:
     return asyncio.run(get())
 
 
-def cmd_sources_check(args: argparse.Namespace) -> int:
-    config = _config(args, required=True)
-    enabled = config.enabled_sources
-    languages = sorted({s.language for s in enabled if s.language})
-    categories = sorted({s.category for s in enabled})
-    print(
-        f"{config.path}: OK, {len(config.sources)} sources ({len(enabled)} enabled) in "
-        f"{len(categories)} categories, languages: {', '.join(languages) or '-'}"
-    )
-    return EXIT_OK
-
-
 # -- output ---------------------------------------------------------------------------------------
 
 
-def _print_crawl(report: object) -> None:
-    from aggregator.crawl import CrawlReport
+def _print_crawl(report: CrawlReport) -> None:
+    """One line per source with a problem (stderr), then the summary table (stdout)."""
+    from rich.table import Table
+
     from aggregator.records import FetchStatus
 
-    assert isinstance(report, CrawlReport)
     for outcome in report.outcomes:
         if outcome.status is FetchStatus.ERROR:
             print(f"  {outcome.source_id}: {outcome.error}", file=sys.stderr)
-    print(
-        f"crawl: {len(report.outcomes)} sources, {report.fetched} fetched, "
-        f"{report.not_modified} not modified, {report.failed} failed, "
-        f"{report.new_articles} new articles"
-    )
+    for skipped in report.skipped:
+        if skipped.gone:
+            print(f"  {skipped.source_id}: {skipped.reason}", file=sys.stderr)
+    table = Table(title="crawl", title_justify="left")
+    headers = ("sources", "fetched", "not modified", "skipped", "failed", "new articles")
+    for header in headers:
+        table.add_column(header, justify="right")
+    sources = len(report.outcomes) + len(report.skipped)
+    counts = (sources, report.fetched, report.not_modified, len(report.skipped), report.failed)
+    table.add_row(*(str(n) for n in (*counts, report.new_articles)))
+    _console().print(table)
+
+
+def _console() -> Console:
+    """Rich output on stdout; a wide page when piped, so lines are not folded at 80 columns."""
+    from rich.console import Console
+
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200)
+
+
+def _when(value: datetime | None, now: datetime) -> str:
+    from aggregator.health import describe_wait
+
+    return "-" if value is None else describe_wait(value, now)
+
+
+def _print_status(rows: Sequence[SourceStatus], now: datetime) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"sources at {now:%Y-%m-%d %H:%M} UTC", title_justify="left")
+    for header in ("source", "state", "last success", "failures", "next fetch", "24 h"):
+        table.add_column(header, justify="right" if header in {"failures", "24 h"} else "left")
+    table.add_column("last error", overflow="fold")
+    for row in rows:
+        due = _when(row.next_fetch, now) if row.next_fetch and row.next_fetch > now else "now"
+        if row.state.value in {"gone", "disabled"}:
+            due = "never"
+        table.add_row(
+            row.id,
+            row.state.value,
+            _when(row.last_success, now),
+            str(row.consecutive_failures),
+            due,
+            str(row.articles_24h),
+            row.last_error or "",
+        )
+    _console().print(table)
+
+
+def _status_json(rows: Sequence[SourceStatus], now: datetime) -> dict[str, object]:
+    from aggregator.jsonl import iso
+
+    out: list[dict[str, object]] = []
+    for row in rows:
+        out.append(
+            {
+                "id": row.id,
+                "name": row.name,
+                "url": row.url,
+                "state": row.state.value,
+                "last_success": iso(row.last_success),
+                "last_fetched": iso(row.last_fetched),
+                "last_error": row.last_error,
+                "consecutive_failures": row.consecutive_failures,
+                "next_fetch": iso(row.next_fetch),
+                "articles_24h": row.articles_24h,
+            }
+        )
+    return {"generated": iso(now), "sources": out}
 
 
 def _print_run(report: object) -> None:
@@ -425,13 +514,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="site directory (default: output_dir)")
     p.add_argument("--no-crawl", action="store_true", help="skip the crawl (digest only)")
 
-    _add(
+    p = _add(
         sub,
         "crawl",
         cmd_crawl,
-        "Fetch every enabled source once and store new articles.",
-        "aggregator crawl --config sources.yaml",
+        "Fetch every enabled source that is due and store new articles.",
+        "aggregator crawl --config sources.yaml\n"
+        "aggregator crawl --force     # fetch sources that are not due yet too",
         [common, windowed],
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="ignore due times (interval, backoff, Retry-After); gone sources and robots.txt "
+        "still apply",
+    )
+    p = _add(
+        sub,
+        "status",
+        cmd_status,
+        "Show every source's health: state, last success and error, failures, next fetch.",
+        "aggregator status --config sources.yaml\n"
+        "aggregator status --json | jq '.sources[] | select(.state != \"ok\")'\n"
+        "aggregator status --clear bbc-world   # fetch a gone or backing-off source again",
+        [common],
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--clear",
+        action="append",
+        metavar="SOURCE_ID",
+        help="forget a source's failures, waits and gone flag first (repeatable)",
+    )
+    p.add_argument(
+        "--now",
+        type=_now,
+        default=None,
+        metavar="ISO8601",
+        help="pin the clock, e.g. 2026-11-26T08:00:00Z (default: the current time)",
     )
     _add(
         sub,
@@ -500,22 +620,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="FILE_OR_URL", help="an HTML file or an http(s) URL")
     p.add_argument("--url", metavar="URL", help="the page's address, for relative links")
 
-    sources = sub.add_parser(
-        "sources",
-        help="Work with sources.yaml.",
-        description="Work with sources.yaml.",
-        epilog="Example:\n  aggregator sources check --config sources.yaml",
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    sources_sub = sources.add_subparsers(dest="sources_command", metavar="ACTION", required=True)
-    _add(
-        sources_sub,
-        "check",
-        cmd_sources_check,
-        "Validate sources.yaml: errors name the file, line and field.",
-        "aggregator sources check --config sources.yaml",
-        [common],
-    )
+    from aggregator.cli_sources import add_sources_commands
+
+    add_sources_commands(sub, common)  # check, add, import-opml, export-opml
     return parser
 
 

@@ -33,6 +33,10 @@ class FetchSettings(_Strict):
         400, ge=0, description="items whose feed text is shorter get their page extracted"
     )
     max_items_per_feed: int = Field(500, ge=1)
+    max_retry_after: float = Field(
+        86_400.0, gt=0, description="longest wait a Retry-After header can impose, seconds"
+    )
+    robots_max_bytes: int = Field(512_000, gt=0, description="cap on a robots.txt body")
 
 
 class LLMSettings(_Strict):

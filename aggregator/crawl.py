@@ -1,8 +1,11 @@
-"""The crawl stage: fetch every enabled source, parse, extract thin items, store new articles.
+"""The crawl stage: fetch every due source, parse, extract thin items, store new articles.
 
-One ``SourceOutcome`` per source (new articles, not modified, or an error with its reason); one
-failing source never stops the others. Decisions that need no I/O (items -> articles, which
-items need their page, how a page fills an article) are plain functions at the bottom.
+One ``SourceOutcome`` per fetched source (new articles, not modified, or an error with its
+reason) and one ``SkippedSource`` per source left alone (not due yet, or gone); one failing
+source never stops the others. When a source is next due (interval, feed TTL, Cache-Control,
+Retry-After, backoff) is decided by ``aggregator.health``. Article pages are fetched only where
+the host's robots.txt allows it. Decisions that need no I/O (items -> articles, which items need
+their page, how a page fills an article) are plain functions at the bottom.
 """
 
 from __future__ import annotations
@@ -19,10 +22,19 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
+from urllib.robotparser import RobotFileParser
 
 from aggregator import extract, parse
-from aggregator.config import FetchSettings
-from aggregator.fetch import PAGE_ACCEPT, Fetcher
+from aggregator.config import Settings
+from aggregator.fetch import PAGE_ACCEPT, Fetcher, HttpResult
+from aggregator.health import (
+    SourceStatus,
+    describe_wait,
+    feed_ttl,
+    is_due,
+    next_fetch_time,
+    source_status,
+)
 from aggregator.identity import article_id, canonical_url
 from aggregator.records import (
     Article,
@@ -34,7 +46,7 @@ from aggregator.records import (
     SourceOutcome,
 )
 from aggregator.sources import Config, Source
-from aggregator.store import Storage, StorageError
+from aggregator.store import FetchState, Storage, StorageError
 
 log = logging.getLogger("aggregator.crawl")
 
@@ -42,16 +54,27 @@ FUTURE_SLACK = timedelta(days=1)  # a published date later than now + this is a 
 PARSE_TIMEOUT = 60.0  # seconds one feed may take to parse before the source is failed
 EXTRACT_TIMEOUT = 20.0  # seconds one article page may take to extract
 MAX_TITLE_FROM_TEXT = 120  # characters of text used as a title when an item has none
+ROBOTS_ACCEPT = "text/plain, */*;q=0.5"
 
 P = ParamSpec("P")
 T = TypeVar("T")
 
 
 @dataclass(frozen=True)
+class SkippedSource:
+    """A source this crawl did not fetch, and why."""
+
+    source_id: str
+    reason: str  # "not due until 14:30", "gone: ..."
+    gone: bool = False  # a problem for the editor, not just a wait
+
+
+@dataclass(frozen=True)
 class CrawlReport:
     """Every source's outcome for one crawl."""
 
-    outcomes: tuple[SourceOutcome, ...]
+    outcomes: tuple[SourceOutcome, ...]  # the sources fetched (or tried)
+    skipped: tuple[SkippedSource, ...] = ()  # the sources left alone this time
 
     @property
     def fetched(self) -> int:
@@ -70,6 +93,18 @@ class CrawlReport:
     def new_articles(self) -> int:
         return sum(o.new_articles for o in self.outcomes)
 
+    @property
+    def gone(self) -> int:
+        return sum(s.gone for s in self.skipped)
+
+    @property
+    def all_failed(self) -> bool:
+        """Every source tried failed (an exit code 1); nothing tried is not a failure."""
+        return bool(self.outcomes) and self.failed == len(self.outcomes)
+
+
+Progress = Callable[[str], None]  # called with a source id as each source finishes
+
 
 def crawl(
     config: Config,
@@ -77,9 +112,16 @@ def crawl(
     *,
     now: datetime | None = None,
     sources: Iterable[Source] | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
 ) -> CrawlReport:
-    """Crawl ``sources`` (default: every enabled source) and store what is new."""
-    return asyncio.run(crawl_async(config, storage, now=now, sources=sources))
+    """Crawl ``sources`` (default: every enabled source) and store what is new.
+
+    Sources not yet due are skipped unless ``force``; gone sources are skipped always.
+    """
+    return asyncio.run(
+        crawl_async(config, storage, now=now, sources=sources, force=force, progress=progress)
+    )
 
 
 async def crawl_async(
@@ -88,27 +130,38 @@ async def crawl_async(
     *,
     now: datetime | None = None,
     sources: Iterable[Source] | None = None,
+    force: bool = False,
+    progress: Progress | None = None,
 ) -> CrawlReport:
     """The crawl on a running event loop: all sources concurrently, one outcome each."""
     chosen = config.enabled_sources if sources is None else tuple(sources)
-    settings = config.settings.fetch
-    async with Fetcher(settings) as fetcher:
-        crawler = _Crawler(fetcher, storage, settings, now or datetime.now(UTC))
+    async with Fetcher(config.settings.fetch) as fetcher:
+        crawler = _Crawler(fetcher, storage, config.settings, now or datetime.now(UTC))
+        crawler.force = force
+        crawler.progress = progress
         try:
-            outcomes = await asyncio.gather(*(crawler.source(s) for s in chosen))
+            results = await asyncio.gather(*(crawler.source(s) for s in chosen))
         finally:
             crawler.close()
-    return CrawlReport(tuple(outcomes))
+    outcomes = tuple(r for r in results if isinstance(r, SourceOutcome))
+    skipped = tuple(r for r in results if isinstance(r, SkippedSource))
+    return CrawlReport(outcomes, skipped)
 
 
 class _Crawler:
     """Shared state of one crawl: the fetcher, the storage and the clock."""
 
-    def __init__(self, fetcher: Fetcher, storage: Storage, settings: FetchSettings, now: datetime):
+    def __init__(self, fetcher: Fetcher, storage: Storage, settings: Settings, now: datetime):
         self.fetcher = fetcher
         self.storage = storage
-        self.settings = settings
+        self.crawl_interval = timedelta(minutes=settings.crawl_interval_minutes)
+        self.settings = settings.fetch
         self.now = now
+        self.force = False
+        self.progress: Progress | None = None
+        # robots.txt per origin, fetched once per crawl by whichever page asks first
+        self._robots: dict[str, asyncio.Future[RobotsRules]] = {}
+        self._agent = robots_agent(self.settings.user_agent)
         # Storage is synchronous: run it off the loop, one call at a time, so SQLite never
         # sees competing writers from this process.
         self._db_lock = asyncio.Lock()
@@ -124,48 +177,110 @@ class _Crawler:
         async with self._db_lock:
             return await asyncio.to_thread(func, *args, **kwargs)
 
-    async def source(self, source: Source) -> SourceOutcome:
+    async def source(self, source: Source) -> SourceOutcome | SkippedSource:
         """One source's outcome; nothing raised here reaches the other sources."""
         started = time.monotonic()
+        state = FetchState(source_id=source.id)
         try:
-            outcome = await self._crawl(source)
+            state = (await self._db(self.storage.fetch_state, source.id)).for_url(source.url)
+            skip = self._skip(source, state)
+            outcome: SourceOutcome | SkippedSource = skip or await self._crawl(source, state)
         except StorageError as exc:
             error = f"storage failed: {exc}"
             log.error("source %s (%s): %s", source.id, source.url, error)
-            await self._record_error(source, error)
+            await self._record_error(source, state, error)
             outcome = SourceOutcome(source.id, FetchStatus.ERROR, error=error)
         except Exception as exc:
             error = f"unexpected {type(exc).__name__}: {exc}"
             log.exception("source %s (%s): %s", source.id, source.url, error)
-            await self._record_error(source, error)
+            await self._record_error(source, state, error)
             outcome = SourceOutcome(source.id, FetchStatus.ERROR, error=error)
+        if self.progress is not None:
+            self.progress(source.id)
+        if isinstance(outcome, SkippedSource):
+            return outcome
         return replace(outcome, elapsed=time.monotonic() - started)
 
-    async def _crawl(self, source: Source) -> SourceOutcome:
-        state = await self._db(self.storage.fetch_state, source.id)
+    def _skip(self, source: Source, state: FetchState) -> SkippedSource | None:
+        """Why this source is left alone this time, or None to fetch it."""
+        if state.gone_at(source.url):
+            reason = (
+                f"gone: {source.url} answered 410 Gone; fix the URL in sources.yaml or run "
+                f"'aggregator status --clear {source.id}'"
+            )
+            log.warning("source %s (%s): %s", source.id, source.url, reason)
+            return SkippedSource(source.id, reason, gone=True)
+        if not self.force and not is_due(state.next_fetch, self.now):
+            assert state.next_fetch is not None
+            reason = f"skipped: not due until {describe_wait(state.next_fetch, self.now)}"
+            log.info("source %s (%s): %s", source.id, source.url, reason)
+            return SkippedSource(source.id, reason)
+        return None
+
+    def _interval(self, source: Source) -> timedelta:
+        return timedelta(minutes=source.interval) if source.interval else self.crawl_interval
+
+    def _next_fetch(
+        self,
+        source: Source,
+        result: FetchResult,
+        *,
+        failures: int = 0,
+        ttl: float | None = None,
+    ) -> datetime:
+        return next_fetch_time(
+            self.now,
+            interval=self._interval(source),
+            source_id=source.id,
+            failures=failures,
+            retry_after=result.retry_after,
+            feed_ttl=timedelta(seconds=ttl) if ttl else None,
+            max_age=_max_age(result),
+            max_retry_after=timedelta(seconds=self.settings.max_retry_after),
+        )
+
+    async def _crawl(self, source: Source, state: FetchState) -> SourceOutcome:
         result = await self.fetcher.get(
             source.url, etag=state.etag, last_modified=state.last_modified
         )
         if result.status is FetchStatus.NOT_MODIFIED:
             # 304: no parse, nothing rewritten; only the source's health is noted
-            await self._db(self.storage.record_fetch, source.id, result, self.now)
+            await self._db(
+                self.storage.record_fetch,
+                source.id,
+                result,
+                self.now,
+                url=source.url,
+                next_fetch=self._next_fetch(source, result, ttl=state.feed_ttl),
+            )
             log.info("source %s (%s): not modified", source.id, source.url)
             return SourceOutcome(source.id, FetchStatus.NOT_MODIFIED)
         if result.status is FetchStatus.ERROR:
-            return await self._failed(source, result, result.error or "fetch failed")
+            return await self._failed(source, state, result, result.error or "fetch failed")
         try:
             feed = await self._parse(result)
         except parse.NotAFeedError as exc:
-            return await self._failed(source, result, not_a_feed_reason(exc))
+            return await self._failed(source, state, result, not_a_feed_reason(exc))
         except TimeoutError:
             reason = f"parsing the feed took longer than {PARSE_TIMEOUT:g} s"
-            return await self._failed(source, result, reason)
+            return await self._failed(source, state, result, reason)
+        ttl = feed_ttl(result.body)
+        ttl_seconds = ttl.total_seconds() if ttl else None
         candidates = articles_from_feed(source, feed, self.now)
         known = await self._db(self.storage.known_article_ids, [a.id for a in candidates])
         fresh = [a for a in candidates if a.id not in known]
         fresh = await self._with_pages(source, fresh)
         inserted = await self._db(self.storage.add_articles, fresh)
-        await self._db(self.storage.record_fetch, source.id, result, self.now, len(inserted))
+        await self._db(
+            self.storage.record_fetch,
+            source.id,
+            result,
+            self.now,
+            len(inserted),
+            url=source.url,
+            next_fetch=self._next_fetch(source, result, ttl=ttl_seconds),
+            feed_ttl=ttl_seconds,
+        )
         log.info(
             "source %s (%s): %d items, %d new",
             source.id,
@@ -177,18 +292,44 @@ class _Crawler:
             source.id, FetchStatus.OK, new_articles=len(inserted), seen_items=len(feed.items)
         )
 
-    async def _failed(self, source: Source, result: FetchResult, error: str) -> SourceOutcome:
-        """Record and log an expected failure; the validators are not kept."""
+    async def _failed(
+        self, source: Source, state: FetchState, result: FetchResult, error: str
+    ) -> SourceOutcome:
+        """Record and log an expected failure; the validators are not kept.
+
+        The source backs off (or waits as long as the server's Retry-After asked); a 410 Gone
+        flags it so no later crawl fetches that URL again.
+        """
+        gone = result.http_status == 410
+        if gone:
+            error += "; not fetched again until its URL changes"
         log.warning("source %s (%s): %s", source.id, source.url, error)
         failed = replace(result, status=FetchStatus.ERROR, error=error, body=b"")
-        await self._db(self.storage.record_fetch, source.id, failed, self.now)
+        failures = state.consecutive_failures + 1
+        await self._db(
+            self.storage.record_fetch,
+            source.id,
+            failed,
+            self.now,
+            url=source.url,
+            next_fetch=self._next_fetch(source, failed, failures=failures),
+            gone=gone,
+        )
         return SourceOutcome(source.id, FetchStatus.ERROR, error=error)
 
-    async def _record_error(self, source: Source, error: str) -> None:
+    async def _record_error(self, source: Source, state: FetchState, error: str) -> None:
         """Best effort: the storage itself may be what failed."""
         failed = FetchResult(url=source.url, status=FetchStatus.ERROR, error=error)
+        failures = state.consecutive_failures + 1
         try:
-            await self._db(self.storage.record_fetch, source.id, failed, self.now)
+            await self._db(
+                self.storage.record_fetch,
+                source.id,
+                failed,
+                self.now,
+                url=source.url,
+                next_fetch=self._next_fetch(source, failed, failures=failures),
+            )
         except Exception:
             log.exception("source %s: could not record the failure", source.id)
 
@@ -217,6 +358,12 @@ class _Crawler:
 
     async def _with_page(self, source: Source, article: Article) -> Article:
         """The article filled from its page; unchanged when the page cannot be had."""
+        rules = await self._robots_for(article.url)
+        if not rules.allows(article.url, self._agent):
+            log.info(
+                "source %s: article page %s not fetched: %s", source.id, article.url, rules.why
+            )
+            return article
         result = await self.fetcher.get(article.url, accept=PAGE_ACCEPT)
         if result.status is not FetchStatus.OK:
             log.info("source %s: article page %s: %s", source.id, article.url, result.error)
@@ -233,6 +380,64 @@ class _Crawler:
         if page is None:
             log.info("source %s: nothing extracted from %s", source.id, article.url)
         return merge_page(article, page, self.now)
+
+    async def _robots_for(self, url: str) -> RobotsRules:
+        """The robots.txt rules of ``url``'s origin, fetched once per crawl."""
+        parts = urlsplit(url)
+        origin = f"{parts.scheme}://{parts.netloc}"
+        pending = self._robots.get(origin)
+        if pending is None:
+            pending = asyncio.ensure_future(self._load_robots(origin))
+            self._robots[origin] = pending
+        return await asyncio.shield(pending)
+
+    async def _load_robots(self, origin: str) -> RobotsRules:
+        result = await self.fetcher.get(
+            f"{origin}/robots.txt", accept=ROBOTS_ACCEPT, max_bytes=self.settings.robots_max_bytes
+        )
+        rules = robots_rules(result)
+        log.info("robots.txt of %s: %s", origin, rules.why)
+        return rules
+
+
+# -- robots.txt ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RobotsRules:
+    """What one origin's robots.txt lets us fetch: parsed rules, allow-all or deny-all."""
+
+    parser: RobotFileParser | None  # None: no rules to apply
+    allow_all: bool  # used when there is no parser
+    why: str  # for the log: "disallowed by robots.txt", "robots.txt unavailable: ..."
+
+    def allows(self, url: str, agent: str) -> bool:
+        if self.parser is None:
+            return self.allow_all
+        return self.parser.can_fetch(agent, url)
+
+
+def robots_agent(user_agent: str) -> str:
+    """The product token robots.txt groups are matched against: 'aggregator'."""
+    return user_agent.split("/", 1)[0].strip() or user_agent
+
+
+def robots_rules(result: FetchResult) -> RobotsRules:
+    """Rules from a robots.txt fetch: a missing file (4xx) allows all; a server error, a
+    timeout or a network failure denies all pages of that origin for this crawl (RFC 9309)."""
+    if result.status is FetchStatus.OK:
+        parser = RobotFileParser()
+        parser.parse(result.body.decode("utf-8", "replace").splitlines())
+        return RobotsRules(parser, True, "disallowed by robots.txt")
+    status = result.http_status
+    if status is not None and 400 <= status < 500 and status != 429:
+        return RobotsRules(None, True, f"no robots.txt ({result.error})")
+    return RobotsRules(None, False, f"robots.txt unavailable ({result.error}); pages skipped")
+
+
+def _max_age(result: FetchResult) -> timedelta | None:
+    seconds = result.max_age if isinstance(result, HttpResult) else None
+    return timedelta(seconds=seconds) if seconds else None
 
 
 # -- pure decisions ------------------------------------------------------------------------------
@@ -337,3 +542,21 @@ def _title_from_text(text: str) -> str:
 def _looks_like_html(content_type: str) -> bool:
     kind = content_type.split(";", 1)[0].strip().lower()
     return not kind or "html" in kind or kind.startswith("text/") or kind.endswith("xml")
+
+
+def status_report(config: Config, storage: Storage, now: datetime) -> list[SourceStatus]:
+    """Every source of sources.yaml with its health, in file order."""
+    states = storage.fetch_states()
+    counts = storage.recent_article_counts(now - timedelta(hours=24))
+    return [
+        source_status(
+            source_id=s.id,
+            name=s.name,
+            url=s.url,
+            enabled=s.enabled,
+            state=states.get(s.id),
+            articles_24h=counts.get(s.id, 0),
+            now=now,
+        )
+        for s in config.sources
+    ]

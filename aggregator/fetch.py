@@ -3,6 +3,11 @@
 The only module that does network I/O. ``Fetcher.get`` never raises for network or HTTP
 problems: it returns a ``FetchResult`` whose ``error`` says what went wrong in words a user
 can act on.
+
+Address safety: the session's DNS resolver (``SafeResolver``) drops every non-public address
+before aiohttp connects, so the address checked is the address connected to, for the first
+request and for every redirect hop; there is no window between a check and a second lookup
+for DNS rebinding to use. IP literals never reach a resolver and are checked from the URL.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ import time
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from http import HTTPStatus
@@ -22,8 +27,11 @@ from types import TracebackType
 from urllib.parse import urljoin, urlsplit
 
 import aiohttp
+from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import ThreadedResolver
 
 from aggregator.config import FetchSettings
+from aggregator.health import cache_max_age
 from aggregator.records import FetchResult, FetchStatus
 
 FEED_ACCEPT = (
@@ -72,7 +80,48 @@ class FetchError(Exception):
     """A request failed for a reason worth telling the user; the message is that reason."""
 
 
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
+class AddressRefusedError(OSError):
+    """Raised by SafeResolver when a host has no address we may connect to; str() is why."""
+
+
+@dataclass(frozen=True)
+class HttpResult(FetchResult):
+    """A FetchResult that carries what the response said about caching."""
+
+    max_age: float | None = None  # Cache-Control max-age, seconds, when the server sent one
+
+
+class SafeResolver(AbstractResolver):
+    """Resolves with getaddrinfo and hands aiohttp only the addresses we may connect to."""
+
+    def __init__(self, *, allow_private: bool, inner: AbstractResolver | None = None):
+        self._inner = inner or ThreadedResolver()
+        self._allow_private = allow_private
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        name = host.rstrip(".")
+        try:
+            infos = await self._inner.resolve(host, port, family)
+        except socket.gaierror as exc:
+            raise AddressRefusedError(f"cannot resolve host {name}: {exc.strerror}") from exc
+        if not infos:
+            raise AddressRefusedError(f"cannot resolve host {name}: no addresses")
+        if self._allow_private:
+            return infos
+        allowed = [info for info in infos if is_public_address(info["host"])]
+        if not allowed:
+            raise AddressRefusedError(f"refused: {name} ({infos[0]['host']}) is a private address")
+        return allowed
+
+    async def close(self) -> None:
+        await self._inner.close()
+
+
+def parse_retry_after(
+    value: str | None, now: datetime | None = None, limit: float = MAX_RETRY_AFTER
+) -> float | None:
     """Seconds from a Retry-After header (seconds or HTTP date), clamped; None when garbage."""
     if not value:
         return None
@@ -88,7 +137,7 @@ def parse_retry_after(value: str | None, now: datetime | None = None) -> float |
         if when.tzinfo is None:
             when = when.replace(tzinfo=UTC)
         seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+    return min(max(seconds, 0.0), limit)
 
 
 def _reason(status: int) -> str:
@@ -169,8 +218,11 @@ class Fetcher:
 
     async def __aenter__(self) -> Fetcher:
         s = self.settings
+        resolver = SafeResolver(allow_private=s.allow_private_networks)
         self._session = aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=s.concurrency, limit_per_host=s.per_host),
+            connector=aiohttp.TCPConnector(
+                limit=s.concurrency, limit_per_host=s.per_host, resolver=resolver
+            ),
             timeout=aiohttp.ClientTimeout(
                 total=None, connect=s.connect_timeout, sock_connect=s.connect_timeout
             ),
@@ -201,8 +253,12 @@ class Fetcher:
         etag: str | None = None,
         last_modified: str | None = None,
         accept: str = FEED_ACCEPT,
+        max_bytes: int | None = None,
     ) -> FetchResult:
-        """GET ``url`` following redirects; never raises for network or HTTP problems."""
+        """GET ``url`` following redirects; never raises for network or HTTP problems.
+
+        ``max_bytes`` lowers the settings' size cap for this request (robots.txt, say).
+        """
         started = time.monotonic()
         headers = {"Accept": accept}
         if etag:
@@ -210,7 +266,8 @@ class Fetcher:
         if last_modified:
             headers["If-Modified-Since"] = last_modified
         try:
-            result = await self._follow(url, headers)
+            cap = min(max_bytes or self.settings.max_bytes, self.settings.max_bytes)
+            result = await self._follow(url, headers, cap)
         except FetchError as exc:
             result = FetchResult(url=url, status=FetchStatus.ERROR, error=_one_line(str(exc)))
         except Exception as exc:  # one odd failure must never stop a crawl
@@ -218,7 +275,7 @@ class Fetcher:
             result = FetchResult(url=url, status=FetchStatus.ERROR, error=error)
         return _with_elapsed(result, time.monotonic() - started, etag, last_modified)
 
-    async def _follow(self, url: str, headers: dict[str, str]) -> FetchResult:
+    async def _follow(self, url: str, headers: dict[str, str], cap: int) -> FetchResult:
         """Walk the redirect chain by hand so every hop is checked."""
         deadline: float | None = None
         seen: set[str] = set()
@@ -231,7 +288,7 @@ class Fetcher:
                 deadline = deadline or loop.time() + self.settings.timeout  # waiting is free
                 try:
                     async with asyncio.timeout_at(deadline):
-                        outcome = await self._one_hop(url, current, headers)
+                        outcome = await self._one_hop(url, current, headers, cap)
                 except TimeoutError as exc:
                     if isinstance(exc, aiohttp.ConnectionTimeoutError):
                         raise FetchError(
@@ -258,11 +315,13 @@ class Fetcher:
         async with sem, self._slots:
             yield
 
-    async def _one_hop(self, url: str, current: str, headers: dict[str, str]) -> FetchResult | str:
+    async def _one_hop(
+        self, url: str, current: str, headers: dict[str, str], cap: int
+    ) -> FetchResult | str:
         """One request: a finished result, or the URL a redirect points to."""
         if self._session is None:
             raise RuntimeError("use 'async with Fetcher(...)' before calling get()")
-        await self._check_address(current)
+        self._check_literal_address(current)
         async with self._session.get(current, headers=headers, allow_redirects=False) as resp:
             status = resp.status
             if status in REDIRECT_CODES:
@@ -273,12 +332,11 @@ class Fetcher:
             if status == 304:
                 return _result(url, resp, FetchStatus.NOT_MODIFIED)
             if not 200 <= status < 300:
-                return _http_error(url, resp)
-            return _result(url, resp, FetchStatus.OK, body=await self._read(resp))
+                return _http_error(url, resp, self.settings.max_retry_after)
+            return _result(url, resp, FetchStatus.OK, body=await self._read(resp, cap))
 
-    async def _read(self, resp: aiohttp.ClientResponse) -> bytes:
+    async def _read(self, resp: aiohttp.ClientResponse, cap: int) -> bytes:
         """The decoded body, aborted as soon as it passes the size cap."""
-        cap = self.settings.max_bytes
         declared = resp.content_length
         if declared is not None and declared > cap:
             raise FetchError(f"body larger than {cap} bytes (Content-Length says {declared})")
@@ -293,17 +351,29 @@ class Fetcher:
         parts.append(decoder.finish())
         return b"".join(parts)
 
-    async def _check_address(self, url: str) -> None:
-        """Refuse hosts that resolve to non-public addresses (unless the operator allows them)."""
+    def _check_literal_address(self, url: str) -> None:
+        """Refuse IP-literal hosts that are not public; names are checked by SafeResolver."""
         if self.settings.allow_private_networks:
             return
-        parts = urlsplit(url)
-        host = parts.hostname or ""
-        port = parts.port or (443 if parts.scheme == "https" else 80)
-        for ip in await resolve(host, port):
-            if not is_public_address(ip):
-                shown = host if host == ip else f"{host} ({ip})"
-                raise FetchError(f"refused: {shown} is a private address")
+        host = urlsplit(url).hostname or ""
+        ip = _literal_ip(host)
+        if ip is not None and not is_public_address(ip):
+            shown = host if host == str(ip) else f"{host} ({ip})"
+            raise FetchError(f"refused: {shown} is a private address")
+
+
+def _literal_ip(host: str) -> IPAddress | None:
+    """The address an IP-literal host names, legacy IPv4 spellings (2130706433, 127.1) too."""
+    try:
+        return ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    if host and all(part.isalnum() for part in host.split(".")) and host[-1].isalnum():
+        try:  # inet_aton takes the integer, octal and hex forms browsers and libc accept
+            return ipaddress.IPv4Address(socket.inet_aton(host))
+        except OSError:
+            return None
+    return None
 
 
 def _check_url(url: str) -> str:
@@ -320,19 +390,6 @@ def _check_url(url: str) -> str:
     return f"{parts.hostname.lower()}:{port or ''}"
 
 
-async def resolve(host: str, port: int) -> list[str]:
-    """Every address ``host`` resolves to (IP literals and integer hosts included)."""
-    loop = asyncio.get_running_loop()
-    try:
-        infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except socket.gaierror as exc:
-        raise FetchError(f"cannot resolve host {host}: {exc.strerror}") from exc
-    addresses = [str(info[4][0]) for info in infos]
-    if not addresses:
-        raise FetchError(f"cannot resolve host {host}: no addresses")
-    return addresses
-
-
 def _result(
     url: str,
     resp: aiohttp.ClientResponse,
@@ -343,7 +400,8 @@ def _result(
     retry_after: float | None = None,
 ) -> FetchResult:
     """A FetchResult carrying what the response said about itself."""
-    return FetchResult(
+    max_age = cache_max_age_seconds(resp.headers.get("Cache-Control"))
+    return HttpResult(
         url=url,
         status=status,
         body=body,
@@ -354,15 +412,22 @@ def _result(
         last_modified=resp.headers.get("Last-Modified"),
         error=error,
         retry_after=retry_after,
+        max_age=max_age,
     )
 
 
-def _http_error(url: str, resp: aiohttp.ClientResponse) -> FetchResult:
-    """An error status, with the server's Retry-After for 429 and 503."""
+def cache_max_age_seconds(header: str | None) -> float | None:
+    """Cache-Control max-age in seconds (None when absent, zero, no-cache or no-store)."""
+    age = cache_max_age(header)
+    return age.total_seconds() if age is not None else None
+
+
+def _http_error(url: str, resp: aiohttp.ClientResponse, limit: float) -> FetchResult:
+    """An error status, with the server's Retry-After (clamped to ``limit``) for 429 and 503."""
     retry_after = None
     error = _reason(resp.status)
     if resp.status in {429, 503}:
-        retry_after = parse_retry_after(resp.headers.get("Retry-After"))
+        retry_after = parse_retry_after(resp.headers.get("Retry-After"), limit=limit)
         if retry_after is not None:
             error += f" (retry after {retry_after:.0f} s)"
     return _result(url, resp, FetchStatus.ERROR, error=error, retry_after=retry_after)
@@ -375,6 +440,8 @@ def _describe_error(exc: Exception) -> str:
     if isinstance(exc, aiohttp.ClientConnectorSSLError | aiohttp.ClientSSLError):
         return f"TLS error: {exc}"
     if isinstance(exc, aiohttp.ClientConnectorError):
+        if isinstance(exc.os_error, AddressRefusedError):
+            return str(exc.os_error)
         return f"cannot connect to {exc.host}:{exc.port}: {exc.os_error.strerror or exc.os_error}"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "server closed the connection before answering"

@@ -284,6 +284,7 @@ def test_full_text_source_gets_article_pages_extracted(storage: Storage) -> None
         "/articles/swifts.html",
         "/articles/telescope.html",
         "/feed.rss",
+        "/robots.txt",  # asked once for the host, before its first page (404: all allowed)
     ]
     stored = {a.url.rsplit("/", 1)[-1]: a for a in storage.articles()}
 
@@ -417,10 +418,253 @@ def test_real_feeds_crawl_without_crashing(shared_data: Path, tmp_path: Path) ->
         fetched = {o.source_id for o in report.outcomes if o.status is FetchStatus.OK}
         size = {s.id: (folder / s.url.rsplit("/", 1)[-1]).stat().st_size for s in sources}
         small = sorted((s for s in sources if s.id in fetched), key=lambda s: size[s.id])
-        rerun = crawl(config, storage, now=NOW, sources=small[:40])
+        rerun = crawl(config, storage, now=NOW, sources=small[:40], force=True)
         assert storage.count_articles() == report.new_articles
     assert len(report.outcomes) == len(files)
     assert all(o.error for o in report.outcomes if o.status is FetchStatus.ERROR)
     assert report.fetched >= 0.95 * len(files)
     assert report.new_articles > 20 * len(files)
     assert rerun.new_articles == 0 and rerun.fetched == 40
+
+
+# -- health: due times, backoff, Retry-After, 410, robots.txt ---------------------------------
+
+
+def _paths(srv: LoopbackServer, prefix: str = "/") -> list[str]:
+    return [r.path for r in srv.requests if r.path.startswith(prefix)]
+
+
+def test_not_due_sources_are_skipped_and_force_fetches_them(storage: Storage) -> None:
+    with LoopbackServer() as srv:
+        srv.routes["/news.rss"] = Response(body=fixture("news.rss", srv), headers=RSS)
+        srv.routes["/sport.atom"] = Response(body=fixture("sport.atom", srv), headers=ATOM)
+        config = make_config(
+            source("news", srv.url("/news.rss")),  # default: crawl_interval_minutes, 30
+            source("sport", srv.url("/sport.atom"), interval=120),
+        )
+        first = crawl(config, storage, now=NOW)
+        assert first.fetched == 2 and first.skipped == ()
+        assert storage.fetch_state("news").next_fetch == NOW + timedelta(minutes=30)
+        assert storage.fetch_state("sport").next_fetch == NOW + timedelta(hours=2)
+
+        early = crawl(config, storage, now=NOW + timedelta(minutes=20))
+        assert early.outcomes == ()
+        assert {s.source_id: s.reason for s in early.skipped} == {
+            "news": "skipped: not due until 12:30",
+            "sport": "skipped: not due until 14:00",
+        }
+        assert not any(s.gone for s in early.skipped)
+        assert sorted(_paths(srv)) == ["/news.rss", "/sport.atom"]  # nothing asked early
+
+        later = crawl(config, storage, now=NOW + timedelta(minutes=30))
+        assert [o.source_id for o in later.outcomes] == ["news"]
+        assert [s.source_id for s in later.skipped] == ["sport"]
+
+        forced = crawl(config, storage, now=NOW + timedelta(minutes=31), force=True)
+        assert {o.source_id for o in forced.outcomes} == {"news", "sport"}
+    assert sorted(_paths(srv)) == ["/news.rss"] * 3 + ["/sport.atom"] * 2
+
+
+def test_feed_ttl_and_cache_control_delay_the_next_fetch(storage: Storage) -> None:
+    with LoopbackServer() as srv:
+        body = fixture("news.rss", srv).replace(b"<channel>", b"<channel><ttl>180</ttl>", 1)
+        srv.routes["/ttl.rss"] = Response(body=body, headers=RSS)
+        cached = {**ATOM, "Cache-Control": "public, max-age=5400"}
+        srv.routes["/cached.atom"] = Response(body=fixture("sport.atom", srv), headers=cached)
+        absurd = {**ATOM, "Cache-Control": "max-age=31536000"}
+        srv.routes["/absurd.atom"] = Response(body=fixture("sport.atom", srv), headers=absurd)
+        config = make_config(
+            source("ttl", srv.url("/ttl.rss")),
+            source("cached", srv.url("/cached.atom")),
+            source("absurd", srv.url("/absurd.atom")),
+        )
+        crawl(config, storage, now=NOW)
+        assert storage.fetch_state("ttl").next_fetch == NOW + timedelta(hours=3)
+        assert storage.fetch_state("cached").next_fetch == NOW + timedelta(minutes=90)
+        assert storage.fetch_state("absurd").next_fetch == NOW + timedelta(days=1)  # clamped
+        again = crawl(config, storage, now=NOW + timedelta(hours=2))
+    assert [o.source_id for o in again.outcomes] == ["cached"]
+
+
+def test_failures_back_off_exponentially_and_a_success_resets(storage: Storage) -> None:
+    healthy = {"yes": False}
+
+    def feed(_req: Request) -> Response:
+        if healthy["yes"]:
+            return Response(body=fixture("news.rss", srv), headers=RSS)
+        return Response(500, b"oops")
+
+    with LoopbackServer({"/feed": feed}) as srv:
+        config = make_config(source("flaky", srv.url("/feed")))
+        when = NOW
+        waits: list[timedelta] = []
+        for failures in range(1, 6):
+            report = crawl(config, storage, now=when)
+            assert report.failed == 1, failures
+            state = storage.fetch_state("flaky")
+            assert state.consecutive_failures == failures
+            assert state.next_fetch is not None
+            waits.append(state.next_fetch - when)
+            # not due a moment before the backoff ends: skipped, the server is not asked
+            asked = len(srv.requests)
+            early = crawl(config, storage, now=state.next_fetch - timedelta(minutes=2))
+            assert early.skipped and early.outcomes == () and len(srv.requests) == asked
+            when = state.next_fetch
+        healthy["yes"] = True
+        recovered = crawl(config, storage, now=when)
+        state = storage.fetch_state("flaky")
+    for n, wait in enumerate(waits, start=1):
+        base = timedelta(minutes=30) * 2 ** (n - 1)
+        assert 0.9 * base <= wait <= 1.1 * base, (n, wait)
+    assert waits == sorted(waits) and waits[-1] > 10 * waits[0]
+    assert recovered.fetched == 1 and recovered.new_articles == 4
+    assert state.consecutive_failures == 0 and state.last_error is None
+    assert state.next_fetch == when + timedelta(minutes=30)  # back to the plain interval
+
+
+def test_retry_after_is_honoured_on_the_next_crawl(storage: Storage) -> None:
+    answers = [Response(429, headers={"Retry-After": "7200"})]
+
+    def feed(_req: Request) -> Response:
+        return answers[0]
+
+    with LoopbackServer({"/feed": feed}) as srv:
+        config = make_config(source("busy", srv.url("/feed")))
+        first = crawl(config, storage, now=NOW)
+        assert first.outcomes[0].error == "HTTP 429 Too Many Requests (retry after 7200 s)"
+        assert storage.fetch_state("busy").next_fetch == NOW + timedelta(hours=2)
+        waiting = crawl(config, storage, now=NOW + timedelta(hours=1, minutes=30))
+        assert waiting.skipped[0].reason == "skipped: not due until 14:00"
+        assert len(srv.requests) == 1
+        answers[0] = Response(body=fixture("news.rss", srv), headers=RSS)
+        done = crawl(config, storage, now=NOW + timedelta(hours=2))
+    assert done.fetched == 1 and len(srv.requests) == 2
+
+
+def test_retry_after_is_clamped_to_the_configured_maximum(storage: Storage) -> None:
+    with LoopbackServer({"/feed": Response(503, headers={"Retry-After": "999999"})}) as srv:
+        config = make_config(source("slow", srv.url("/feed")), max_retry_after=3600.0)
+        crawl(config, storage, now=NOW)
+    assert storage.fetch_state("slow").next_fetch == NOW + timedelta(hours=1)
+
+
+def test_gone_sources_are_flagged_and_never_refetched_until_the_url_changes(
+    storage: Storage,
+) -> None:
+    with LoopbackServer() as srv:
+        srv.routes["/old.rss"] = Response(410, b"gone")
+        srv.routes["/new.rss"] = Response(body=fixture("news.rss", srv), headers=RSS)
+        config = make_config(source("moved", srv.url("/old.rss")))
+        first = crawl(config, storage, now=NOW)
+        assert first.failed == 1
+        assert first.outcomes[0].error == ("HTTP 410 Gone; not fetched again until its URL changes")
+        assert storage.fetch_state("moved").gone_url == srv.url("/old.rss")
+        # days later, and even when forced: not asked again
+        for later in (NOW + timedelta(days=3), NOW + timedelta(days=30)):
+            report = crawl(config, storage, now=later, force=True)
+            assert report.outcomes == () and report.gone == 1
+            assert report.skipped[0].reason.startswith(f"gone: {srv.url('/old.rss')} answered 410")
+        assert _paths(srv) == ["/old.rss"]
+        # the editor fixes the URL: fetched at once, the flag and the failures forgotten
+        fixed = make_config(source("moved", srv.url("/new.rss")))
+        report = crawl(fixed, storage, now=NOW + timedelta(days=30))
+        state = storage.fetch_state("moved")
+    assert report.fetched == 1 and report.new_articles == 4
+    assert state.gone_url is None and state.consecutive_failures == 0
+    assert state.url == srv.url("/new.rss")
+    assert _paths(srv) == ["/old.rss", "/new.rss"]
+
+
+def test_clearing_a_gone_source_fetches_it_again(storage: Storage) -> None:
+    with LoopbackServer({"/feed": Response(410)}) as srv:
+        config = make_config(source("g", srv.url("/feed")))
+        crawl(config, storage, now=NOW)
+        assert crawl(config, storage, now=NOW + timedelta(days=1)).gone == 1
+        assert storage.clear_source_health("g") is True
+        srv.routes["/feed"] = Response(body=fixture("news.rss", srv), headers=RSS)
+        again = crawl(config, storage, now=NOW + timedelta(days=1))
+    assert again.fetched == 1
+    assert storage.clear_source_health("unknown") is False
+
+
+def test_a_changed_url_does_not_inherit_validators(storage: Storage) -> None:
+    with LoopbackServer() as srv:
+        etagged = {**RSS, "ETag": '"old"'}
+        srv.routes["/a.rss"] = Response(body=fixture("news.rss", srv), headers=etagged)
+        srv.routes["/b.rss"] = Response(body=fixture("news.rss", srv), headers=RSS)
+        crawl(make_config(source("s", srv.url("/a.rss"))), storage, now=NOW)
+        crawl(make_config(source("s", srv.url("/b.rss"))), storage, now=NOW)
+        sent = srv.requests[-1]
+    assert sent.path == "/b.rss" and "If-None-Match" not in sent.headers
+
+
+ROBOTS = {"Content-Type": "text/plain"}
+
+
+def test_robots_txt_disallow_keeps_the_teaser_and_the_page_is_never_requested(
+    storage: Storage,
+) -> None:
+    robots = (
+        b"User-agent: otherbot\nDisallow: /\n\n"
+        b"User-agent: aggregator\nDisallow: /articles/swifts.html\nAllow: /\n"
+    )
+    with LoopbackServer() as srv:
+        srv.routes["/feed.rss"] = Response(body=fixture("fulltext.rss", srv), headers=RSS)
+        srv.routes["/robots.txt"] = Response(body=robots, headers=ROBOTS)
+        for page in ("swifts.html", "telescope.html"):
+            srv.routes[f"/articles/{page}"] = Response(body=fixture(page, srv), headers=HTML)
+        config = make_config(source("science", srv.url("/feed.rss"), full_text=True))
+        report = crawl(config, storage, now=NOW)
+        paths = sorted(_paths(srv))
+    assert report.new_articles == 3
+    # robots.txt asked once for the host; the disallowed page never
+    assert paths == [
+        "/articles/missing.html",
+        "/articles/telescope.html",
+        "/feed.rss",
+        "/robots.txt",
+    ]
+    stored = {a.url.rsplit("/", 1)[-1]: a for a in storage.articles()}
+    assert stored["swifts.html"].text == "Volunteers counted more swifts than ever."
+    assert "adaptive mirror" in stored["telescope.html"].text  # allowed: extracted
+
+
+@pytest.mark.parametrize(
+    ("robots", "pages_fetched"),
+    [
+        (Response(500, b"down"), False),  # a server error: the host's pages wait for next run
+        (Response(429, b"slow down"), False),
+        (Response(403, b"no"), True),  # 4xx: no usable robots.txt, everything allowed
+        (Response(body=b"User-agent: *\nDisallow: /\n", headers=ROBOTS), False),
+        (Response(body=b"User-agent: *\nDisallow: /private/\n", headers=ROBOTS), True),
+        (Response(body=b"x" * 600_000, headers=ROBOTS), False),  # over the robots.txt cap
+    ],
+)
+def test_robots_txt_outcomes(robots: Response, pages_fetched: bool, tmp_path: Path) -> None:
+    storage = Storage(f"sqlite:///{tmp_path / 'db.sqlite'}")  # no SQL of interest here
+    with storage, LoopbackServer() as srv:
+        srv.routes["/feed.rss"] = Response(body=fixture("fulltext.rss", srv), headers=RSS)
+        srv.routes["/robots.txt"] = robots
+        srv.routes["/articles/swifts.html"] = Response(
+            body=fixture("swifts.html", srv), headers=HTML
+        )
+        config = make_config(source("science", srv.url("/feed.rss"), full_text=True))
+        report = crawl(config, storage, now=NOW)
+        pages = _paths(srv, "/articles/")
+    assert report.fetched == 1 and report.new_articles == 3  # the feed itself is never blocked
+    assert bool(pages) is pages_fetched
+    assert _paths(srv, "/robots.txt") == ["/robots.txt"]
+    swifts = next(a for a in storage.articles() if a.url.endswith("swifts.html"))
+    assert ("31,200 birds" in swifts.text) is pages_fetched
+
+
+def test_progress_is_called_once_per_source(tmp_path: Path) -> None:
+    seen: list[str] = []
+    with Storage(f"sqlite:///{tmp_path / 'db.sqlite'}") as storage, LoopbackServer() as srv:
+        srv.routes["/news.rss"] = Response(body=fixture("news.rss", srv), headers=RSS)
+        config = make_config(
+            source("news", srv.url("/news.rss")), source("missing", srv.url("/nope"))
+        )
+        crawl(config, storage, now=NOW, progress=seen.append)
+        crawl(config, storage, now=NOW, progress=seen.append)  # both skipped: not due
+    assert sorted(seen) == ["missing", "missing", "news", "news"]

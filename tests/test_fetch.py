@@ -19,9 +19,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from aiohttp.abc import AbstractResolver, ResolveResult
 
 from aggregator.config import Settings
-from aggregator.fetch import PAGE_ACCEPT, Fetcher, is_public_address, parse_retry_after
+from aggregator.fetch import (
+    PAGE_ACCEPT,
+    AddressRefusedError,
+    Fetcher,
+    SafeResolver,
+    is_public_address,
+    parse_retry_after,
+)
 from aggregator.records import FetchResult, FetchStatus
 from tests.loopback import LoopbackServer, Request, Response
 
@@ -96,6 +104,86 @@ def test_loopback_refused_when_private_networks_are_not_allowed() -> None:
         assert srv.requests == []  # refused before connecting
         # the same URL works when the operator allows private networks
         assert fetch(srv.url("/feed")).status is FetchStatus.OK
+
+
+def test_a_name_resolving_to_loopback_is_refused_at_connection_time() -> None:
+    """DNS rebinding: the address judged is the one the connector gets, not an earlier lookup.
+
+    No check runs before the request: the session's resolver drops refused addresses, so
+    without it this request would reach the server.
+    """
+    with LoopbackServer({"/feed": Response(body=FEED)}) as srv:
+        strict = settings(allow_private_networks=False)
+        result = fetch(f"http://localhost:{srv.port}/feed", fetch_settings=strict)
+        assert result.status is FetchStatus.ERROR
+        assert result.error in {
+            "refused: localhost (127.0.0.1) is a private address",
+            "refused: localhost (::1) is a private address",
+        }
+        assert srv.requests == []  # no connection was ever made
+        # legacy IPv4 spellings never reach a resolver and are judged from the URL
+        short = fetch(f"http://127.1:{srv.port}/feed", fetch_settings=strict)
+        assert short.error == "refused: 127.1 (127.0.0.1) is a private address"
+        hexed = fetch(f"http://0x7f000001:{srv.port}/feed", fetch_settings=strict)
+        assert hexed.error == "refused: 0x7f000001 (127.0.0.1) is a private address"
+        assert srv.requests == []
+        assert fetch(f"http://localhost:{srv.port}/feed").status is FetchStatus.OK
+
+
+class FixedDNS(AbstractResolver):
+    """A stand-in DNS server (the one part that cannot run here): fixed answers per name."""
+
+    def __init__(self, answers: dict[str, list[str]]):
+        self.answers = answers
+        self.queries: list[str] = []
+
+    async def resolve(
+        self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
+    ) -> list[ResolveResult]:
+        self.queries.append(host)
+        if host not in self.answers:
+            raise socket.gaierror(socket.EAI_NONAME, "Name or service not known")
+        return [
+            {
+                "hostname": host,
+                "host": ip,
+                "port": port,
+                "family": socket.AF_INET6 if ":" in ip else socket.AF_INET,
+                "proto": 0,
+                "flags": 0,
+            }
+            for ip in self.answers[host]
+        ]
+
+    async def close(self) -> None:
+        pass
+
+
+def test_safe_resolver_hands_aiohttp_only_public_addresses() -> None:
+    dns = FixedDNS(
+        {
+            "mixed.test": ["10.0.0.7", "93.184.216.34", "::ffff:127.0.0.1", "2606:4700::1"],
+            "inside.test": ["169.254.169.254", "fd00::1"],
+        }
+    )
+
+    async def run() -> tuple[list[str], list[str], str, str]:
+        strict = SafeResolver(allow_private=False, inner=dns)
+        mixed = [r["host"] for r in await strict.resolve("mixed.test", 80)]
+        errors = []
+        for name in ("inside.test", "nowhere.test"):
+            with pytest.raises(AddressRefusedError) as caught:
+                await strict.resolve(name, 80)
+            errors.append(str(caught.value))
+        lax = SafeResolver(allow_private=True, inner=dns)
+        inside = [r["host"] for r in await lax.resolve("inside.test", 80)]
+        return mixed, inside, errors[0], errors[1]
+
+    mixed, inside, refused, unknown = asyncio.run(run())
+    assert mixed == ["93.184.216.34", "2606:4700::1"]
+    assert refused == "refused: inside.test (169.254.169.254) is a private address"
+    assert unknown == "cannot resolve host nowhere.test: Name or service not known"
+    assert inside == ["169.254.169.254", "fd00::1"]
 
 
 def test_non_http_schemes_refused_including_at_a_redirect_hop() -> None:

@@ -45,6 +45,12 @@ class SourceStateRow(SQLModel, table=True):
     last_error: str | None = Field(default=None, sa_column=Column(Text))
     consecutive_failures: int = 0
     articles_total: int = 0
+    # Added after the first release: nullable, so Storage can add them to an existing table.
+    url: str | None = Field(default=None, sa_column=Column(Text))  # the URL this state is for
+    next_fetch: datetime | None = _time()  # not fetched again before this (interval, backoff)
+    gone_url: str | None = Field(default=None, sa_column=Column(Text))  # answered 410 Gone here
+    feed_ttl: float | None = None  # seconds the feed says it stays fresh (<ttl>, sy:update*)
+    last_http_status: int | None = None
 
 
 class ArticleRow(SQLModel, table=True):

@@ -10,10 +10,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import delete, event, func, select, update
+from sqlalchemy import delete, event, func, inspect, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel, col, create_engine
 
@@ -46,6 +46,21 @@ class FetchState:
     last_error: str | None = None
     consecutive_failures: int = 0
     articles_total: int = 0
+    url: str | None = None  # the URL the state was recorded for (None before it was kept)
+    next_fetch: datetime | None = None  # not due before this time
+    gone_url: str | None = None  # the URL that answered 410 Gone, if any
+    feed_ttl: float | None = None  # seconds the feed said it stays fresh
+    last_http_status: int | None = None
+
+    def for_url(self, url: str) -> FetchState:
+        """This state if it belongs to ``url``; a blank one when the editor changed the URL."""
+        if self.url is None or self.url == url:
+            return self
+        return FetchState(source_id=self.source_id, url=url)
+
+    def gone_at(self, url: str) -> bool:
+        """True when ``url`` answered 410 Gone and nobody has cleared the flag since."""
+        return self.gone_url is not None and self.gone_url == url
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -76,8 +91,38 @@ class Storage:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             SQLModel.metadata.create_all(self.engine)
+            self._add_missing_columns(SourceStateRow.__table__)  # type: ignore[attr-defined]
         except SQLAlchemyError as exc:
             raise StorageError(f"cannot open database {self._safe_url()}: {exc}") from exc
+
+    def _add_missing_columns(self, table: Any) -> None:
+        """Add columns a newer release defined to a table an older release created.
+
+        Only nullable columns (or ones with a scalar default) are added, so existing rows stay
+        valid. Two processes may race to add the same column: the loser's error is ignored once
+        the column is seen to exist.
+        """
+        present = {c["name"] for c in inspect(self.engine).get_columns(table.name)}
+        preparer = self.engine.dialect.identifier_preparer
+        for column in table.columns:
+            if column.name in present:
+                continue
+            ddl = (
+                f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN "
+                f"{preparer.format_column(column)} {column.type.compile(self.engine.dialect)}"
+            )
+            default = getattr(column.default, "arg", None)
+            if not column.nullable:
+                if not isinstance(default, int | float | str) or isinstance(default, bool):
+                    raise StorageError(f"cannot add NOT NULL column {column.name} without default")
+                ddl += f" DEFAULT {default!r} NOT NULL"
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(text(ddl))
+            except (OperationalError, ProgrammingError):
+                columns = inspect(self.engine).get_columns(table.name)
+                if column.name not in {c["name"] for c in columns}:
+                    raise
 
     def _safe_url(self) -> str:
         """The URL without its password, for messages."""
@@ -121,13 +166,38 @@ class Storage:
             return {r.source_id: _state(r) for r in s.execute(select(SourceStateRow)).scalars()}
 
     def record_fetch(
-        self, source_id: str, result: FetchResult, now: datetime, new_articles: int = 0
+        self,
+        source_id: str,
+        result: FetchResult,
+        now: datetime,
+        new_articles: int = 0,
+        *,
+        url: str | None = None,
+        next_fetch: datetime | None = None,
+        gone: bool = False,
+        feed_ttl: float | None = None,
     ) -> None:
-        """Remember validators and health after fetching a source."""
+        """Remember validators and health after fetching a source.
+
+        ``url`` is the source's URL as configured: when it differs from the one the state was
+        kept for, the editor changed it and the old validators, failures and gone flag go.
+        """
         with self.session() as s:
             row = s.get(SourceStateRow, source_id) or SourceStateRow(source_id=source_id)
+            if url is not None and row.url is not None and row.url != url:
+                row.etag = row.last_modified = row.gone_url = None
+                row.consecutive_failures = 0
+                row.feed_ttl = None
+            if url is not None:
+                row.url = url
             row.last_fetched = now
             row.last_status = result.status.value
+            row.last_http_status = result.http_status
+            row.next_fetch = next_fetch
+            if gone:
+                row.gone_url = url or result.url
+            if feed_ttl is not None:
+                row.feed_ttl = feed_ttl
             if result.status is FetchStatus.ERROR:
                 row.consecutive_failures += 1
                 row.last_error = result.error
@@ -135,11 +205,34 @@ class Storage:
                 row.consecutive_failures = 0
                 row.last_success = now
                 row.last_error = None
+                row.gone_url = None
                 if result.status is FetchStatus.OK:
                     row.etag = result.etag
                     row.last_modified = result.last_modified
             row.articles_total += new_articles
             s.add(row)
+
+    def clear_source_health(self, source_id: str) -> bool:
+        """Forget failures, waits and the gone flag: fetched on the next crawl. False if unknown."""
+        with self.session() as s:
+            row = s.get(SourceStateRow, source_id)
+            if row is None:
+                return False
+            row.gone_url = None
+            row.next_fetch = None
+            row.consecutive_failures = 0
+            s.add(row)
+            return True
+
+    def recent_article_counts(self, since: datetime) -> dict[str, int]:
+        """Articles per source whose time (published, else fetched) is at or after ``since``."""
+        stmt = (
+            select(col(ArticleRow.source_id), func.count())
+            .where(col(ArticleRow.ts) >= since)
+            .group_by(col(ArticleRow.source_id))
+        )
+        with self.session() as s:
+            return {source: int(n) for source, n in s.execute(stmt).all()}
 
     # -- articles ---------------------------------------------------------------------------
 
@@ -350,6 +443,11 @@ def _state(row: SourceStateRow) -> FetchState:
         last_error=row.last_error,
         consecutive_failures=row.consecutive_failures,
         articles_total=row.articles_total,
+        url=row.url,
+        next_fetch=row.next_fetch,
+        gone_url=row.gone_url,
+        feed_ttl=row.feed_ttl,
+        last_http_status=row.last_http_status,
     )
 
 
