@@ -301,7 +301,7 @@ def cmd_export(args: argparse.Namespace) -> int:
                 articles = storage.articles(since=window.since, until=window.until)
                 count = write_lines(out, (article_to_json(a) for a in articles))
             else:
-                stories, by_id = current_stories(storage, window)
+                stories, by_id = current_stories(storage, window, config.settings)
                 stories.sort(key=lambda s: (s.updated or window.until, s.id), reverse=True)
                 summaries = storage.summaries(s.id for s in stories)
                 rows = (story_to_json(s, summaries.get(s.id), by_id) for s in stories)

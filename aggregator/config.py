@@ -57,6 +57,19 @@ class LLMSettings(_Strict):
         return self.enabled and bool(self.base_url or self.api_key)
 
 
+class RankSettings(_Strict):
+    """Weights of the hot score (see rank.py for the formula)."""
+
+    half_life_hours: float = Field(6.0, gt=0, description="recency halves every this many hours")
+    sources: float = Field(1.0, ge=0, description="points per distinct source, times its weight")
+    articles: float = Field(0.5, ge=0, description="times log(1 + articles)")
+    velocity: float = Field(0.5, ge=0, description="times log(1 + recent articles per hour)")
+    velocity_hours: float = Field(3.0, gt=0, description="the recent span velocity counts over")
+    category_decay: float = Field(
+        0.85, gt=0, le=1, description="factor per earlier story of the same category"
+    )
+
+
 class Settings(_Strict):
     title: str = "Aggregator: today's news"
     description: str = "The top stories of the last 24 hours, summarised with sources cited."
@@ -64,7 +77,7 @@ class Settings(_Strict):
     site_url: str = "http://localhost:8000/"  # where the site is published (for feed links)
     window_hours: float = Field(24.0, gt=0)
     max_stories: int = Field(30, ge=1, description="stories on the discover page and feeds")
-    min_sources: int = Field(1, ge=1, description="distinct sources a story needs to be listed")
+    min_sources: int = Field(2, ge=1, description="distinct sources a story needs to be hot")
     output_dir: str = "site"
     data_dir: str = "data"
     db_url: str | None = None  # any SQLAlchemy URL; default sqlite:///<data_dir>/aggregator.db
@@ -72,6 +85,10 @@ class Settings(_Strict):
     digest_interval_minutes: float = Field(60.0, gt=0)
     # average smoothed cosine similarity for two groups to join (cluster.DEFAULT_THRESHOLD)
     cluster_threshold: float = Field(0.105, gt=0, lt=1, description="similarity to join a story")
+    story_continuation_hours: float = Field(
+        72.0, ge=0, description="a story updated this long before the window still continues"
+    )
+    rank: RankSettings = RankSettings()
     fetch: FetchSettings = FetchSettings()
     llm: LLMSettings = LLMSettings()
 

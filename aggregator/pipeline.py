@@ -15,7 +15,7 @@ from pathlib import Path
 from aggregator.cluster import cluster_articles
 from aggregator.config import Settings
 from aggregator.crawl import CrawlReport, crawl
-from aggregator.rank import rank_stories
+from aggregator.rank import RankWeights, rank_stories
 from aggregator.records import Article, Story, Summary
 from aggregator.render import render_site
 from aggregator.sources import Config
@@ -121,9 +121,9 @@ def crawl_stage(config: Config, storage: Storage, now: datetime) -> CrawlReport:
     return crawl(config, storage, now=now)
 
 
-# A story still counts as running this long after its window: its newest members join the next
-# clustering as anchors, so articles arriving a day later continue it instead of starting anew.
-CONTINUATION_HOURS = 72.0
+# A story updated within settings.story_continuation_hours before the window still runs: its
+# newest members join the next clustering as anchors, so articles arriving a day later continue
+# it instead of starting anew.
 CONTINUATION_ANCHORS = 5  # newest members per recent story that join the clustering
 
 
@@ -134,7 +134,7 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
         known = {s.id: s for s in storage.stories()}
         anchors: list[Article] = []
     else:
-        horizon = window.since - timedelta(hours=CONTINUATION_HOURS)
+        horizon = window.since - timedelta(hours=settings.story_continuation_hours)
         known = {s.id: s for s in storage.stories(since=horizon, until=window.until)}
         anchors = _anchors(storage, known.values(), {a.id for a in articles})
     pool = articles + anchors
@@ -146,7 +146,7 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
     kept = {s.id for s in grouped}
     merged = {old: new for old, new in result.merged.items() if new in kept}
     stories = [_continue(story, known.get(story.id)) for story in grouped]
-    stories = rank_stories(stories, {a.id: a for a in pool}, window.until)
+    stories = rank_stories(stories, {a.id: a for a in pool}, window.until, weights(settings))
     storage.save_stories(stories, merged)
     new = sum(1 for s in stories if s.id not in known)
     return ClusterReport(len(articles), len(stories), new, len(merged))
@@ -171,11 +171,18 @@ def _continue(story: Story, earlier: Story | None) -> Story:
     return dataclasses.replace(story, first_seen=min(earlier.first_seen, story.first_seen))
 
 
-def current_stories(storage: Storage, window: Window) -> tuple[list[Story], dict[str, Article]]:
+def weights(settings: Settings) -> RankWeights:
+    """The hot score's weights from settings.rank."""
+    return RankWeights(**settings.rank.model_dump())
+
+
+def current_stories(
+    storage: Storage, window: Window, settings: Settings
+) -> tuple[list[Story], dict[str, Article]]:
     """Stories updated in the window, ranked as of the window's end, with their articles."""
     stories = storage.stories(since=window.since, until=window.until)
     articles = storage.articles_by_id(a for s in stories for a in s.article_ids)
-    return rank_stories(stories, articles, window.until), articles
+    return rank_stories(stories, articles, window.until, weights(settings)), articles
 
 
 def select_front_page(stories: Sequence[Story], settings: Settings) -> list[Story]:
@@ -192,7 +199,7 @@ def summarise_stage(
 ) -> SummariseReport:
     """Write summaries for the page's stories whose members changed; reuse the rest."""
     summariser = summariser or Summariser(settings.llm, language=settings.language)
-    stories, articles = current_stories(storage, window)
+    stories, articles = current_stories(storage, window, settings)
     page = select_front_page(stories, settings)
     existing = storage.summaries(s.id for s in page)
     written = reused = llm = fallbacks = 0
@@ -215,7 +222,7 @@ def render_stage(
     storage: Storage, settings: Settings, window: Window, out_dir: Path
 ) -> RenderReport:
     """Render the page's stories to out_dir, swapped in atomically."""
-    stories, articles = current_stories(storage, window)
+    stories, articles = current_stories(storage, window, settings)
     page = select_front_page(stories, settings)
     summaries: Mapping[str, Summary] = storage.summaries(s.id for s in page)
     path = render_site(page, summaries, articles, settings, out_dir, window.until)
