@@ -29,6 +29,7 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.preprocessing import normalize
 
+from aggregator.embed import Embedder
 from aggregator.records import Article, Story
 
 # Average cosine similarity (of smoothed vectors) two groups need to merge. Tuned on the UCI
@@ -48,6 +49,21 @@ GRAPH_MIN_SIM = 0.05  # similarities below this count as 0 in the linkage (spars
 GRAPH_MAX_NEIGHBOURS = 400  # strongest neighbours kept per article in the linkage graph
 BLOCK_CELLS = 4_000_000  # dense cells per row block when computing similarities
 
+# With sentence embeddings (cluster_articles(..., embedder=...)) the linkage graph scores a pair
+# (1 - EMBED_WEIGHT) * TF-IDF cosine + EMBED_WEIGHT * rescaled embedding cosine; languages then
+# meet. Two unrelated headlines still get an embedding cosine of 0.1-0.4 (same country, same
+# kind of news), so the cosine is rescaled to max(0, (cos - EMBED_FLOOR) / (1 - EMBED_FLOOR)).
+EMBED_WEIGHT = 0.6
+EMBED_FLOOR = 0.3
+EMBED_THRESHOLD = 0.15  # the default threshold of that combined similarity
+EMBED_LEAD_WORDS = 30  # words of the lead embedded beside the title (the encoder's cost grows)
+
+# Past EXACT_MAX_ARTICLES the TF-IDF neighbour search stops comparing every pair: it leaves out
+# the features held by more than CANDIDATE_MAX_DF articles, so only pairs that share a rarer
+# feature (a name, a rare word) are compared; work grows close to linearly with the window.
+EXACT_MAX_ARTICLES = 12_000
+CANDIDATE_MAX_DF = 500
+
 
 @dataclass(frozen=True)
 class ClusterResult:
@@ -61,14 +77,24 @@ def cluster_articles(
     articles: Sequence[Article],
     previous: Mapping[str, str] | None = None,
     *,
-    threshold: float = DEFAULT_THRESHOLD,
+    threshold: float | None = None,
+    embedder: Embedder | None = None,
 ) -> ClusterResult:
-    """Group articles into stories; ``previous`` maps article id -> story id from earlier runs."""
+    """Group articles into stories; ``previous`` maps article id -> story id from earlier runs.
+
+    ``threshold`` defaults to DEFAULT_THRESHOLD (TF-IDF alone) or EMBED_THRESHOLD (with an
+    ``embedder``, see aggregator.embed: articles in different languages can then meet).
+    """
     ordered = _canonical_order(articles)
     if not ordered:
         return ClusterResult((), {})
     vectors = article_vectors(ordered)
-    groups = _group(vectors, threshold)
+    dense = None
+    if embedder is not None:
+        dense = embedder.embed([embedding_text(a) for a in ordered]).astype(np.float32)
+    if threshold is None:
+        threshold = DEFAULT_THRESHOLD if dense is None else EMBED_THRESHOLD
+    groups = _group(vectors, threshold, dense)
     ids, merged = assign_story_ids(
         [[ordered[i].id for i in group] for group in groups], previous or {}
     )
@@ -97,6 +123,11 @@ def _age_key(article: Article) -> tuple[float, str]:
 def lead(text: str, words: int = LEAD_WORDS) -> str:
     """The first ``words`` words of a text."""
     return " ".join(text.split()[:words])
+
+
+def embedding_text(article: Article) -> str:
+    """What the sentence encoder reads: the title, then the start of the lead."""
+    return f"{article.title}. {lead(article.text, EMBED_LEAD_WORDS)}".strip(" .")
 
 
 def article_vectors(articles: Sequence[Article]) -> sp.csr_matrix:
@@ -144,26 +175,72 @@ def _normalise(matrix: sp.spmatrix) -> sp.csr_matrix:
 # -- neighbours and smoothing ----------------------------------------------------------------
 
 
-def top_neighbours(vectors: sp.csr_matrix, k: int, min_sim: float) -> sp.csr_matrix:
-    """Row i holds up to ``k`` cosine similarities >= ``min_sim`` to other rows (not itself)."""
+def top_neighbours(
+    vectors: sp.csr_matrix,
+    k: int,
+    min_sim: float,
+    dense: np.ndarray | None = None,
+    weight: float = EMBED_WEIGHT,
+) -> sp.csr_matrix:
+    """Row i holds up to ``k`` similarities >= ``min_sim`` to other rows (not itself).
+
+    The similarity is the cosine of ``vectors``, or, with ``dense`` (unit rows, one per article),
+    that cosine mixed with the rescaled cosine of ``dense`` (see EMBED_FLOOR). Large windows without ``dense``
+    go through candidate pairs (see EXACT_MAX_ARTICLES).
+    """
     n = vectors.shape[0]
+    if dense is None and n > EXACT_MAX_ARTICLES:
+        return _candidate_neighbours(vectors, k, min_sim)
     transposed = vectors.T.tocsr()  # measured: faster products than CSC here
+    dense_t = None if dense is None else np.ascontiguousarray(dense.T)
     block = max(1, BLOCK_CELLS // max(n, 1))
     rows: list[np.ndarray] = []
     cols: list[np.ndarray] = []
     sims: list[np.ndarray] = []
     for start in range(0, n, block):
         stop = min(n, start + block)
-        dense = (vectors[start:stop] @ transposed).toarray()
+        scores = (vectors[start:stop] @ transposed).toarray()
+        if dense is not None and dense_t is not None:
+            scores *= 1.0 - weight
+            semantic = dense[start:stop] @ dense_t
+            semantic -= EMBED_FLOOR
+            np.maximum(semantic, 0.0, out=semantic)
+            scores += (weight / (1.0 - EMBED_FLOOR)) * semantic
         local = np.arange(stop - start)
-        dense[local, local + start] = 0.0  # an article is not its own neighbour
-        r, c, s = _strongest(dense, k, min_sim)
+        scores[local, local + start] = 0.0  # an article is not its own neighbour
+        r, c, s = _strongest(scores, k, min_sim)
         rows.append(r + start)
         cols.append(c)
         sims.append(s)
     return sp.csr_matrix(
         (np.concatenate(sims), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
     )
+
+
+def _candidate_neighbours(vectors: sp.csr_matrix, k: int, min_sim: float) -> sp.csr_matrix:
+    """Like top_neighbours, with the features held by more than CANDIDATE_MAX_DF articles left out.
+
+    Such features are near stop words at that scale (low IDF, little weight); without them the
+    product is sparse: an article meets only the few others that share a name or a rarer word
+    with it, so the work grows with those pairs, not with the square of the window.
+    """
+    n = vectors.shape[0]
+    df = np.bincount(vectors.indices, minlength=vectors.shape[1])
+    rare = sp.csr_matrix(vectors @ sp.diags((df <= CANDIDATE_MAX_DF).astype(np.float32)))
+    rare.eliminate_zeros()
+    rare_t = rare.T.tocsr()
+    block = 2_000
+    parts: list[sp.csr_matrix] = []
+    for start in range(0, n, block):
+        stop = min(n, start + block)
+        product = sp.csr_matrix(rare[start:stop] @ rare_t)
+        product.data[product.data < min_sim] = 0.0
+        coo = product.tocoo()
+        coo.data[coo.col == coo.row + start] = 0.0  # an article is not its own neighbour
+        product = coo.tocsr()
+        product.eliminate_zeros()
+        parts.append(_keep_largest(product, k))
+    return sp.csr_matrix(sp.vstack(parts, format="csr"))
 
 
 def _strongest(dense: np.ndarray, k: int, min_sim: float) -> tuple[np.ndarray, ...]:
@@ -210,12 +287,14 @@ def _keep_largest(matrix: sp.csr_matrix, per_row: int) -> sp.csr_matrix:
 # -- average linkage -------------------------------------------------------------------------
 
 
-def _group(vectors: sp.csr_matrix, threshold: float) -> list[list[int]]:
+def _group(
+    vectors: sp.csr_matrix, threshold: float, dense: np.ndarray | None = None
+) -> list[list[int]]:
     """Row indices grouped by average linkage, each group ascending, groups by first member."""
     n = vectors.shape[0]
     if n == 1:
         return [[0]]
-    graph = top_neighbours(smooth(vectors), GRAPH_MAX_NEIGHBOURS, GRAPH_MIN_SIM)
+    graph = top_neighbours(smooth(vectors), GRAPH_MAX_NEIGHBOURS, GRAPH_MIN_SIM, dense)
     graph = sp.triu(graph.maximum(graph.T), k=1).tocoo()
     labels = average_linkage(
         n, graph.row.tolist(), graph.col.tolist(), graph.data.tolist(), threshold

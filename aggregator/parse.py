@@ -1,7 +1,12 @@
-"""Feed bytes -> ParsedFeed (FeedItem records), with feedparser doing the XML work.
+"""Feed bytes -> ParsedFeed (FeedItem records).
 
-We hand feedparser the bytes the fetcher got (wrapped in a stream, so it never fetches or opens
-a file) and turn its loose dictionaries into plain-text, capped, validated records.
+Well-formed UTF-8 RSS and Atom go through the fast path (aggregator.parse_fast, fastfeedparser's
+native extractor); everything else, and every document the fast path cannot vouch for, through
+feedparser, which reads anything. We hand feedparser the bytes the fetcher got (wrapped in a
+stream, so it never fetches or opens a file) and turn its loose dictionaries into plain-text,
+capped, validated records; the fast path reuses the same helpers so both give the same records.
+``parse_feed_bounded`` (aggregator.parse_worker) runs parse_feed in a worker process with a
+deadline.
 """
 
 from __future__ import annotations
@@ -58,6 +63,21 @@ def parse_feed(
     clock = now or datetime.now(UTC)
     if _JSON_START.match(body[:1024]):
         return _parse_json_feed(body, url=url, max_items=max_items, now=clock)
+    from aggregator.parse_fast import parse_fast  # it builds on this module's helpers
+
+    fast = parse_fast(body, url=url, content_type=content_type, max_items=max_items, now=clock)
+    if fast is not None:
+        return fast
+    return parse_with_feedparser(
+        body, url=url, content_type=content_type, max_items=max_items, now=clock
+    )
+
+
+def parse_with_feedparser(
+    body: bytes, *, url: str = "", content_type: str = "", max_items: int = 500, now: datetime
+) -> ParsedFeed:
+    """The reference path: feedparser reads the document, whatever shape it is in."""
+    clock = now
     headers = {"content-type": content_type or "application/xml", "content-location": url}
     # A stream, never the bytes themselves: feedparser would treat bytes as a file name.
     # Its HTML sanitiser is off because we keep only plain text (html_to_text drops scripts,
@@ -179,10 +199,14 @@ def _absolute(link: object, base: str) -> str:
 
 def _entry_link(entry: Mapping[str, Any], base_url: str) -> str:
     """The article link: <link>, an alternate link, or a permalink GUID."""
-    candidates: list[object] = [entry.get("link")]
-    for link in entry.get("links") or []:
-        if isinstance(link, dict) and link.get("rel", "alternate") == "alternate":
-            candidates.append(link.get("href"))
+    # feedparser's "link" can be an enclosure's when an alternate link has no href attribute
+    # (its URL as element text), so the alternates come first.
+    candidates: list[object] = [
+        link.get("href")
+        for link in entry.get("links") or []
+        if isinstance(link, dict) and link.get("rel", "alternate") == "alternate"
+    ]
+    candidates.append(entry.get("link"))
     for candidate in candidates:
         absolute = _absolute(candidate, base_url)
         if absolute:
@@ -343,3 +367,20 @@ def _json_date(raw: Mapping[str, Any], now: datetime) -> datetime | None:
             if moment is not None:
                 return moment if EARLIEST_DATE <= moment <= now + FUTURE_SLACK else None
     return None
+
+
+def parse_feed_bounded(
+    body: bytes,
+    *,
+    url: str = "",
+    content_type: str = "",
+    max_items: int = 500,
+    now: datetime | None = None,
+    timeout: float = 10.0,
+) -> ParsedFeed:
+    """parse_feed in a worker process; NotAFeedError when it takes longer than ``timeout``."""
+    from aggregator import parse_worker  # it imports this module
+
+    return parse_worker.parse_feed_bounded(
+        body, url=url, content_type=content_type, max_items=max_items, now=now, timeout=timeout
+    )

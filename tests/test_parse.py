@@ -15,6 +15,8 @@ import feedparser
 import pytest
 
 from aggregator.parse import NotAFeedError, parse_feed
+from aggregator.parse_worker import parse_feed_bounded
+from aggregator.parse_worker import shutdown_workers as shutdown_parse_workers
 from aggregator.records import ParsedFeed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parse"
@@ -320,3 +322,65 @@ def test_field_level_agreement_with_fastfeedparser_expectations(shared_data: Pat
                 assert item.published == datetime.fromisoformat(want["published"]), xml_file.name
             checked += 1
     assert checked >= 150
+
+
+# --- parsing with a deadline -------------------------------------------------------------------
+
+
+def _big_legacy_feed(items: int) -> bytes:
+    """A large ISO-8859-1 feed: it takes the (slow) feedparser path."""
+    item = "<item><title>Caf\u00e9 {0}</title><link>https://x.example/{0}</link></item>"
+    body = "".join(item.format(i) for i in range(items))
+    return (
+        '<?xml version="1.0" encoding="iso-8859-1"?><rss version="2.0"><channel><title>Big</title>'
+        f"{body}</channel></rss>"
+    ).encode("latin-1")
+
+
+def test_bounded_parse_gives_parse_feed_records_and_errors() -> None:
+    body = _big_legacy_feed(20)
+    now = datetime(2026, 3, 1, tzinfo=UTC)
+    try:
+        bounded = parse_feed_bounded(body, url=FEED_URL, now=now, timeout=60)
+        assert bounded == parse_feed(body, url=FEED_URL, now=now)
+        assert bounded.items[0].title == "Caf\u00e9 0"
+        with pytest.raises(NotAFeedError, match="HTML page"):
+            parse_feed_bounded(b"<!doctype html><html><p>hi</p></html>", timeout=60)
+    finally:
+        shutdown_parse_workers()
+
+
+def test_bounded_parse_gives_up_at_the_deadline_and_recovers() -> None:
+    try:
+        parse_feed_bounded(_big_legacy_feed(3), timeout=60)  # the pool is started and warm
+        started = time.monotonic()
+        with pytest.raises(NotAFeedError, match=r"parsing took longer than 0\.05 s"):
+            parse_feed_bounded(_big_legacy_feed(100_000), timeout=0.05)
+        assert time.monotonic() - started < 5
+        # The stuck worker was replaced: the next feed parses normally.
+        assert len(parse_feed_bounded(_big_legacy_feed(3), timeout=60).items) == 3
+    finally:
+        shutdown_parse_workers()
+
+
+@pytest.mark.shared
+def test_manifest_sweep_through_the_bounded_parser(shared_data: Path) -> None:
+    """Every second MANIFEST file (the benchmark sweeps all 2,695): no exception but
+    NotAFeedError, none over the deadline."""
+    with (shared_data / "feeds" / "MANIFEST.tsv").open(encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle, delimiter="\t"))[::2]
+    parsed, timed_out = 0, []
+    try:
+        for row in rows:
+            body = (shared_data / "feeds" / row["path"]).read_bytes()
+            try:
+                parse_feed_bounded(body, url=FEED_URL, timeout=10)
+                parsed += 1
+            except NotAFeedError as exc:
+                if "longer than" in str(exc):
+                    timed_out.append(row["path"])
+    finally:
+        shutdown_parse_workers()
+    assert len(rows) >= 1300
+    assert not timed_out
+    assert parsed >= 1150
