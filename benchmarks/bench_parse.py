@@ -1,0 +1,166 @@
+"""Feed parsing: speed of parse_feed against feedparser, agreement on every entry, and a
+time-bounded sweep of every feed file in the shared data.
+
+Run from the repository root: ``.venv/bin/python -m benchmarks parse``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import feedparser
+
+from aggregator.parse import NotAFeedError, parse_feed, parse_with_feedparser
+from aggregator.parse_fast import parse_fast
+from aggregator.parse_worker import parse_feed_bounded, shutdown_workers
+from aggregator.records import FeedItem, ParsedFeed
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+FEEDS = SHARED / "feeds"
+BENCHMARK_DATA = FEEDS / "fastfeedparser" / "benchmark_data"
+NOW = datetime(2026, 3, 1, tzinfo=UTC)  # the benchmark feeds were captured in February 2026
+FIELDS = ("title", "link", "published")
+
+
+@dataclass
+class Agreement:
+    """How often the fast path gives feedparser's title, link and date, entry by entry."""
+
+    files: int = 0
+    fast_files: int = 0  # files the fast path read (the rest went to feedparser)
+    entries: int = 0
+    differing: int = 0
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 * (self.entries - self.differing) / self.entries if self.entries else 100.0
+
+
+def agreement(paths: Iterable[Path], *, url: str = "") -> Agreement:
+    """Compare the fast path with the feedparser path on every entry it reads.
+
+    Documents the fast path declines go to feedparser itself, so their entries agree by
+    construction; they are left out of the count, which makes the figure the stricter one.
+    """
+    result = Agreement()
+    for path in paths:
+        body = path.read_bytes()
+        result.files += 1
+        try:
+            fast = parse_fast(body, url=url, content_type="", max_items=500, now=NOW)
+        except NotAFeedError:
+            fast = None
+        if fast is None:
+            continue
+        result.fast_files += 1
+        reference = _or_none(lambda b=body: parse_with_feedparser(b, url=url, now=NOW))
+        ours = fast.items
+        theirs = reference.items if reference else ()
+        for index in range(max(len(ours), len(theirs))):
+            result.entries += 1
+            a = ours[index] if index < len(ours) else None
+            b = theirs[index] if index < len(theirs) else None
+            if a is None or b is None or _key(a) != _key(b):
+                result.differing += 1
+                if len(result.examples) < 10:
+                    where = f"{path.name}[{index}]"
+                    result.examples.append(f"{where}: ours {_show(a)} feedparser {_show(b)}")
+    return result
+
+
+def _or_none(parse: Callable[[], ParsedFeed]) -> ParsedFeed | None:
+    try:
+        return parse()
+    except NotAFeedError:
+        return None
+
+
+def _key(item: FeedItem) -> tuple[object, ...]:
+    return tuple(getattr(item, name) for name in FIELDS)
+
+
+def _show(item: FeedItem | None) -> str:
+    return "<none>" if item is None else repr(_key(item))
+
+
+def run() -> None:
+    if not BENCHMARK_DATA.is_dir():
+        print(f"parse: skipped, {BENCHMARK_DATA.resolve()} not found")
+        return
+    speed()
+    sweep()
+
+
+def speed() -> None:
+    """Seconds for the 200 real feeds: feedparser alone, our feedparser path, parse_feed."""
+    paths = sorted(BENCHMARK_DATA.iterdir())
+    bodies = [p.read_bytes() for p in paths]
+    started = time.perf_counter()
+    for body in bodies:
+        feedparser.parse(io.BytesIO(body))
+    feedparser_alone = time.perf_counter() - started
+    started = time.perf_counter()
+    for body in bodies:
+        _or_none(lambda b=body: parse_with_feedparser(b, now=NOW))
+    reference = time.perf_counter() - started
+    started = time.perf_counter()
+    entries = 0
+    for body in bodies:
+        parsed = _or_none(lambda b=body: parse_feed(b, now=NOW))
+        entries += len(parsed.items) if parsed else 0
+    ours = time.perf_counter() - started
+    print(f"speed: {len(bodies)} files, {entries} entries")
+    print(f"speed: feedparser.parse alone (defaults) {feedparser_alone:.2f} s")
+    print(f"speed: feedparser + our normalisation (the old parse_feed) {reference:.2f} s")
+    print(f"speed: parse_feed (fast path + fallback) {ours:.2f} s")
+    print(
+        f"speed: ratio {feedparser_alone / ours:.1f}x against feedparser alone, "
+        f"{reference / ours:.1f}x against the old parse_feed"
+    )
+    result = agreement(paths)
+    print(
+        f"agreement: {result.fast_files} of {result.files} files on the fast path; "
+        f"title+link+published equal on {result.percent:.3f}% of the {result.entries} entries "
+        "it read "
+        f"({result.differing} differ)"
+    )
+    for example in result.examples[:5]:
+        print(f"  {example}")
+
+
+def sweep(timeout: float = 10.0) -> None:
+    """Every MANIFEST file through parse_feed_bounded: outcomes and the slowest files."""
+    rows = manifest_rows()
+    outcomes = {"parsed": 0, "not a feed": 0, "timed out": 0}
+    slowest: list[tuple[float, str]] = []
+    started = time.perf_counter()
+    try:
+        for row in rows:
+            body = (FEEDS / row).read_bytes()
+            one = time.perf_counter()
+            try:
+                parse_feed_bounded(body, url="https://example.org/feed", timeout=timeout)
+                outcomes["parsed"] += 1
+            except NotAFeedError as exc:
+                key = "timed out" if "longer than" in str(exc) else "not a feed"
+                outcomes[key] += 1
+            slowest.append((time.perf_counter() - one, row))
+    finally:
+        shutdown_workers()
+    elapsed = time.perf_counter() - started
+    print(f"sweep: {len(rows)} MANIFEST files in {elapsed:.1f} s: {outcomes}")
+    for seconds, row in sorted(slowest, reverse=True)[:3]:
+        print(f"  slowest: {seconds:.2f} s {row}")
+
+
+def manifest_rows() -> list[str]:
+    """Paths (relative to feeds/) of every file in MANIFEST.tsv."""
+    with (FEEDS / "MANIFEST.tsv").open(newline="", encoding="utf-8") as handle:
+        return [row["path"] for row in csv.DictReader(handle, delimiter="\t")]
