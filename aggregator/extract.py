@@ -9,14 +9,8 @@ hang or blow up costs one article, never the run.
 from __future__ import annotations
 
 import codecs
-import concurrent.futures
 import logging
-import multiprocessing
-import multiprocessing.context
 import re
-import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from datetime import UTC, datetime, timedelta
 from urllib.parse import urljoin, urlsplit
 
@@ -25,6 +19,7 @@ import trafilatura
 
 from aggregator.records import ExtractedPage
 from aggregator.text import clean_text, parse_html, remove_hidden
+from aggregator.workers import WorkerCrashed, WorkerPool, WorkerTimeout
 
 log = logging.getLogger(__name__)
 
@@ -273,74 +268,20 @@ def _absolute(link: object, base: str) -> str:
 
 # --- worker processes -------------------------------------------------------------------------
 
-_pool: ProcessPoolExecutor | None = None
-_pool_lock = threading.Lock()
-# At most WORKERS calls in flight, so a call's deadline counts its own run time, not the time
-# spent queued behind other pages.
-_slots = threading.BoundedSemaphore(WORKERS)
-
-
-def _get_pool() -> ProcessPoolExecutor:
-    """The shared worker pool, created on first use."""
-    global _pool
-    with _pool_lock:
-        if _pool is None:
-            _pool = ProcessPoolExecutor(max_workers=WORKERS, mp_context=_mp_context())
-        return _pool
-
-
-def _mp_context() -> multiprocessing.context.BaseContext:
-    """forkserver where available: forking a threaded (asyncio) process can deadlock."""
-    if "forkserver" in multiprocessing.get_all_start_methods():
-        ctx = multiprocessing.get_context("forkserver")
-        # Workers fork from a server that has already imported trafilatura: fast restarts.
-        ctx.set_forkserver_preload(["aggregator.extract"])
-        return ctx
-    return multiprocessing.get_context("spawn")
-
-
-def _discard_pool(pool: ProcessPoolExecutor) -> bool:
-    """Kill a pool's workers (one may be stuck) and forget it; False if already replaced."""
-    global _pool
-    with _pool_lock:
-        if _pool is not pool:
-            return False
-        _pool = None
-    # The executor cannot cancel a running call, so its processes are killed directly.
-    workers = dict(getattr(pool, "_processes", None) or {})
-    for process in workers.values():
-        process.kill()
-    pool.shutdown(wait=False, cancel_futures=True)
-    return True
+_workers = WorkerPool(WORKERS)
 
 
 def extract_in_worker(html: bytes, url: str, timeout: float = 20.0) -> ExtractedPage | None:
     """extract_page in a worker process; None on timeout or error (the pool is replaced)."""
-    with _slots:
-        for _attempt in range(2):
-            pool = _get_pool()
-            try:
-                return pool.submit(extract_page, html, url).result(timeout=timeout)
-            except concurrent.futures.TimeoutError:
-                log.warning("extraction of %s took over %.1fs; gave up", url or "<page>", timeout)
-                _discard_pool(pool)
-                return None
-            except BrokenProcessPool:
-                # A worker died (out of memory, killed), or another call's timeout tore the
-                # pool down under us: then the page itself is not to blame, so try once more.
-                if _discard_pool(pool):
-                    log.warning("extraction of %s crashed its worker process", url or "<page>")
-                    return None
-            except Exception as exc:  # e.g. the arguments could not be sent to the worker
-                log.warning("extraction of %s failed: %s", url or "<page>", exc)
-                return None
+    try:
+        return _workers.run(extract_page, html, url, timeout=timeout)
+    except (WorkerTimeout, WorkerCrashed) as exc:
+        log.warning("extraction of %s %s; gave up", url or "<page>", exc)
+    except Exception as exc:  # e.g. the arguments could not be sent to the worker
+        log.warning("extraction of %s failed: %s", url or "<page>", exc)
     return None
 
 
 def shutdown_workers() -> None:
     """Stop the worker processes (at exit, or in tests); the next call starts new ones."""
-    global _pool
-    with _pool_lock:
-        pool, _pool = _pool, None
-    if pool is not None:
-        pool.shutdown(wait=True, cancel_futures=True)
+    _workers.shutdown()

@@ -1,0 +1,94 @@
+"""Worker processes with a deadline per call, shared by extraction and feed parsing.
+
+A page or feed that makes a parser hang costs that one call: past its deadline the pool's
+processes are killed and the pool replaced, so later calls run on fresh workers. At most
+``workers`` calls are in flight per pool, so a deadline counts a call's own run time, not the
+time it spent queued behind others.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import multiprocessing
+import multiprocessing.context
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+# Modules the forkserver imports once, so a replacement worker starts in about 0.1 s. One
+# forkserver serves every pool of the process, so it preloads what all of them need.
+PRELOAD = ["aggregator.extract", "aggregator.parse"]
+
+
+class WorkerTimeout(Exception):
+    """The call ran past its deadline; its pool was replaced."""
+
+
+class WorkerCrashed(Exception):
+    """The worker process died during the call (killed, out of memory)."""
+
+
+def _context() -> multiprocessing.context.BaseContext:
+    """forkserver where available: forking a threaded (asyncio) process can deadlock."""
+    if "forkserver" in multiprocessing.get_all_start_methods():
+        ctx = multiprocessing.get_context("forkserver")
+        ctx.set_forkserver_preload(PRELOAD)
+        return ctx
+    return multiprocessing.get_context("spawn")
+
+
+class WorkerPool:
+    """A lazily started, reusable process pool whose calls have deadlines."""
+
+    def __init__(self, workers: int = 2):
+        self.workers = workers
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        self._slots = threading.BoundedSemaphore(workers)
+
+    def run(self, func: Callable[..., T], *args: Any, timeout: float, **kwargs: Any) -> T:
+        """func(*args, **kwargs) in a worker; WorkerTimeout or WorkerCrashed when it fails so."""
+        with self._slots:
+            for _attempt in range(2):
+                pool = self._get()
+                future = pool.submit(func, *args, **kwargs)
+                try:
+                    return future.result(timeout=timeout)
+                except concurrent.futures.TimeoutError:
+                    self._discard(pool)
+                    raise WorkerTimeout(f"took longer than {timeout:g} s") from None
+                except BrokenProcessPool:
+                    # A worker died, or another call's timeout tore the pool down under us:
+                    # then this call is not to blame, so it gets one more try.
+                    if self._discard(pool):
+                        raise WorkerCrashed("crashed its worker process") from None
+        raise WorkerCrashed("crashed its worker process")
+
+    def shutdown(self) -> None:
+        """Stop the worker processes (at exit, or in tests); the next call starts new ones."""
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    def _get(self) -> ProcessPoolExecutor:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_context())
+            return self._pool
+
+    def _discard(self, pool: ProcessPoolExecutor) -> bool:
+        """Kill a pool's workers (one may be stuck) and forget it; False if already replaced."""
+        with self._lock:
+            if self._pool is not pool:
+                return False
+            self._pool = None
+        # The executor cannot cancel a running call, so its processes are killed directly.
+        for process in dict(getattr(pool, "_processes", None) or {}).values():
+            process.kill()
+        pool.shutdown(wait=False, cancel_futures=True)
+        return True
