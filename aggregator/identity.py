@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import SplitResult, parse_qsl, urlencode, urlsplit, urlunsplit
 
 # Query parameters that only track the reader; they never change which article a URL names.
 TRACKING_PREFIXES = ("utm_", "mc_", "pk_", "ga_", "hsa_", "oly_", "vero_")
@@ -16,6 +16,19 @@ TRACKING_PARAMS = frozenset(
 )  # fmt: skip
 
 
+def host_and_port(parts: SplitResult) -> str:
+    """Lowercase host without a trailing dot, with the port unless it is the scheme's default."""
+    host = (parts.hostname or "").lower().rstrip(".")
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    scheme = parts.scheme.lower()
+    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
+        host = f"{host}:{port}"
+    return host
+
+
 def canonical_url(url: str) -> str:
     """Normalise a URL for identity: lowercase scheme/host, no fragment, no tracking params."""
     url = url.strip()
@@ -25,14 +38,8 @@ def canonical_url(url: str) -> str:
         return url
     if parts.scheme.lower() not in {"http", "https"}:
         return url
-    host = (parts.hostname or "").lower().rstrip(".")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
     scheme = parts.scheme.lower()
-    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
-        host = f"{host}:{port}"
+    host = host_and_port(parts)
     if parts.username:
         host = f"{parts.username}{':' + parts.password if parts.password else ''}@{host}"
     query = [

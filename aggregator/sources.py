@@ -14,7 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from aggregator.config import Settings, apply_environment
-from aggregator.identity import canonical_url
+from aggregator.identity import canonical_url, host_and_port
 
 # libyaml's parser when PyYAML has it (fast: 10,000 sources in well under a second), else Python's
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -443,15 +443,7 @@ def url_key(url: str) -> str:
     if parts.query or "@" in parts.netloc or parts.scheme.lower() not in {"http", "https"}:
         canonical = urlsplit(canonical_url(url))
         return f"{canonical.netloc}{canonical.path.rstrip('/')}?{canonical.query}"
-    host = (parts.hostname or "").rstrip(".")
-    try:
-        port = parts.port
-    except ValueError:
-        port = None
-    scheme = parts.scheme.lower()
-    if port and not ((scheme == "http" and port == 80) or (scheme == "https" and port == 443)):
-        host = f"{host}:{port}"
-    return f"{host}{parts.path.rstrip('/')}?"
+    return f"{host_and_port(parts)}{parts.path.rstrip('/')}?"
 
 
 def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
