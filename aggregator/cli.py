@@ -631,6 +631,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     level = logging.WARNING - 10 * min(args.verbose, 2)
     logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
+    if not args.verbose:
+        # the crawl summary prints one line per problem source; its log line would repeat it
+        logging.getLogger("aggregator.crawl").setLevel(logging.ERROR)
     try:
         return int(args.handler(args))
     except ConfigError as exc:

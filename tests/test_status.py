@@ -224,3 +224,23 @@ def test_an_older_database_gets_the_new_columns(db_url: str) -> None:
     assert state.gone_at("https://bbc.example/rss") and state.last_http_status == 410
     assert state.next_fetch == NOW + timedelta(hours=1)
     assert state.for_url("https://bbc.example/new").etag is None
+
+
+def test_a_failing_source_is_named_once_on_stderr(tmp_path: Path) -> None:
+    """A real process (logging configured as users see it): the problem line, not a log echo."""
+    import os
+    import subprocess
+    import sys
+
+    with LoopbackServer() as srv:
+        cfg = _write_config(tmp_path, [{"id": "bad", "name": "Bad", "url": srv.url("/missing")}])
+        env = {**os.environ, "AGGREGATOR_ALLOW_PRIVATE_NETWORKS": "1"}
+        command = [sys.executable, "-m", "aggregator.cli", "crawl", "--config", str(cfg),
+                   "--db", f"sqlite:///{tmp_path / 'db.sqlite'}"]  # fmt: skip
+        done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+        verbose = subprocess.run([*command, "--force", "-v"], env=env, capture_output=True,
+                                 text=True, timeout=120)  # fmt: skip
+    assert done.returncode == 1  # every source failed
+    assert done.stderr.count("HTTP 404") == 1, done.stderr
+    assert "bad: HTTP 404 Not Found" in done.stderr
+    assert verbose.stderr.count("HTTP 404") == 2  # -v adds the log line with the URL
