@@ -81,6 +81,7 @@ def uci(embedder: Embedder | None, label: str) -> None:
 
 
 def load_uci(path: Path) -> tuple[list[Article], dict[str, str]]:
+    """UCI rows as Articles (id from the URL) and the gold story of each; tests use it too."""
     articles: list[Article] = []
     gold: dict[str, str] = {}
     with path.open(newline="", encoding="utf-8") as handle:

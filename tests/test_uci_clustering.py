@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import csv
 import time
-from datetime import datetime
 from pathlib import Path
 
 import pytest
 
 from aggregator.cluster import cluster_articles
 from aggregator.embed import Embedder, default_embedder, use_available
-from aggregator.identity import article_id
 from aggregator.metrics import adjusted_rand_index, bcubed, normalized_mutual_information
 from aggregator.records import Article
+from benchmarks.bench_cluster import load_uci as load_uci_file
 
 UCI = Path("clustering") / "uci_news_aggregator_first6k" / "articles.tsv"
 
@@ -30,22 +28,7 @@ FLOOR_EMBED_ARI = 0.72
 
 def load_uci(shared_data: Path) -> tuple[list[Article], dict[str, str]]:
     """Articles built from the TSV (id from the URL) and the gold story of each."""
-    articles: list[Article] = []
-    gold: dict[str, str] = {}
-    with (shared_data / UCI).open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            article = Article(
-                id=article_id(row["url"]),
-                url=row["url"],
-                title=row["title"],
-                source_id=row["hostname"],
-                source_name=row["publisher"],
-                published=datetime.fromisoformat(row["published_utc"]),
-                category=row["category"],
-            )
-            articles.append(article)
-            gold[article.id] = row["story_id"]
-    return articles, gold
+    return load_uci_file(shared_data / UCI)
 
 
 def score(
