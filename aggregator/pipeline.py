@@ -208,16 +208,30 @@ def select_front_page(stories: Sequence[Story], settings: Settings) -> list[Stor
     return eligible[: settings.max_stories]
 
 
+@dataclass(frozen=True)
+class FrontPage:
+    """The ranked stories the page shows, with every member article they need."""
+
+    stories: list[Story]
+    articles: dict[str, Article]
+
+
+def front_page(storage: Storage, window: Window, settings: Settings) -> FrontPage:
+    stories, articles = current_stories(storage, window, settings)
+    return FrontPage(select_front_page(stories, settings), articles)
+
+
 def summarise_stage(
     storage: Storage,
     settings: Settings,
     window: Window,
     summariser: Summariser | None = None,
+    front: FrontPage | None = None,
 ) -> SummariseReport:
     """Write summaries for the page's stories whose members changed; reuse the rest."""
     summariser = summariser or Summariser(settings.llm, language=settings.language)
-    stories, articles = current_stories(storage, window, settings)
-    page = select_front_page(stories, settings)
+    front = front or front_page(storage, window, settings)
+    page, articles = front.stories, front.articles
     existing = storage.summaries(s.id for s in page)
     written = reused = llm = fallbacks = 0
     for story in page:
@@ -236,14 +250,17 @@ def summarise_stage(
 
 
 def render_stage(
-    storage: Storage, settings: Settings, window: Window, out_dir: Path
+    storage: Storage,
+    settings: Settings,
+    window: Window,
+    out_dir: Path,
+    front: FrontPage | None = None,
 ) -> RenderReport:
     """Render the page's stories to out_dir, swapped in atomically."""
-    stories, articles = current_stories(storage, window, settings)
-    page = select_front_page(stories, settings)
-    summaries: Mapping[str, Summary] = storage.summaries(s.id for s in page)
-    path = render_site(page, summaries, articles, settings, out_dir, window.until)
-    return RenderReport(path=path, stories=len(page))
+    front = front or front_page(storage, window, settings)
+    summaries: Mapping[str, Summary] = storage.summaries(s.id for s in front.stories)
+    path = render_site(front.stories, summaries, front.articles, settings, out_dir, window.until)
+    return RenderReport(path=path, stories=len(front.stories))
 
 
 def digest(
@@ -252,8 +269,9 @@ def digest(
     """Cluster, summarise and render: everything after the crawl."""
     settings = config.settings
     clustered = cluster_stage(storage, settings, window)
-    summarised = summarise_stage(storage, settings, window)
-    rendered = render_stage(storage, settings, window, out_dir)
+    front = front_page(storage, window, settings)  # summarising changes no story or ranking
+    summarised = summarise_stage(storage, settings, window, front=front)
+    rendered = render_stage(storage, settings, window, out_dir, front=front)
     return clustered, summarised, rendered
 
 
