@@ -60,7 +60,7 @@ def sniff_format(body: bytes) -> str:
 def judge(url: str, http_status: int | None, feed: ParsedFeed, short_chars: int) -> Probe:
     """A parsed feed -> Probe (pure)."""
     dates = [item.published for item in feed.items if item.published]
-    long_items = sum(1 for item in feed.items if len(item.summary) >= short_chars)
+    long_items = sum(1 for item in feed.items if len(item.text) >= short_chars)
     return Probe(
         url=url,
         ok=True,

@@ -16,7 +16,7 @@ import hashlib
 import logging
 import os
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -266,9 +266,8 @@ class _Crawler:
             return await self._failed(source, state, result, reason)
         ttl = feed_ttl(result.body)
         ttl_seconds = ttl.total_seconds() if ttl else None
-        candidates = articles_from_feed(source, feed, self.now)
-        known = await self._db(self.storage.known_article_ids, [a.id for a in candidates])
-        fresh = [a for a in candidates if a.id not in known]
+        known = await self._db(self.storage.known_article_ids, item_ids(source, feed))
+        fresh = articles_from_feed(source, feed, self.now, skip=known)
         fresh = await self._with_pages(source, fresh)
         inserted = await self._db(self.storage.add_articles, fresh)
         await self._db(
@@ -447,13 +446,26 @@ def _max_age(result: FetchResult) -> timedelta | None:
 # -- pure decisions ------------------------------------------------------------------------------
 
 
-def articles_from_feed(source: Source, feed: ParsedFeed, now: datetime) -> list[Article]:
-    """A feed's items as Articles of ``source``, first of each id only, unusable items dropped."""
+def item_ids(source: Source, feed: ParsedFeed) -> list[str]:
+    """The article id of each usable item of a feed, in feed order (for the store lookup)."""
+    return [ident[0] for ident in (_identity(source, item) for item in feed.items) if ident]
+
+
+def articles_from_feed(
+    source: Source, feed: ParsedFeed, now: datetime, *, skip: Collection[str] = ()
+) -> list[Article]:
+    """A feed's items as Articles of ``source``, first of each id only, unusable items dropped.
+
+    Items whose id is in ``skip`` (already stored) are left out before their text is made.
+    """
     out: dict[str, Article] = {}
+    seen = set(skip)
     for item in feed.items:
-        article = article_from_item(source, item, now, feed_language=feed.language)
-        if article is not None and article.id not in out:
-            out[article.id] = article
+        identity = _identity(source, item)
+        if identity is None or identity[0] in seen:
+            continue
+        seen.add(identity[0])
+        out[identity[0]] = _article(source, item, now, identity, feed_language=feed.language)
     return list(out.values())
 
 
@@ -461,17 +473,37 @@ def article_from_item(
     source: Source, item: FeedItem, now: datetime, *, feed_language: str = ""
 ) -> Article | None:
     """One FeedItem -> Article; None when it has no link, GUID or content to name it by."""
+    identity = _identity(source, item)
+    if identity is None:
+        return None
+    return _article(source, item, now, identity, feed_language=feed_language)
+
+
+def _identity(source: Source, item: FeedItem) -> tuple[str, str, str] | None:
+    """(article id, link, guid) of an item; None when nothing names it."""
     link = _http_url(item.link) or _http_url(item.guid)
     guid = item.guid or ("" if link else _content_key(item))
     if not link and not guid:
         return None
+    return article_id(link, guid, source.id), link, guid
+
+
+def _article(
+    source: Source,
+    item: FeedItem,
+    now: datetime,
+    identity: tuple[str, str, str],
+    *,
+    feed_language: str,
+) -> Article:
+    ident, link, _guid = identity
     return Article(
-        id=article_id(link, guid, source.id),
+        id=ident,
         url=canonical_url(link) if link else "",
-        title=item.title or _title_from_text(item.summary),
+        title=item.title or _title_from_text(item.text),
         source_id=source.id,
         source_name=source.name,
-        text=item.summary,
+        text=item.text,
         published=clamp_published(item.published, now),
         fetched_at=now,
         language=source.language or item.language or feed_language,
@@ -530,7 +562,7 @@ def _http_url(value: str) -> str:
 
 def _content_key(item: FeedItem) -> str:
     """A stable stand-in GUID for items with neither link nor GUID: a hash of their content."""
-    content = f"{item.title}\n{item.summary}".strip()
+    content = f"{item.title}\n{item.text}".strip()
     if not content:
         return ""
     return "sha256:" + hashlib.sha256(content.encode("utf-8")).hexdigest()[:32]

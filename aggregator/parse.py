@@ -23,11 +23,10 @@ from urllib.parse import urljoin, urlsplit
 import feedparser
 from feedparser.datetimes import _parse_date as parse_feed_date
 
-from aggregator.records import FeedItem, ParsedFeed
+from aggregator.records import MAX_SUMMARY_CHARS, FeedItem, ParsedFeed
 from aggregator.text import clean_text, html_to_text
 
 MAX_TITLE_CHARS = 1000
-MAX_SUMMARY_CHARS = 100_000
 MAX_AUTHOR_CHARS = 300
 MAX_URL_CHARS = 4096
 EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)  # older dates are broken clocks or defaults
@@ -114,7 +113,7 @@ def parse_with_feedparser(
 
 def _has_content(item: FeedItem) -> bool:
     """False for the empty shell a truncated document can leave as its last entry."""
-    return bool(item.link or item.guid or item.title or item.summary)
+    return bool(item.link or item.guid or item.title or item.text)
 
 
 def _check_empty_feed(body: bytes, parsed: Mapping[str, Any]) -> None:
@@ -144,11 +143,13 @@ def _item(
 ) -> FeedItem:
     """One feedparser entry -> FeedItem."""
     guid = clean_text(str(entry.get("id") or ""))[:MAX_URL_CHARS]
+    summary, summary_is_html = _summary(entry)
     return FeedItem(
         title=_plain(entry.get("title", ""), entry.get("title_detail"))[:MAX_TITLE_CHARS],
         link=_entry_link(entry, base_url),
         guid=guid,
-        summary=_summary(entry),
+        summary=summary,
+        summary_is_html=summary_is_html,
         published=_published(entry, now),
         author=_author(entry),
         language=_entry_language(entry) or feed_language,
@@ -167,8 +168,11 @@ def _plain(value: object, detail: Mapping[str, Any] | None = None) -> str:
     return " ".join(clean_text(text).split())
 
 
-def _summary(entry: Mapping[str, Any]) -> str:
-    """The longer of the entry's content and summary, as plain text."""
+def _summary(entry: Mapping[str, Any]) -> tuple[str, bool]:
+    """The longer of the entry's content and summary, and whether it is markup.
+
+    It becomes plain text when used (FeedItem.text), not here.
+    """
     candidates: list[tuple[str, Mapping[str, Any] | None]] = [
         (str(c.get("value") or ""), c) for c in entry.get("content") or [] if isinstance(c, dict)
     ]
@@ -176,8 +180,7 @@ def _summary(entry: Mapping[str, Any]) -> str:
     best = max(candidates, key=lambda pair: len(pair[0]))
     value, detail = best
     kind = str((detail or {}).get("type") or "text/html")
-    text = html_to_text(value) if "html" in kind or "xml" in kind else clean_text(value)
-    return text[:MAX_SUMMARY_CHARS]
+    return value, "html" in kind or "xml" in kind
 
 
 def _absolute(link: object, base: str) -> str:

@@ -12,6 +12,8 @@ of 200 real feeds.
 
 from __future__ import annotations
 
+import html
+import html.entities
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from typing import Any
 
 from fastfeedparser import main as _ffp
 from feedparser.mixin import _FeedParserMixin
+from feedparser.urls import _urljoin
 
 from aggregator import parse
 from aggregator.records import FeedItem, ParsedFeed
@@ -35,9 +38,30 @@ _ENTRY_TAG = re.compile(rb"<(?:item|entry)[\s>]")
 _LANGUAGE_TAG = re.compile(
     rb"<(?:dc:)?language>\s*(?:<!\[CDATA\[)?\s*([^<\]]{1,64}?)\s*(?:\]\]>)?\s*</"
 )
-_ITUNES_IMAGE = re.compile(rb"<itunes:image[\s>/]")
-_NOT_PERMALINK = re.compile(rb"""isPermaLink\s*=\s*["']false""", re.I)
+# A title, summary or content that is base64 (mode="base64" or a type neither text nor XML).
+_BINARY_CONTENT = re.compile(
+    rb"<(?:title|summary|content|subtitle)\b[^>]*"
+    rb"""(?:mode\s*=\s*["']base64|\btype\s*=\s*["'](?!text|html|xhtml|[^"']*xml))"""
+)
+_C1_REFERENCE = re.compile(rb"&#(?:0*(?:12[89]|1[34][0-9]|15[0-9])|[xX]0*[89][0-9A-Fa-f]);")
+_NS_TITLE = re.compile(rb"<[A-Za-z0-9_]+:title[\s>]")
+_TITLE_TAG = re.compile(rb"<title[\s>]")
+_C1_CONTROL = re.compile(rb"\xc2[\x80-\x9f]")  # feedparser reads these as windows-1252
 _LINK_TAG = re.compile(rb"<(?:[A-Za-z0-9_]+:)?link[\s>/]")
+_ITUNES_IMAGE = re.compile(rb"<itunes:image[\s>/]")
+_ITUNES_HREF = re.compile(
+    rb"""<itunes:image\b[^>]*?\b(?:href\s*=\s*["']([^"']*)|url\s*=\s*["']([^"']*))"""
+)
+_XML_ENTITIES = frozenset({b"lt", b"gt", b"amp", b"quot", b"apos"})
+_CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+_NEEDS_REPAIR = re.compile(
+    rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|&(?!(?:lt|gt|amp|quot|apos|#[0-9]+|#[xX][0-9A-Fa-f]+);)"
+)
+_REPAIRABLE = re.compile(
+    rb"(<!\[CDATA\[.*?\]\]>|<!--.*?-->)|&(?:([A-Za-z][A-Za-z0-9]{0,31});|(#[0-9]{1,7};|#[xX][0-9A-Fa-f]{1,6};))?",
+    re.S,
+)
+_NOT_PERMALINK = re.compile(rb"""isPermaLink\s*=\s*["']false""", re.I)
 _GUID_TAG = re.compile(rb"<(?:guid|id)[\s>]")
 _MEDIA_THUMBNAIL = re.compile(rb"<[A-Za-z0-9_]+:thumbnail[\s>/]")
 _MEDIA_DESCRIPTION = re.compile(rb"<[A-Za-z0-9_]+:description[\s>/]")
@@ -52,7 +76,7 @@ def parse_fast(
     body: bytes, *, url: str, content_type: str, max_items: int, now: datetime
 ) -> ParsedFeed | None:
     """Parse an XML feed quickly; None when feedparser must decide."""
-    if not _plain_utf8(body, content_type):
+    if not _plain_utf8(body, content_type) or _needs_feedparser(body):
         return None
     try:
         doc = _parse_strict(body)
@@ -62,37 +86,52 @@ def parse_fast(
         return None
     entries = doc.get("entries") or []
     feed = doc.get("feed") or {}
-    if not entries or len(entries) != len(_ENTRY_TAG.findall(body)):
+    starts = [match.start() for match in _ENTRY_TAG.finditer(body)]
+    if not entries or len(entries) != len(starts):
         return None  # none found, or some lost to a repair: feedparser decides
-    feed_language = _feed_language(feed, body)
-    entries_part = body[_head_end(body) :]
-    if _ITUNES_IMAGE.search(entries_part):
-        return None  # an entry's <itunes:image> is feedparser's entry image; not reported here
+    feed_language = _feed_language(feed, body[: starts[0]])
+    entries_part = body[starts[0] :]
+    # Each entry's bytes, from its start tag to the next entry's, in entries_part.
+    ends = [*starts[1:], len(body)]
+    regions = [(a - starts[0], b - starts[0]) for a, b in zip(starts, ends, strict=True)]
+    if _BINARY_CONTENT.search(entries_part):
+        return None  # base64 content (Atom mode="base64", a binary type): feedparser decodes it
+    if b":title" in entries_part and not _titles_first(entries_part, regions):
+        return None  # fastfeedparser takes a media:title before <title>; feedparser <title>
     guids = len(_GUID_TAG.findall(entries_part))
     if 0 < guids < len(entries):
         return None  # some entries without a GUID: fastfeedparser reports their link as one
-    links = len(_LINK_TAG.findall(entries_part))
-    if links < len(entries) and _NOT_PERMALINK.search(entries_part):
-        return None  # an entry without <link> whose GUID is no link: fastfeedparser uses it
+    # A literal test first: each search of a big document costs more than the test.
     media = _Media(
-        thumbnails=bool(_MEDIA_THUMBNAIL.search(entries_part)),
-        descriptions=bool(_MEDIA_DESCRIPTION.search(entries_part)),
-        xml_base=bool(_XML_BASE.search(body)),
+        thumbnails=b":thumbnail" in entries_part and bool(_MEDIA_THUMBNAIL.search(entries_part)),
+        descriptions=(
+            b":description" in entries_part and bool(_MEDIA_DESCRIPTION.search(entries_part))
+        ),
+        xml_base=b"xml:base" in body and bool(_XML_BASE.search(body)),
     )
+    # feedparser takes an entry's <itunes:image> as its image (the last resort of _image).
+    itunes = (
+        _itunes_images(entries_part, regions)
+        if b"<itunes:image" in entries_part and _ITUNES_IMAGE.search(entries_part)
+        else None
+    )
+    # fastfeedparser takes a GUID with isPermaLink="false" as the link; feedparser does not.
+    non_permalinks = any(spelling in entries_part for spelling in (b"aLink", b"alink", b"ALINK"))
     items: list[FeedItem] = []
-    for entry in entries[: max(0, max_items)]:
+    for index, entry in enumerate(entries[: max(0, max_items)]):
         item = _item(
             entry,
             base_url=url,
             feed_language=feed_language,
             now=now,
             has_guid=guids > 0,
+            raw=_RawEntry(entries_part, regions[index], non_permalinks),
             media=media,
+            itunes_image=itunes[index] if itunes else "",
         )
-        if item is None:
-            return None
-        if parse._has_content(item):
-            items.append(item)
+        if item is None or not parse._has_content(item):
+            return None  # an empty entry: content fastfeedparser missed, or a broken shell
+        items.append(item)
     return ParsedFeed(
         items=tuple(items),
         title=_title(feed.get("title"))[: parse.MAX_TITLE_CHARS],
@@ -100,6 +139,54 @@ def parse_fast(
         language=feed_language,
         format=_FORMATS.get(str(doc.get("version") or feed.get("type") or ""), ""),
     )
+
+
+@dataclass(frozen=True)
+class _RawEntry:
+    """One entry's own bytes, asked what fastfeedparser does not report."""
+
+    part: bytes  # the entries part of the document
+    region: tuple[int, int]  # this entry's bytes in it
+    non_permalinks: bool  # the document may hold isPermaLink="false" GUIDs
+
+    def guid_is_link(self) -> bool:
+        """feedparser's guidislink: the entry's GUID is not marked isPermaLink="false"."""
+        return not (self.non_permalinks and _NOT_PERMALINK.search(self.part, *self.region))
+
+    def has_link(self, entry: Mapping[str, Any]) -> bool:
+        """Whether the entry has a link of its own (not one fastfeedparser took from its GUID)."""
+        if not entry.get("link"):
+            return False
+        return self.guid_is_link() or bool(_LINK_TAG.search(self.part, *self.region))
+
+
+def _needs_feedparser(body: bytes) -> bool:
+    """Documents only feedparser reads as intended: DTD entities, Atom 0.3, C1 characters."""
+    if b"<!ENTITY" in body or b"purl.org/atom/ns#" in body:
+        return True  # entities declared in the document; Atom 0.3 (markup in plain text)
+    return b"&#" in body and bool(_C1_REFERENCE.search(body))  # windows-1252 to feedparser
+
+
+def _titles_first(entries_part: bytes, regions: list[tuple[int, int]]) -> bool:
+    """True when every entry's <title> comes before any namespaced title (itunes:title...)."""
+    for begin, end in regions:
+        other = _NS_TITLE.search(entries_part, begin, end)
+        if other is None:
+            continue
+        title = _TITLE_TAG.search(entries_part, begin, end)
+        if title is None or other.start() < title.start():
+            return False
+    return True
+
+
+def _itunes_images(entries_part: bytes, regions: list[tuple[int, int]]) -> list[str]:
+    """The <itunes:image> URL of each entry (the last one in it, as feedparser), or ""."""
+    images: list[str] = []
+    for begin, end in regions:
+        found = _ITUNES_HREF.findall(entries_part, begin, end)
+        url = next((a or b for a, b in reversed(found) if a or b), b"")
+        images.append(html.unescape(url.decode("utf-8", "replace")))
+    return images
 
 
 def _parse_strict(body: bytes) -> Mapping[str, Any] | None:
@@ -116,6 +203,15 @@ def _parse_strict(body: bytes) -> Mapping[str, Any] | None:
     prepared, looks_malformed = _ffp._prepare_xml_bytes(body)
     if looks_malformed:
         return None
+    doc = _parse_with_core(prepared)
+    if doc is None and _NEEDS_REPAIR.search(prepared):
+        repaired = repair_xml(prepared)
+        if repaired != prepared:
+            doc = _parse_with_core(repaired)
+    return doc
+
+
+def _parse_with_core(prepared: bytes) -> Mapping[str, Any] | None:
     doc: Mapping[str, Any] | None = _ffp._parse_with_core(
         prepared,
         include_content=True,
@@ -126,20 +222,39 @@ def _parse_strict(body: bytes) -> Mapping[str, Any] | None:
     return doc
 
 
-def _feed_language(feed: Mapping[str, Any], body: bytes) -> str:
+def repair_xml(body: bytes) -> bytes:
+    """Make the usual faults of hand-made feeds well-formed, as feedparser reads them.
+
+    Control characters are dropped (our text cleaning drops them anyway); outside CDATA
+    sections and comments, an HTML entity such as "&colon;" or "&nbsp;" becomes its character
+    reference (an unknown name becomes text). A bare "&" stays: the document stays malformed
+    and feedparser reads it. feedparser's lenient parser reads the original the same
+    way; tests/test_parse_fast.py checks it on such documents.
+    """
+    return _REPAIRABLE.sub(_repair, _CONTROL_BYTES.sub(b"", body))
+
+
+def _repair(match: re.Match[bytes]) -> bytes:
+    if match[1] or match[3]:
+        return match[0]  # a CDATA section, comment or character reference stays as it is
+    name = match[2]
+    if name is None:
+        return match[0]  # a bare "&": feedparser reads "Q&A" as "Q&A;", so it decides
+    if name in _XML_ENTITIES:
+        return match[0]
+    chars = html.entities.html5.get(name.decode("ascii") + ";")
+    if chars is None:
+        return b"&amp;" + name + b";"  # unknown: kept as text, as feedparser does
+    return "".join(f"&#{ord(char)};" for char in chars).encode("ascii")
+
+
+def _feed_language(feed: Mapping[str, Any], head: bytes) -> str:
     """The feed's <language> (fastfeedparser's native path drops it), else the root's xml:lang."""
-    head = body[: _head_end(body)]
     for pattern in (_LANGUAGE_TAG, _ROOT_LANG):
         match = pattern.search(head)
         if match:
             return parse._language(match[1].decode("utf-8", "replace"))
     return parse._language(feed.get("language"))
-
-
-def _head_end(body: bytes) -> int:
-    """Where the first entry starts (the feed-level part ends)."""
-    match = _ENTRY_TAG.search(body)
-    return match.start() if match else len(body)
 
 
 def _plain_utf8(body: bytes, content_type: str) -> bool:
@@ -160,7 +275,7 @@ def _plain_utf8(body: bytes, content_type: str) -> bool:
         body.decode("utf-8")
     except UnicodeDecodeError:
         return False
-    return True
+    return not _C1_CONTROL.search(body)  # U+0080-U+009F: windows-1252 to feedparser
 
 
 @dataclass(frozen=True)
@@ -179,12 +294,19 @@ def _item(
     feed_language: str,
     now: datetime,
     has_guid: bool,
+    raw: _RawEntry,
     media: _Media,
+    itunes_image: str,
 ) -> FeedItem | None:
     """One fastfeedparser entry -> FeedItem; None when the entry needs feedparser."""
     published = _published(entry, now)
-    if published is _UNREADABLE or not entry.get("link"):
-        return None  # a GUID may stand in for the link: feedparser's rules decide
+    if published is _UNREADABLE:
+        return None
+    if not raw.has_link(entry):
+        if entry.get("links"):
+            return None  # only enclosures, related links...: feedparser's choice
+        # feedparser: a permalink GUID is the link, else there is none
+        entry = {**entry, "link": entry.get("id") if has_guid and raw.guid_is_link() else ""}
     contents = [m for m in entry.get("media_content") or [] if isinstance(m, dict)]
     # A thumbnail beside a media:content is not reported; feedparser's image may be it.
     if media.thumbnails and contents and not any(_has_image(m) for m in contents):
@@ -193,20 +315,24 @@ def _item(
         return None  # a media:description outside media:content: not reported
     if media.xml_base and not _all_absolute(entry):
         return None  # feedparser resolves relative URLs against xml:base; we do not
-    link = _link(entry, base_url)
+    link = _link(entry, base_url) if entry.get("link") else ""
     if link is None:
         return None
     # Without any <guid>/<id>, fastfeedparser reports the link as the id; feedparser none.
     guid = clean_text(str(entry.get("id") or ""))[: parse.MAX_URL_CHARS] if has_guid else ""
+    if guid and base_url and not _ABSOLUTE.match(guid) and raw.guid_is_link():
+        guid = _urljoin(base_url, guid)  # feedparser resolves a relative permalink GUID
+    summary, summary_is_html = _summary(entry)
     return FeedItem(
         title=_title(entry.get("title"))[: parse.MAX_TITLE_CHARS],
         link=link,
         guid=guid,
-        summary=_summary(entry),
+        summary=summary,
+        summary_is_html=summary_is_html,
         published=published if isinstance(published, datetime) else None,
         author=_author(entry.get("author"))[: parse.MAX_AUTHOR_CHARS],
         language=_entry_language(entry) or feed_language,
-        image=_image(entry, base_url),
+        image=_image(entry, base_url) or parse._absolute(itunes_image, base_url),
     )
 
 
@@ -274,7 +400,8 @@ def _published(entry: Mapping[str, Any], now: datetime) -> object:
     return None
 
 
-def _summary(entry: Mapping[str, Any]) -> str:
+def _summary(entry: Mapping[str, Any]) -> tuple[str, bool]:
+    """As parse._summary: the longest of content, description and media description."""
     candidates: list[tuple[str, str]] = [
         (str(c.get("value") or ""), str(c.get("type") or "text/html"))
         for c in entry.get("content") or []
@@ -285,8 +412,7 @@ def _summary(entry: Mapping[str, Any]) -> str:
         if isinstance(media, dict) and media.get("description"):
             candidates.append((str(media["description"]), "text/html"))
     value, kind = max(candidates, key=lambda pair: len(pair[0]))
-    text = html_to_text(value) if "html" in kind or "xml" in kind else clean_text(value)
-    return text[: parse.MAX_SUMMARY_CHARS]
+    return value, "html" in kind or "xml" in kind
 
 
 def _entry_language(entry: Mapping[str, Any]) -> str:

@@ -10,6 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from functools import cached_property
+
+from aggregator.text import clean_text, html_to_text
+
+MAX_SUMMARY_CHARS = 100_000  # plain-text characters kept of a feed item's teaser or body
 
 
 class FetchStatus(StrEnum):
@@ -42,11 +47,22 @@ class FeedItem:
     title: str  # plain text
     link: str  # absolute URL of the article page ("" when the feed gave none)
     guid: str = ""  # the feed's own id for the item, if any
-    summary: str = ""  # plain text teaser or body from the feed
+    summary: str = ""  # teaser or body as the feed gave it: markup when summary_is_html
     published: datetime | None = None  # timezone-aware UTC, or None when absent/absurd
     author: str = ""
     language: str = ""  # BCP 47 tag when the feed says, else ""
     image: str = ""  # URL of a lead image, if the feed gives one
+    summary_is_html: bool = False
+
+    @cached_property
+    def text(self) -> str:
+        """The summary as plain text, hidden content dropped.
+
+        Converted on first use, not while parsing: a crawl converts only the items it has not
+        stored before, which is most of the cost of reading a big feed again.
+        """
+        text = html_to_text(self.summary) if self.summary_is_html else clean_text(self.summary)
+        return text[:MAX_SUMMARY_CHARS]
 
 
 @dataclass(frozen=True)

@@ -160,7 +160,7 @@ def feed_view(feed: ParsedFeed) -> View:
 
 
 def entry_view(item: FeedItem) -> View:
-    summary = PlainText(item.summary)
+    summary = PlainText(item.text)
     moment = item.published.utctimetuple() if item.published else None
     dates = {key: moment for key in KEPT_ENTRY_KEYS if key.endswith("_parsed")}
     return View(

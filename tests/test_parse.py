@@ -52,7 +52,7 @@ def test_rss20_items_and_feed_fields() -> None:
 
 
 def test_rss_summary_is_plain_text_without_hidden_parts() -> None:
-    summary = parse_fixture("rss20.xml").items[0].summary
+    summary = parse_fixture("rss20.xml").items[0].text
     assert summary == "The council approved the budget.\n\nSecond paragraph."
     for hidden in ("SECRET", "alert", "comment", "<"):
         assert hidden not in summary
@@ -88,13 +88,13 @@ def test_atom_with_xml_base_and_languages() -> None:
     assert feed.link == "https://blog.example.org/de/"
     first, second = feed.items
     assert first.link == "https://blog.example.org/de/posts/erster"
-    assert first.summary == "Ein längerer Text über etwas.\n\nZweiter Absatz."  # content > summary
+    assert first.text == "Ein längerer Text über etwas.\n\nZweiter Absatz."  # content > summary
     assert first.published == datetime(2024, 3, 5, 8, 0, tzinfo=UTC)  # +02:00 converted to UTC
     assert (first.author, first.language) == ("Max Mustermann", "de")
     assert second.link == "https://other.example.net/base/article-2"  # entry's own xml:base
     assert second.language == "fr"
     assert second.published == datetime(2024, 3, 4, 8, 0, tzinfo=UTC)  # published over updated
-    assert second.summary == "Bonjour monde."
+    assert second.text == "Bonjour monde."
 
 
 def test_rss10_rdf() -> None:
@@ -136,14 +136,14 @@ def test_json_feed() -> None:
     )
     first, second = feed.items
     assert first.link == "https://json.example.com/posts/1"
-    assert first.summary == "Hello world"
+    assert first.text == "Hello world"
     assert first.published == datetime(2024, 3, 1, 9, 0, tzinfo=UTC)
     assert (first.author, first.image, first.language) == (
         "Ann, Bob",
         "https://json.example.com/1.png",
         "en",
     )
-    assert (second.guid, second.link, second.summary) == ("2", "", "No title, no url")
+    assert (second.guid, second.link, second.text) == ("2", "", "No title, no url")
 
 
 # --- not feeds -------------------------------------------------------------------------------
@@ -209,12 +209,12 @@ def test_billion_laughs_is_fast_and_small() -> None:
     assert grown_kib < 100_000  # the expansion would be gigabytes
     assert [item.link for item in feed.items] == ["https://bomb.example.com/1"]
     assert len(feed.items[0].title) < 100
-    assert "lollol" not in feed.title + feed.items[0].title + feed.items[0].summary
+    assert "lollol" not in feed.title + feed.items[0].title + feed.items[0].text
 
 
 def test_external_entities_are_not_resolved() -> None:
     feed = parse_fixture("external_entity.xml")
-    text = feed.items[0].title + feed.items[0].summary
+    text = feed.items[0].title + feed.items[0].text
     assert "root:" not in text
     assert feed.items[0].link == "https://xxe.example.com/1"
 
@@ -236,7 +236,7 @@ def test_caps_on_items_titles_and_summaries() -> None:
         "https://caps.example.com/49",
     ]
     assert len(feed.items[0].title) == 1000
-    assert 99_000 <= len(feed.items[0].summary) <= 100_000
+    assert 99_000 <= len(feed.items[0].text) <= 100_000
 
 
 def test_control_characters_and_wrong_declared_charset() -> None:
