@@ -1,4 +1,9 @@
-"""Quality gate: B-cubed F1 and ARI on 6,366 real headlines (UCI News Aggregator, 87 stories)."""
+"""Quality gate: B-cubed F1 and ARI on 6,366 real headlines (UCI News Aggregator, 87 stories).
+
+Publication time is deliberately not a feature: UCI's timestamps are crawl times, every gold
+story a batch a few seconds long, so any time penalty scores for the wrong reason (measured:
+similarities times exp(-gap / 12 h) give F1 0.867; splitting at 3 h gaps, 0.868).
+"""
 
 from __future__ import annotations
 
