@@ -9,8 +9,9 @@ Pure: no I/O. The steps, each a small function below:
    bankruptcy") become similar; a second-order similarity, computed on sparse neighbours only;
 3. average linkage over a sparse similarity graph (pairs below a floor count as 0), merging
    while the average similarity between two groups reaches the threshold;
-4. identity: continuing stories keep their ids, new ones get ids derived from their oldest
-   article, so reruns on the same data give the same ids.
+4. identity: two stories of an earlier run share a group only when clearly alike (stickiness,
+   STICKY_MARGIN); continuing stories keep their ids, new ones get ids derived from their
+   oldest article, so reruns on the same data give the same ids.
 
 Optionally (``embedder=``, see aggregator.embed) a sentence embedding of title and lead joins
 the TF-IDF cosine in step 3, so one event reported in several languages becomes one story.
@@ -52,6 +53,11 @@ SMOOTH_MAX_TERMS = 300  # borrowed terms kept per article (bounds memory)
 GRAPH_MIN_SIM = 0.05  # similarities below this count as 0 in the linkage (sparse graph)
 GRAPH_MAX_NEIGHBOURS = 400  # strongest neighbours kept per article in the linkage graph
 BLOCK_CELLS = 4_000_000  # dense cells per row block when computing similarities
+
+# Stickiness: a group holding members of two stories of an earlier run keeps them together only
+# when their average similarity reaches STICKY_MARGIN times the threshold; a rerun does not
+# fold one established story into another on a borderline score (see _keep_stories_apart).
+STICKY_MARGIN = 1.5
 
 # With sentence embeddings (cluster_articles(..., embedder=...)) the linkage graph scores a pair
 # (1 - EMBED_WEIGHT) * TF-IDF cosine + EMBED_WEIGHT * rescaled embedding cosine; languages then
@@ -98,7 +104,7 @@ def cluster_articles(
         dense = embedder.embed([embedding_text(a) for a in ordered]).astype(np.float32)
     if threshold is None:
         threshold = DEFAULT_THRESHOLD if dense is None else EMBED_THRESHOLD
-    groups = _group(vectors, threshold, dense)
+    groups = _group(vectors, threshold, dense, _previous_codes(ordered, previous or {}))
     ids, merged = assign_story_ids(
         [[ordered[i].id for i in group] for group in groups], previous or {}
     )
@@ -291,10 +297,28 @@ def _keep_largest(matrix: sp.csr_matrix, per_row: int) -> sp.csr_matrix:
 # -- average linkage -------------------------------------------------------------------------
 
 
+def _previous_codes(articles: Sequence[Article], previous: Mapping[str, str]) -> np.ndarray:
+    """Per article, a number standing for its previous story (-1: none)."""
+    codes: dict[str, int] = {}
+    return np.array(
+        [
+            codes.setdefault(previous[a.id], len(codes)) if a.id in previous else -1
+            for a in articles
+        ],
+        dtype=np.int64,
+    )
+
+
 def _group(
-    vectors: sp.csr_matrix, threshold: float, dense: np.ndarray | None = None
+    vectors: sp.csr_matrix,
+    threshold: float,
+    dense: np.ndarray | None = None,
+    stories_before: np.ndarray | None = None,
 ) -> list[list[int]]:
-    """Row indices grouped by average linkage, each group ascending, groups by first member."""
+    """Row indices grouped by average linkage, each group ascending, groups by first member.
+
+    ``stories_before`` (see _previous_codes) makes earlier stories sticky (see STICKY_MARGIN).
+    """
     n = vectors.shape[0]
     if n == 1:
         return [[0]]
@@ -306,7 +330,49 @@ def _group(
     groups: dict[int, list[int]] = {}
     for index, label in enumerate(labels):
         groups.setdefault(label, []).append(index)
+    if stories_before is not None and (stories_before >= 0).any():
+        similar = sp.csr_matrix(graph.tocsr() + graph.T.tocsr())
+        margin = STICKY_MARGIN * threshold
+        return sorted(
+            part
+            for group in groups.values()
+            for part in _keep_stories_apart(group, similar, stories_before, margin)
+        )
     return sorted(groups.values())
+
+
+def _keep_stories_apart(
+    group: list[int], similar: sp.csr_matrix, stories_before: np.ndarray, margin: float
+) -> list[list[int]]:
+    """A group cut into its earlier stories, rejoined while two parts average ``margin``.
+
+    Each new article (code -1) goes with the earlier story it is most similar to on average;
+    parts rejoin by average linkage (the highest average first), as in average_linkage.
+    """
+    before = stories_before[group]
+    codes = sorted(set(before[before >= 0].tolist()))
+    if len(codes) < 2:
+        return [group]
+    seeds = np.array([before == code for code in codes], dtype=np.float64).T  # member x part
+    sims = similar[group][:, group].toarray()
+    affinity = (sims @ seeds) / seeds.sum(axis=0)  # member x part: average similarity
+    part = np.where(before >= 0, np.searchsorted(codes, before), affinity.argmax(axis=1))
+    members = np.eye(len(codes))[part]  # member x part, one-hot
+    sums = members.T @ sims @ members  # part x part: sum of similarities between them
+    sizes = members.sum(axis=0)
+    alive = list(range(len(codes)))
+    while len(alive) > 1:
+        average, a, b = max(
+            (sums[a, b] / (sizes[a] * sizes[b]), a, b) for a in alive for b in alive if a < b
+        )
+        if average < margin:
+            break
+        sums[a] += sums[b]
+        sums[:, a] += sums[:, b]
+        sizes[a] += sizes[b]
+        part[part == b] = a
+        alive.remove(b)
+    return [[m for m, of in zip(group, part, strict=True) if of == a] for a in alive]
 
 
 def average_linkage(

@@ -298,6 +298,20 @@ def test_split_story_keeps_its_id_on_the_larger_part_only() -> None:
     assert result.merged == {}
 
 
+def test_two_established_stories_do_not_merge_on_a_borderline_score() -> None:
+    """Stickiness: alike enough to merge in a fresh run, yet two stories of an earlier run
+    stay apart (and keep their ids) while new articles still join the right one."""
+    articles = two_alike_stories(seed=1)
+    fresh = story_of(cluster_articles(articles))
+    assert fresh["a0"] == fresh["b0"], "precondition: one story without history"
+    previous = {f"{s}{j}": f"story-{s}" for s in "ab" for j in range(4)}  # a4, b4 are new
+    result = cluster_articles(articles, previous)
+    found = story_of(result)
+    assert {found[f"a{j}"] for j in range(5)} == {"story-a"}
+    assert {found[f"b{j}"] for j in range(5)} == {"story-b"}
+    assert result.merged == {}
+
+
 def test_assign_story_ids_greedy_claims() -> None:
     groups = [["a1", "a2", "b1"], ["b2", "b3"], ["n1"]]
     previous = {"a1": "A", "a2": "A", "b1": "B", "b2": "B", "b3": "B"}
@@ -363,6 +377,32 @@ def synthetic(
         articles.append(make(ident, title, when, source="noise", text=" ".join(everyday(40))))
         truth[ident] = ident
     return articles, truth
+
+
+def two_alike_stories(seed: int) -> list[Article]:
+    """Two stories of 5 that share words of one kind of event (2 of 4 per title) but not their
+    names, among 40 unrelated articles: average similarity just above DEFAULT_THRESHOLD."""
+    rng = random.Random(seed)
+
+    def word() -> str:
+        return "".join(rng.choices(string.ascii_lowercase, k=rng.randint(5, 9)))
+
+    vocabulary = [word() for _ in range(3000)]
+    shared = [word() for _ in range(4)]
+    base = datetime(2024, 5, 2, tzinfo=UTC)
+    articles: list[Article] = []
+    for story in "ab":
+        names = [word().title() for _ in range(2)]
+        for j in range(5):
+            title = " ".join(
+                rng.sample(shared, 2) + rng.sample(names, 2) + rng.sample(vocabulary, 4)
+            )
+            when = base + timedelta(minutes=len(articles))
+            articles.append(make(f"{story}{j}", title, when, source=f"s{j}"))
+    for j in range(40):
+        when = base + timedelta(minutes=len(articles))
+        articles.append(make(f"n{j}", " ".join(rng.sample(vocabulary, 7)), when, source="noise"))
+    return articles
 
 
 def test_a_desk_category_beats_general() -> None:

@@ -1,4 +1,9 @@
-"""Quality gate: B-cubed F1 and ARI on 6,366 real headlines (UCI News Aggregator, 87 stories)."""
+"""Quality gate: B-cubed F1 and ARI on 6,366 real headlines (UCI News Aggregator, 87 stories).
+
+Publication time is deliberately not a feature: UCI's timestamps are crawl times, every gold
+story a batch a few seconds long, so any time penalty scores for the wrong reason (measured:
+similarities times exp(-gap / 12 h) give F1 0.867; splitting at 3 h gaps, 0.868).
+"""
 
 from __future__ import annotations
 
@@ -24,6 +29,12 @@ FLOOR_ARI = 0.72
 FLOOR_EMBED_F1 = 0.76
 FLOOR_EMBED_PRECISION = 0.82
 FLOOR_EMBED_ARI = 0.72
+# Story ids across two runs (the first half by time, then all with the first run's stories as
+# ``previous``, as pipeline.cluster_stage passes them). Measured with STICKY_MARGIN 1.5: 69/69
+# stories of 2+ articles keep their id (100 %), 91/95 of all stories (95.8 %; singletons may
+# join a story); without the stickiness 66/69 (95.7 %) and 86/95 (90.5 %).
+FLOOR_KEPT_STORIES = 0.97
+FLOOR_KEPT_ALL = 0.93
 
 
 def load_uci(shared_data: Path) -> tuple[list[Article], dict[str, str]]:
@@ -71,6 +82,20 @@ def test_uci_clustering_quality_with_sentence_embeddings(shared_data: Path) -> N
     assert ari >= FLOOR_EMBED_ARI
     assert 87 <= stories <= 450
     assert sorted(found) == ids
+
+
+@pytest.mark.shared
+def test_uci_story_ids_survive_a_second_run(shared_data: Path) -> None:
+    articles, _gold = load_uci(shared_data)
+    by_time = sorted(articles, key=lambda a: (a.timestamp, a.id))
+    first = cluster_articles(by_time[: len(by_time) // 2]).stories
+    previous = {a: s.id for s in first for a in s.article_ids}
+    second = {s.id for s in cluster_articles(articles, previous).stories}
+    multi = [s for s in first if len(s.article_ids) >= 2]
+    kept, kept_all = sum(s.id in second for s in multi), sum(s.id in second for s in first)
+    print(f"UCI ids kept: {kept}/{len(multi)} stories of 2+, {kept_all}/{len(first)} in all")
+    assert kept >= FLOOR_KEPT_STORIES * len(multi)
+    assert kept_all >= FLOOR_KEPT_ALL * len(first)
 
 
 def test_bcubed_on_a_worked_example() -> None:
