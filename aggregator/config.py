@@ -38,6 +38,9 @@ class FetchSettings(_Strict):
         86_400.0, gt=0, description="longest wait a Retry-After header can impose, seconds"
     )
     robots_max_bytes: int = Field(512_000, gt=0, description="cap on a robots.txt body")
+    max_crawl_delay: float = Field(
+        10.0, ge=0, description="longest robots.txt Crawl-delay honoured between pages, seconds"
+    )
 
 
 class LLMSettings(_Strict):

@@ -11,12 +11,14 @@ their page, how a page fills an article) are plain functions at the bottom.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
 import logging
+import math
 import os
 import time
-from collections.abc import Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Collection, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
@@ -161,6 +163,9 @@ class _Crawler:
         self.progress: Progress | None = None
         # robots.txt per origin, fetched once per crawl by whichever page asks first
         self._robots: dict[str, asyncio.Future[RobotsRules]] = {}
+        # robots.txt Crawl-delay: one page at a time per origin, spaced by the delay
+        self._paced: dict[str, asyncio.Lock] = {}
+        self._next_page: dict[str, float] = {}
         self._agent = robots_agent(self.settings.user_agent)
         # Storage is synchronous: run it off the loop, one call at a time, so SQLite never
         # sees competing writers from this process.
@@ -367,7 +372,9 @@ class _Crawler:
                 "source %s: article page %s not fetched: %s", source.id, article.url, rules.why
             )
             return article
-        result = await self.fetcher.get(article.url, accept=PAGE_ACCEPT)
+        delay = min(rules.crawl_delay(self._agent), self.settings.max_crawl_delay)
+        async with self._pace(article.url, delay):
+            result = await self.fetcher.get(article.url, accept=PAGE_ACCEPT)
         if result.status is not FetchStatus.OK:
             log.info("source %s: article page %s: %s", source.id, article.url, result.error)
             return article
@@ -384,10 +391,24 @@ class _Crawler:
             log.info("source %s: nothing extracted from %s", source.id, article.url)
         return merge_page(article, page, self.now)
 
+    @contextlib.asynccontextmanager
+    async def _pace(self, url: str, delay: float) -> AsyncIterator[None]:
+        """Hold a page fetch until ``delay`` seconds after the origin's previous one started."""
+        if delay <= 0:
+            yield
+            return
+        origin = _origin(url)
+        loop = asyncio.get_running_loop()
+        async with self._paced.setdefault(origin, asyncio.Lock()):
+            wait = self._next_page.get(origin, 0.0) - loop.time()
+            if wait > 0:
+                await asyncio.sleep(wait)
+            self._next_page[origin] = loop.time() + delay
+            yield
+
     async def _robots_for(self, url: str) -> RobotsRules:
         """The robots.txt rules of ``url``'s origin, fetched once per crawl."""
-        parts = urlsplit(url)
-        origin = f"{parts.scheme}://{parts.netloc}"
+        origin = _origin(url)
         pending = self._robots.get(origin)
         if pending is None:
             pending = asyncio.ensure_future(self._load_robots(origin))
@@ -418,6 +439,21 @@ class RobotsRules:
         if self.parser is None:
             return self.allow_all
         return self.parser.can_fetch(agent, url)
+
+    def crawl_delay(self, agent: str) -> float:
+        """Seconds to leave between two page fetches from the origin (Crawl-delay), or 0."""
+        if self.parser is None:
+            return 0.0
+        try:
+            delay = float(self.parser.crawl_delay(agent) or 0)
+        except (TypeError, ValueError):
+            return 0.0
+        return delay if math.isfinite(delay) and delay > 0 else 0.0
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def robots_agent(user_agent: str) -> str:

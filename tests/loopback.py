@@ -24,6 +24,7 @@ class Request:
     path: str  # path with query string
     headers: dict[str, str]
     body: bytes = b""
+    at: float = field(default_factory=time.monotonic)  # when the server read it
 
 
 @dataclass

@@ -658,6 +658,32 @@ def test_robots_txt_outcomes(robots: Response, pages_fetched: bool, tmp_path: Pa
     assert ("31,200 birds" in swifts.text) is pages_fetched
 
 
+@pytest.mark.parametrize(
+    ("robots", "settings", "spacing"),
+    [
+        (b"User-agent: *\nCrawl-delay: 1\n", {}, 1.0),
+        # a delay past max_crawl_delay is clamped to it (an editor's crawl must end)
+        (b"User-agent: aggregator\nCrawl-delay: 3600\n", {"max_crawl_delay": 0.4}, 0.4),
+    ],
+)
+def test_robots_txt_crawl_delay_spaces_the_pages_of_a_host(
+    robots: bytes, settings: dict[str, float], spacing: float, tmp_path: Path
+) -> None:
+    storage = Storage(f"sqlite:///{tmp_path / 'db.sqlite'}")
+    with storage, LoopbackServer() as srv:
+        srv.routes["/feed.rss"] = Response(body=fixture("fulltext.rss", srv), headers=RSS)
+        srv.routes["/robots.txt"] = Response(body=robots, headers=ROBOTS)
+        for page in ("swifts.html", "telescope.html"):
+            srv.routes[f"/articles/{page}"] = Response(body=fixture(page, srv), headers=HTML)
+        config = make_config(source("science", srv.url("/feed.rss"), full_text=True), **settings)
+        report = crawl(config, storage, now=NOW)
+        times = sorted(r.at for r in srv.requests if r.path.startswith("/articles/"))
+    assert report.new_articles == 3 and len(times) == 3
+    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    assert min(gaps) >= spacing * 0.95, gaps  # without pacing the three pages go at once
+    assert max(gaps) < spacing + 5
+
+
 def test_progress_is_called_once_per_source(tmp_path: Path) -> None:
     seen: list[str] = []
     with Storage(f"sqlite:///{tmp_path / 'db.sqlite'}") as storage, LoopbackServer() as srv:
