@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 from datetime import UTC, datetime, timedelta
@@ -679,7 +680,7 @@ def test_robots_txt_crawl_delay_spaces_the_pages_of_a_host(
         report = crawl(config, storage, now=NOW)
         times = sorted(r.at for r in srv.requests if r.path.startswith("/articles/"))
     assert report.new_articles == 3 and len(times) == 3
-    gaps = [later - earlier for earlier, later in zip(times, times[1:])]
+    gaps = [later - earlier for earlier, later in itertools.pairwise(times)]
     assert min(gaps) >= spacing * 0.95, gaps  # without pacing the three pages go at once
     assert max(gaps) < spacing + 5
 
