@@ -32,6 +32,9 @@ from aggregator.text import clean_text, html_to_text
 _XML_BASE = re.compile(rb"xml:base\s*=")
 _ABSOLUTE = re.compile(r"\s*[A-Za-z][A-Za-z0-9+.-]*:")  # a scheme: http:, tag:, urn:...
 _DECLARED_ENCODING = re.compile(rb"""^\s*<\?xml[^>]*?encoding\s*=\s*["']([A-Za-z0-9._:-]+)""")
+_UTF16_DECLARATION = re.compile(
+    rb"""^(\s*<\?xml[^>]*?encoding\s*=\s*["'])utf-?16(?:[lb]e)?(["'])""", re.I
+)
 _UTF8_NAMES = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
 _CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9._:-]+)", re.I)
 _ENTRY_TAG = re.compile(rb"<(?:item|entry)[\s>]")
@@ -52,13 +55,13 @@ _ITUNES_IMAGE = re.compile(rb"<itunes:image[\s>/]")
 _ITUNES_HREF = re.compile(
     rb"""<itunes:image\b[^>]*?\b(?:href\s*=\s*["']([^"']*)|url\s*=\s*["']([^"']*))"""
 )
-_XML_ENTITIES = frozenset({b"lt", b"gt", b"amp", b"quot", b"apos"})
 _CONTROL_BYTES = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 _NEEDS_REPAIR = re.compile(
     rb"[\x00-\x08\x0b\x0c\x0e-\x1f]|&(?!(?:lt|gt|amp|quot|apos|#[0-9]+|#[xX][0-9A-Fa-f]+);)"
 )
+# CDATA sections and comments (kept as they are) or a named entity XML does not define.
 _REPAIRABLE = re.compile(
-    rb"(<!\[CDATA\[.*?\]\]>|<!--.*?-->)|&(?:([A-Za-z][A-Za-z0-9]{0,31});|(#[0-9]{1,7};|#[xX][0-9A-Fa-f]{1,6};))?",
+    rb"(<!\[CDATA\[.*?\]\]>|<!--.*?-->)|&(?!(?:lt|gt|amp|quot|apos);)([A-Za-z][A-Za-z0-9]{0,31});",
     re.S,
 )
 _NOT_PERMALINK = re.compile(rb"""isPermaLink\s*=\s*["']false""", re.I)
@@ -76,6 +79,7 @@ def parse_fast(
     body: bytes, *, url: str, content_type: str, max_items: int, now: datetime
 ) -> ParsedFeed | None:
     """Parse an XML feed quickly; None when feedparser must decide."""
+    body = _utf8_labelled(body)
     if not _plain_utf8(body, content_type) or _needs_feedparser(body):
         return None
     try:
@@ -94,7 +98,7 @@ def parse_fast(
     # Each entry's bytes, from its start tag to the next entry's, in entries_part.
     ends = [*starts[1:], len(body)]
     regions = [(a - starts[0], b - starts[0]) for a, b in zip(starts, ends, strict=True)]
-    if _BINARY_CONTENT.search(entries_part):
+    if b"<entry" in entries_part[:6] and _BINARY_CONTENT.search(entries_part):
         return None  # base64 content (Atom mode="base64", a binary type): feedparser decodes it
     if b":title" in entries_part and not _titles_first(entries_part, regions):
         return None  # fastfeedparser takes a media:title before <title>; feedparser <title>
@@ -157,7 +161,18 @@ class _RawEntry:
         """Whether the entry has a link of its own (not one fastfeedparser took from its GUID)."""
         if not entry.get("link"):
             return False
-        return self.guid_is_link() or bool(_LINK_TAG.search(self.part, *self.region))
+        if not self.non_permalinks or _LINK_TAG.search(self.part, *self.region):
+            return True  # a <link> usually comes early: cheaper than the GUID's attributes
+        return self.guid_is_link()
+
+
+def _utf8_labelled(body: bytes) -> bytes:
+    """A document declared UTF-16 without a NUL byte, relabelled UTF-8 as feedparser reads it."""
+    head = body[:512]
+    if b"\x00" in head:
+        return body
+    fixed = _UTF16_DECLARATION.sub(rb"\1utf-8\2", head, count=1)
+    return body if fixed == head else fixed + body[512:]
 
 
 def _needs_feedparser(body: bytes) -> bool:
@@ -235,13 +250,9 @@ def repair_xml(body: bytes) -> bytes:
 
 
 def _repair(match: re.Match[bytes]) -> bytes:
-    if match[1] or match[3]:
-        return match[0]  # a CDATA section, comment or character reference stays as it is
     name = match[2]
-    if name is None:
-        return match[0]  # a bare "&": feedparser reads "Q&A" as "Q&A;", so it decides
-    if name in _XML_ENTITIES:
-        return match[0]
+    if match[1] or name is None:
+        return match[0]  # a CDATA section or comment stays as it is
     chars = html.entities.html5.get(name.decode("ascii") + ";")
     if chars is None:
         return b"&amp;" + name + b";"  # unknown: kept as text, as feedparser does

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.parse import parse_feed, parse_with_feedparser
+from aggregator.parse import NotAFeedError, parse_feed, parse_with_feedparser
 from aggregator.parse_fast import parse_fast, repair_xml
 from aggregator.records import FeedItem, ParsedFeed
 from benchmarks.bench_parse import agreement
@@ -216,6 +216,18 @@ def test_documents_the_fast_path_reads_as_feedparser_does(name: str, body: bytes
     """Faults it repairs and fields it reads itself: fast, and the same records."""
     assert fast(body) is not None, name
     assert_same_records(body)
+
+
+def test_a_utf8_document_declared_utf16_is_read_as_utf8() -> None:
+    """feedparser reads such a document as UTF-8, or (by byte count) as UTF-16 garbage."""
+    doc = rss(ITEM.format("Café", 1, 1), declaration='<?xml version="1.0" encoding="UTF-16"?>\n')
+    assert fast(doc) is not None
+    assert parse_feed(doc, url=URL, now=NOW).items[0].title == "Café"
+    assert_same_records(doc)  # this one feedparser reads as UTF-8 too
+    odd = doc.replace(b"\n", b"")
+    assert parse_feed(odd, url=URL, now=NOW).items[0].title == "Café"
+    with pytest.raises(NotAFeedError):  # feedparser: "not well-formed (invalid token)"
+        parse_with_feedparser(odd, url=URL, now=NOW)
 
 
 def test_repairs_leave_cdata_and_comments_alone() -> None:
