@@ -160,11 +160,11 @@ def _word_block(titles: list[str], leads: list[str]) -> sp.csr_matrix:
     """Title and lead over one vocabulary and one IDF, the title weighted up."""
     vectorizer = TfidfVectorizer(sublinear_tf=True, stop_words="english", dtype=np.float32)
     try:
-        vectorizer.fit(titles + leads)
+        both = sp.csr_matrix(vectorizer.fit_transform(titles + leads))  # one pass over the text
     except ValueError:  # no usable word at all (empty or stop words only)
         return sp.csr_matrix((len(titles), 0), dtype=np.float32)
-    title_part = normalize(vectorizer.transform(titles))
-    lead_part = normalize(vectorizer.transform(leads))
+    title_part = normalize(both[: len(titles)])
+    lead_part = normalize(both[len(titles) :])
     return _normalise(title_part + LEAD_WEIGHT * lead_part)
 
 
@@ -531,6 +531,8 @@ def _story(story_id: str, members: Sequence[Article], vectors: sp.csr_matrix) ->
 
 def _most_central(vectors: sp.csr_matrix) -> int:
     """Index of the member closest to the group's centroid (the oldest on ties)."""
-    centroid = np.asarray(vectors.sum(axis=0)).ravel()
-    scores = vectors @ centroid
+    if vectors.shape[0] == 1:
+        return 0
+    # each member's dot with the sum of all: no dense vector as wide as the vocabulary
+    scores = np.asarray((vectors @ vectors.T).sum(axis=1)).ravel()
     return int(np.argmax(np.round(scores, 9)))
