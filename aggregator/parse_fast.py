@@ -242,9 +242,9 @@ def repair_xml(body: bytes) -> bytes:
 
     Control characters are dropped (our text cleaning drops them anyway); outside CDATA
     sections and comments, an HTML entity such as "&colon;" or "&nbsp;" becomes its character
-    reference (an unknown name becomes text). A bare "&" stays: the document stays malformed
-    and feedparser reads it. feedparser's lenient parser reads the original the same
-    way; tests/test_parse_fast.py checks it on such documents.
+    reference, and an unknown name stays text. feedparser's lenient parser reads the original
+    that way (tests/test_parse_fast.py compares). A bare "&" is left alone: that document stays
+    malformed and goes to feedparser, which reads "Q&A" as "Q&A;".
     """
     return _REPAIRABLE.sub(_repair, _CONTROL_BYTES.sub(b"", body))
 
