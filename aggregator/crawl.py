@@ -26,7 +26,7 @@ from typing import ParamSpec, TypeVar
 from urllib.parse import urlsplit
 from urllib.robotparser import RobotFileParser
 
-from aggregator import extract, parse
+from aggregator import extract, parse, parse_worker
 from aggregator.config import Settings
 from aggregator.fetch import PAGE_ACCEPT, Fetcher, HttpResult
 from aggregator.health import (
@@ -309,6 +309,21 @@ class _Crawler:
             error += "; not fetched again until its URL changes"
         log.warning("source %s (%s): %s", source.id, source.url, error)
         failed = replace(result, status=FetchStatus.ERROR, error=error, body=b"")
+        await self._store_failure(source, state, failed, gone=gone)
+        return SourceOutcome(source.id, FetchStatus.ERROR, error=error)
+
+    async def _record_error(self, source: Source, state: FetchState, error: str) -> None:
+        """Best effort: the storage itself may be what failed."""
+        failed = FetchResult(url=source.url, status=FetchStatus.ERROR, error=error)
+        try:
+            await self._store_failure(source, state, failed)
+        except Exception:
+            log.exception("source %s: could not record the failure", source.id)
+
+    async def _store_failure(
+        self, source: Source, state: FetchState, failed: FetchResult, *, gone: bool = False
+    ) -> None:
+        """Store one more consecutive failure and the backed-off time of the next fetch."""
         failures = state.consecutive_failures + 1
         await self._db(
             self.storage.record_fetch,
@@ -319,29 +334,12 @@ class _Crawler:
             next_fetch=self._next_fetch(source, failed, failures=failures),
             gone=gone,
         )
-        return SourceOutcome(source.id, FetchStatus.ERROR, error=error)
-
-    async def _record_error(self, source: Source, state: FetchState, error: str) -> None:
-        """Best effort: the storage itself may be what failed."""
-        failed = FetchResult(url=source.url, status=FetchStatus.ERROR, error=error)
-        failures = state.consecutive_failures + 1
-        try:
-            await self._db(
-                self.storage.record_fetch,
-                source.id,
-                failed,
-                self.now,
-                url=source.url,
-                next_fetch=self._next_fetch(source, failed, failures=failures),
-            )
-        except Exception:
-            log.exception("source %s: could not record the failure", source.id)
 
     async def _parse(self, result: FetchResult) -> ParsedFeed:
         """Parse in a worker process that is killed past PARSE_TIMEOUT (a regex-pathological
         feed must not hold a core forever); the thread only waits for it."""
         job = functools.partial(
-            parse.parse_feed_bounded,
+            parse_worker.parse_feed_bounded,
             result.body,
             url=result.final_url or result.url,
             content_type=result.content_type,

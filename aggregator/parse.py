@@ -370,20 +370,3 @@ def _json_date(raw: Mapping[str, Any], now: datetime) -> datetime | None:
             if moment is not None:
                 return moment if EARLIEST_DATE <= moment <= now + FUTURE_SLACK else None
     return None
-
-
-def parse_feed_bounded(
-    body: bytes,
-    *,
-    url: str = "",
-    content_type: str = "",
-    max_items: int = 500,
-    now: datetime | None = None,
-    timeout: float = 10.0,
-) -> ParsedFeed:
-    """parse_feed in a worker process; NotAFeedError when it takes longer than ``timeout``."""
-    from aggregator import parse_worker  # it imports this module
-
-    return parse_worker.parse_feed_bounded(
-        body, url=url, content_type=content_type, max_items=max_items, now=now, timeout=timeout
-    )

@@ -14,7 +14,6 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator import parse
 from aggregator.parse import NotAFeedError, parse_feed
 from aggregator.parse_worker import parse_feed_bounded
 from aggregator.parse_worker import shutdown_workers as shutdown_parse_workers
@@ -342,7 +341,7 @@ def test_bounded_parse_gives_parse_feed_records_and_errors() -> None:
     body = _big_legacy_feed(20)
     now = datetime(2026, 3, 1, tzinfo=UTC)
     try:
-        bounded = parse.parse_feed_bounded(body, url=FEED_URL, now=now, timeout=60)
+        bounded = parse_feed_bounded(body, url=FEED_URL, now=now, timeout=60)
         assert bounded == parse_feed(body, url=FEED_URL, now=now)
         assert bounded.items[0].title == "Caf\u00e9 0"
         with pytest.raises(NotAFeedError, match="HTML page"):
