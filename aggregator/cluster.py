@@ -71,8 +71,8 @@ STICKY_MARGIN = 1.5
 EMBED_WEIGHT = 0.6
 EMBED_FLOOR = 0.3
 # The default threshold of that combined similarity. Lower scores better on UCI (F1 0.86 at
-# 0.1 against 0.833 here, see tests/test_uci_clustering.py) but from 0.12 down a strike and a rate decision in
-# one country (tests/fixtures/cluster/multilingual.json) become one story.
+# 0.1 against 0.833 here, see tests/test_uci_clustering.py), but from 0.12 down a strike and a
+# rate decision in one country (tests/fixtures/cluster/multilingual.json) become one story.
 EMBED_THRESHOLD = 0.13
 EMBED_LEAD_WORDS = 30  # words of the lead embedded beside the title (the encoder's cost grows)
 
