@@ -181,8 +181,10 @@ def url_words(url: str) -> str:
     """The words of the URL path's wordiest segment, its slug: "/business/fed-plosser-taper-
     20140310" -> "fed plosser taper". Section names ("business") would make every article of a
     desk alike; common words of slugs ("html", "story") weigh little through their IDF."""
-    segments = [_URL_WORD.findall(part) for part in unquote(urlsplit(url).path).split("/")]
-    return " ".join(max(reversed(segments), key=len, default=[]))
+    segments: list[list[str]] = [
+        _URL_WORD.findall(part) for part in unquote(urlsplit(url).path).split("/")
+    ]
+    return " ".join(max(reversed(segments), key=len))  # ties: the last segment
 
 
 def embedding_text(article: Article) -> str:
