@@ -184,7 +184,7 @@ def url_words(url: str) -> str:
     segments: list[list[str]] = [
         _URL_WORD.findall(part) for part in unquote(urlsplit(url).path).split("/")
     ]
-    return " ".join(max(reversed(segments), key=len))  # ties: the last segment
+    return " ".join(max(segments[::-1], key=len))  # ties: the last segment
 
 
 def embedding_text(article: Article) -> str:
