@@ -184,7 +184,8 @@ def url_words(url: str) -> str:
     segments: list[list[str]] = [
         _URL_WORD.findall(part) for part in unquote(urlsplit(url).path).split("/")
     ]
-    return " ".join(max(segments[::-1], key=len))  # ties: the last segment
+    slug = max(segments[::-1], key=len)  # ties: the last segment
+    return " ".join(slug)
 
 
 def embedding_text(article: Article) -> str:
