@@ -142,6 +142,21 @@ def test_cluster_threshold_defaults_to_the_methods_tuned_one() -> None:
     assert 0 < DEFAULT_THRESHOLD < 1
 
 
+def test_time_discount_settings_reach_the_clustering() -> None:
+    from aggregator.cluster import TimeDiscount
+    from aggregator.pipeline import time_discount
+
+    assert time_discount(Settings()) == TimeDiscount()  # the measured defaults
+    settings = parse_sources(
+        "settings:\n  cluster_time_grace_hours: 2\n  cluster_time_scale_hours: 24\n"
+        "  cluster_time_floor: 0.5\nsources: []\n"
+    ).settings
+    assert time_discount(settings) == TimeDiscount(grace_hours=2, scale_hours=24, floor=0.5)
+    assert time_discount(Settings(cluster_time_scale_hours=0)) is None  # 0: time ignored
+    with pytest.raises(ConfigError, match="cluster_time_floor"):
+        parse_sources("settings:\n  cluster_time_floor: 0\nsources: []\n")
+
+
 # -- RELIABILITY 22-25: every way a hand-edited file goes wrong names its line ------------------
 
 
