@@ -24,10 +24,11 @@ EXACT_MAX_ARTICLES (TF-IDF alone) only pairs sharing a rarer feature are compare
 from __future__ import annotations
 
 import hashlib
-import heapq
+import os
 import re
 from collections import Counter
 from collections.abc import Collection, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 
@@ -111,8 +112,10 @@ def cluster_articles(
         [[ordered[i].id for i in group] for group in groups], previous or {}
     )
     stories = tuple(
-        _story(story_id, [ordered[i] for i in group], vectors[group])
-        for story_id, group in zip(ids, groups, strict=True)
+        _story(story_id, [ordered[i] for i in group], central)
+        for story_id, group, central in zip(
+            ids, groups, _most_central(vectors, groups), strict=True
+        )
     )
     return ClusterResult(stories, merged)
 
@@ -293,21 +296,66 @@ def _candidate_neighbours(vectors: sp.csr_matrix, k: int, min_sim: float) -> sp.
     """
     n = vectors.shape[0]
     df = np.bincount(vectors.indices, minlength=vectors.shape[1])
-    rare = sp.csr_matrix(vectors @ sp.diags((df <= CANDIDATE_MAX_DF).astype(np.float32)))
-    rare.eliminate_zeros()
-    rare_t = rare.T.tocsr()
-    block = 2_000
-    parts: list[sp.csr_matrix] = []
-    for start in range(0, n, block):
+    rare = _keep_columns(vectors, df <= CANDIDATE_MAX_DF)
+    rows, cols, sims = _similar_pairs(rare, min_sim)
+    # each pair was scored once (row < col); both articles see it
+    return _top_per_row(
+        n,
+        np.concatenate([rows, cols]),
+        np.concatenate([cols, rows]),
+        np.concatenate([sims, sims]),
+        k,
+    )
+
+
+def _keep_columns(matrix: sp.csr_matrix, keep: np.ndarray) -> sp.csr_matrix:
+    """The matrix with the entries outside the columns ``keep`` removed (sorted indices)."""
+    matrix = sp.csr_matrix(matrix)
+    if not matrix.has_sorted_indices:
+        matrix = matrix.sorted_indices()
+    mask = keep[matrix.indices]
+    kept_before = np.concatenate([[0], np.cumsum(mask, dtype=np.int64)])
+    indptr = kept_before[matrix.indptr]
+    return sp.csr_matrix((matrix.data[mask], matrix.indices[mask], indptr), shape=matrix.shape)
+
+
+def _similar_pairs(
+    rare: sp.csr_matrix, min_sim: float, block: int = 2_000
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(row, col, dot) of the pairs row < col whose dot product reaches ``min_sim``.
+
+    Row blocks against the rows after them only (half the work of the full product), on as
+    many threads as there are cores: scipy's sparse product runs without the GIL.
+    """
+    n = rare.shape[0]
+
+    def pairs(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stop = min(n, start + block)
-        product = sp.csr_matrix(rare[start:stop] @ rare_t)
-        product.data[product.data < min_sim] = 0.0
-        coo = product.tocoo()
-        coo.data[coo.col == coo.row + start] = 0.0  # an article is not its own neighbour
-        product = coo.tocsr()
-        product.eliminate_zeros()
-        parts.append(_keep_largest(product, k))
-    return sp.csr_matrix(sp.vstack(parts, format="csr"))
+        product = sp.csr_matrix(rare[start:stop] @ rare[start:].T)
+        where = np.flatnonzero(product.data >= min_sim)
+        r = np.searchsorted(product.indptr, where, side="right") - 1 + start
+        c = product.indices[where].astype(np.int64) + start
+        upper = c > r
+        return r[upper], c[upper], product.data[where][upper]
+
+    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
+        parts = list(pool.map(pairs, range(0, n, block)))
+    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def _top_per_row(
+    n: int, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, k: int
+) -> sp.csr_matrix:
+    """n x n matrix of the entries, each row cut to its ``k`` largest (ties at the cut kept)."""
+    order = np.lexsort((-sims, rows))  # by row, the largest first
+    rows, cols, sims = rows[order], cols[order], sims[order]
+    counts = np.bincount(rows, minlength=n)
+    starts = np.cumsum(counts) - counts
+    cut = np.full(n, -np.inf, dtype=np.float64)
+    over = counts > k
+    cut[over] = sims[starts[over] + k - 1]
+    keep = sims >= cut[rows]
+    return sp.csr_matrix((sims[keep], (rows[keep], cols[keep])), shape=(n, n))
 
 
 def _strongest(dense: np.ndarray, k: int, min_sim: float) -> tuple[np.ndarray, ...]:
@@ -381,9 +429,7 @@ def _group(
         return [[0]]
     graph = top_neighbours(smooth(vectors), GRAPH_MAX_NEIGHBOURS, GRAPH_MIN_SIM, dense)
     graph = sp.triu(graph.maximum(graph.T), k=1).tocoo()
-    labels = average_linkage(
-        n, graph.row.tolist(), graph.col.tolist(), graph.data.tolist(), threshold
-    )
+    labels = average_linkage(n, graph.row, graph.col, graph.data, threshold)
     groups: dict[int, list[int]] = {}
     for index, label in enumerate(labels):
         groups.setdefault(label, []).append(index)
@@ -433,75 +479,67 @@ def _keep_stories_apart(
 
 
 def average_linkage(
-    n: int, rows: Sequence[int], cols: Sequence[int], sims: Sequence[float], threshold: float
+    n: int,
+    rows: Sequence[int] | np.ndarray,
+    cols: Sequence[int] | np.ndarray,
+    sims: Sequence[float] | np.ndarray,
+    threshold: float,
 ) -> list[int]:
     """Cluster label per item: merge the two groups of highest average similarity while it is
-    at least ``threshold``; pairs absent from the sparse graph count as similarity 0.
+    at least ``threshold``; pairs absent from the sparse graph count as similarity 0 (each pair
+    given once, row != col).
 
-    Müllner's generic algorithm: each group keeps an upper bound of its best average and a
-    candidate partner; a bound is only recomputed when it reaches the top of the heap. Merging
-    never raises an average above the old best (the merged average is a weighted mean), so a
-    bound stays valid until its group is looked at again.
+    Reciprocal nearest neighbours, merged in rounds (RAC, Sumengen et al. 2021): every group
+    finds its best partner (highest average, ties to the smaller id) and all pairs that choose
+    each other merge at once. Average linkage is reducible (merging never raises an average
+    above the best of its parts), so this gives the same groups as merging one best pair at a
+    time; a group whose best average fell below the threshold is final and leaves the graph.
+    Each round is a few array operations over the remaining links.
     """
-    size = [1] * n
-    links: list[dict[int, float]] = [{} for _ in range(n)]  # group -> neighbour -> sum of sims
-    for a, b, s in zip(rows, cols, sims, strict=True):
-        links[a][b] = links[b][a] = s
-    parent = list(range(n))
-    best = [_best_partner(i, links, size) for i in range(n)]  # (average, partner) per group
-    heap = [(-avg, i) for i, (avg, _) in enumerate(best) if avg >= threshold]
-    heapq.heapify(heap)
-    while heap:
-        negative, a = heapq.heappop(heap)
-        if parent[a] != a or best[a][0] != -negative:
-            continue  # a dead group, or an entry superseded by a later push
-        average, b = best[a]
-        if parent[b] != b or links[a][b] / (size[a] * size[b]) != average:
-            best[a] = _best_partner(a, links, size)  # the bound was stale: look again
-            if best[a][0] >= threshold:
-                heapq.heappush(heap, (-best[a][0], a))
-            continue
-        keep, gone = (a, b) if len(links[a]) >= len(links[b]) else (b, a)
-        _absorb(keep, gone, links, size, parent)
-        best[keep] = _best_partner(keep, links, size)
-        if best[keep][0] >= threshold:
-            heapq.heappush(heap, (-best[keep][0], keep))
-    return [_root(parent, i) for i in range(n)]
+    rows = np.asarray(rows, dtype=np.int64)
+    cols = np.asarray(cols, dtype=np.int64)
+    sims = np.asarray(sims, dtype=np.float64)
+    label = np.arange(n)  # item -> its group, named by one of its members
+    size = np.ones(n)
+    everyone = np.arange(n)
+    links = _links(
+        np.concatenate([rows, cols]), np.concatenate([cols, rows]), np.concatenate([sims, sims]), n
+    )
+    while links.nnz:
+        indptr, col, total = links.indptr, links.indices, links.data
+        counts = np.diff(indptr)
+        row = np.repeat(everyone, counts)
+        average = total / (size[row] * size[col])
+        linked = np.flatnonzero(counts)
+        best = np.full(n, -np.inf)
+        best[linked] = np.maximum.reduceat(average, indptr[linked])
+        at_best = np.flatnonzero(average == best[row])
+        first = np.ones(at_best.size, dtype=bool)
+        first[1:] = row[at_best[1:]] != row[at_best[:-1]]
+        partner = np.full(n, -1)
+        partner[row[at_best[first]]] = col[at_best[first]]  # columns ascend: the smaller on ties
+        alive = best >= threshold
+        keep = np.flatnonzero(alive & (partner > everyone))
+        keep = keep[partner[partner[keep]] == keep]
+        if keep.size == 0:
+            break
+        gone = partner[keep]
+        to = everyone.copy()
+        to[gone] = keep
+        size[keep] += size[gone]
+        label = to[label]
+        still = alive[row] & alive[col]
+        row, col, total = to[row[still]], to[col[still]], total[still]
+        apart = row != col
+        links = _links(row[apart], col[apart], total[apart], n)
+    return label.tolist()
 
 
-def _best_partner(group: int, links: list[dict[int, float]], size: list[int]) -> tuple[float, int]:
-    """(highest average similarity, partner) of a group; ties go to the smaller partner."""
-    top, partner = -1.0, -1
-    mine = size[group]
-    for other, total in links[group].items():
-        average = total / (mine * size[other])
-        if average > top or (average == top and other < partner):
-            top, partner = average, other
-    return top, partner
-
-
-def _absorb(
-    keep: int, gone: int, links: list[dict[int, float]], size: list[int], parent: list[int]
-) -> None:
-    """Fold group ``gone`` into ``keep``: sizes add, similarity sums add (Lance-Williams)."""
-    kept = links[keep]
-    del kept[gone]
-    for other, total in links[gone].items():
-        if other != keep:
-            kept[other] = combined = kept.get(other, 0.0) + total
-            theirs = links[other]
-            del theirs[gone]
-            theirs[keep] = combined
-    links[gone] = {}
-    size[keep] += size[gone]
-    parent[gone] = keep
-
-
-def _root(parent: list[int], i: int) -> int:
-    while parent[i] != i:
-        parent[i] = parent[parent[i]]
-        i = parent[i]
-    return i
+def _links(rows: np.ndarray, cols: np.ndarray, sums: np.ndarray, n: int) -> sp.csr_matrix:
+    """Group x group sums of similarities; duplicate pairs add up, columns ascend in each row."""
+    links = sp.csr_matrix((sums, (rows, cols)), shape=(n, n))
+    links.sum_duplicates()
+    return links
 
 
 # -- stories and their ids -------------------------------------------------------------------
@@ -569,8 +607,8 @@ def new_story_id(oldest_article_id: str, avoid: Collection[str] = ()) -> str:
         salt += 1
 
 
-def _story(story_id: str, members: Sequence[Article], vectors: sp.csr_matrix) -> Story:
-    """A Story record for members given oldest first."""
+def _story(story_id: str, members: Sequence[Article], central: int) -> Story:
+    """A Story record for members given oldest first, titled by member ``central``."""
     times = [a.timestamp for a in members]
     categories = Counter(a.category for a in members if a.category)
     if len(categories) > 1:  # a general outlet's "general" says less than a desk's "business"
@@ -579,17 +617,48 @@ def _story(story_id: str, members: Sequence[Article], vectors: sp.csr_matrix) ->
     return Story(
         id=story_id,
         article_ids=tuple(a.id for a in members),
-        title=members[_most_central(vectors)].title,
+        title=members[central].title,
         first_seen=min(times),
         updated=max(times),
         category=category,
     )
 
 
-def _most_central(vectors: sp.csr_matrix) -> int:
-    """Index of the member closest to the group's centroid (the oldest on ties)."""
-    if vectors.shape[0] == 1:
-        return 0
-    # each member's dot with the sum of all: no dense vector as wide as the vocabulary
-    scores = np.asarray((vectors @ vectors.T).sum(axis=1)).ravel()
-    return int(np.argmax(np.round(scores, 9)))
+def _most_central(vectors: sp.csr_matrix, groups: Sequence[Sequence[int]]) -> list[int]:
+    """Per group, the position of the member closest to the group's centroid (the oldest on
+    ties): the largest sum of cosines to the other members.
+
+    Computed in float64 without the member's own cosine (1 up to float32 rounding), so the
+    two members of a pair tie exactly and the oldest wins. Groups are laid one after the other
+    and scored in runs of a few thousand rows: one sparse product per run (no dense vector as
+    wide as the vocabulary), pairs across groups ignored.
+    """
+    sizes = np.array([len(group) for group in groups], dtype=np.int64)
+    central = np.zeros(len(groups), dtype=np.int64)
+    shared = np.flatnonzero(sizes > 1)
+    if shared.size == 0:
+        return central.tolist()
+    members = np.concatenate([np.asarray(groups[g], dtype=np.int64) for g in shared.tolist()])
+    label = np.repeat(np.arange(shared.size), sizes[shared])
+    ends = np.cumsum(sizes[shared])
+    rows = sp.csr_matrix(vectors[members], dtype=np.float64)
+    scores = np.zeros(members.size)
+    start = 0
+    while start < members.size:  # a run ends with the last group that fits, or its first group
+        fits = np.searchsorted(ends, start + 2_000, side="right") - 1
+        stop = int(ends[max(fits, np.searchsorted(ends, start, side="right"))])
+        product = sp.csr_matrix(rows[start:stop] @ rows[start:stop].T)
+        row = np.repeat(np.arange(start, stop), np.diff(product.indptr))
+        column = product.indices + start
+        same = (label[row] == label[column]) & (row != column)  # a member's own 1 is left out
+        scores[start:stop] = np.bincount(
+            row[same] - start, weights=product.data[same], minlength=stop - start
+        )
+        start = stop
+    rounded = np.round(scores, 9)
+    first = ends - sizes[shared]
+    top = np.maximum.reduceat(rounded, first)
+    at_top = np.flatnonzero(rounded == top[label])
+    earliest = at_top[np.searchsorted(label[at_top], np.arange(shared.size))]
+    central[shared] = earliest - first
+    return central.tolist()
