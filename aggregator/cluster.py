@@ -26,9 +26,9 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 
@@ -328,19 +328,41 @@ def _similar_pairs(
     many threads as there are cores: scipy's sparse product runs without the GIL.
     """
     n = rare.shape[0]
+    workers = min(2, os.cpu_count() or 1)
 
-    def pairs(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        stop = min(n, start + block)
-        product = sp.csr_matrix(rare[start:stop] @ rare[start:].T)
+    def pairs(start: int, after: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        product = sp.csr_matrix(rare[start : start + block] @ after)
         where = np.flatnonzero(product.data >= min_sim)
         r = np.searchsorted(product.indptr, where, side="right") - 1 + start
-        c = product.indices[where].astype(np.int64) + start
+        c = product.indices[where].astype(np.int64)
         upper = c > r
         return r[upper], c[upper], product.data[where][upper]
 
-    with ThreadPoolExecutor(max_workers=min(2, os.cpu_count() or 1)) as pool:
-        parts = list(pool.map(pairs, range(0, n, block)))
-    return tuple(np.concatenate([p[i] for p in parts]) for i in range(3))  # type: ignore[return-value]
+    after = sp.csr_matrix(rare.T)  # feature x article, articles ascending in each row
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        running: deque[Future[tuple[np.ndarray, np.ndarray, np.ndarray]]] = deque()
+        for start in range(0, n, block):
+            if start:  # drop the previous block's articles: a prefix of each feature's row
+                previous = rare.indices[rare.indptr[start - block] : rare.indptr[start]]
+                after = _drop_prefix(after, np.bincount(previous, minlength=after.shape[0]))
+            running.append(pool.submit(pairs, start, after))
+            if len(running) > workers:  # a few blocks in flight: memory stays bounded
+                parts.append(running.popleft().result())
+        parts.extend(future.result() for future in running)
+    return tuple(np.concatenate([part[i] for part in parts]) for i in range(3))  # type: ignore[return-value]
+
+
+def _drop_prefix(matrix: sp.csr_matrix, counts: np.ndarray) -> sp.csr_matrix:
+    """The matrix without the first ``counts[i]`` entries of each row i."""
+    lengths = np.diff(matrix.indptr) - counts
+    indptr = np.zeros(matrix.shape[0] + 1, dtype=np.int64)
+    np.cumsum(lengths, out=indptr[1:])
+    keep = np.ones(matrix.nnz, dtype=bool)
+    first = matrix.indptr[:-1]
+    dropped = np.repeat(first - (np.cumsum(counts) - counts), counts) + np.arange(counts.sum())
+    keep[dropped] = False
+    return sp.csr_matrix((matrix.data[keep], matrix.indices[keep], indptr), shape=matrix.shape)
 
 
 def _top_per_row(
@@ -630,7 +652,7 @@ def _most_central(vectors: sp.csr_matrix, groups: Sequence[Sequence[int]]) -> li
 
     Computed in float64 without the member's own cosine (1 up to float32 rounding), so the
     two members of a pair tie exactly and the oldest wins. Groups are laid one after the other
-    and scored in runs of a few thousand rows: one sparse product per run (no dense vector as
+    and scored in runs of a few hundred rows: one sparse product per run (no dense vector as
     wide as the vocabulary), pairs across groups ignored.
     """
     sizes = np.array([len(group) for group in groups], dtype=np.int64)
@@ -645,7 +667,7 @@ def _most_central(vectors: sp.csr_matrix, groups: Sequence[Sequence[int]]) -> li
     scores = np.zeros(members.size)
     start = 0
     while start < members.size:  # a run ends with the last group that fits, or its first group
-        fits = np.searchsorted(ends, start + 2_000, side="right") - 1
+        fits = np.searchsorted(ends, start + 256, side="right") - 1
         stop = int(ends[max(fits, np.searchsorted(ends, start, side="right"))])
         product = sp.csr_matrix(rows[start:stop] @ rows[start:stop].T)
         row = np.repeat(np.arange(start, stop), np.diff(product.indptr))
