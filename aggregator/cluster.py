@@ -26,7 +26,7 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-from collections import Counter, deque
+from collections import Counter, defaultdict, deque
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -150,49 +150,81 @@ def article_vectors(articles: Sequence[Article]) -> sp.csr_matrix:
 
     The same matrices as TfidfVectorizer(sublinear_tf=True, stop_words="english") over titles
     and leads, and TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5))
-    over the titles' content words (vocabularies in the same sorted order), built faster: every
-    text is tokenised once, and a title's character n-grams are the sum of its words' n-grams,
-    each distinct word cut into n-grams once.
+    over the titles' content words (vocabularies in the same sorted order), built faster: all
+    texts are tokenised in one pass, and a title's character n-grams are the sum of its words'
+    n-grams, each distinct word cut into n-grams once.
     """
-    title_tokens = [_words(a.title) for a in articles]
-    lead_tokens = [_words(lead(a.text)) for a in articles]
-    words = _word_block(title_tokens, lead_tokens)
+    n = len(articles)
+    counts, vocabulary = _word_counts(
+        [a.title for a in articles] + [lead(a.text) for a in articles]
+    )
+    words = _word_block(counts, n)
     # n-grams of the title's content words only: "after", "says" would make noise otherwise
-    chars = _char_block(title_tokens)
+    chars = _char_block(counts[:n], vocabulary)
     return _normalise(sp.hstack([words, chars], format="csr"))
 
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
+_SEPARATOR = "SEPARATOR"  # upper case: never a token of lowercased text
+NGRAM_MAX = 5  # character n-grams of 3 to 5 characters
 
 
-def _words(text: str) -> list[str]:
-    """Lowercased words of two or more characters, English stop words left out."""
-    return [w for w in _TOKEN.findall(text.lower()) if w not in ENGLISH_STOP_WORDS]
+def _word_counts(texts: list[str]) -> tuple[sp.csr_matrix, list[str]]:
+    """Counts of the lowercased words (2+ characters, English stop words left out) per text,
+    float32 with sorted indices, and the vocabulary, sorted (TfidfVectorizer's analyzer)."""
+    tokens = _TOKEN.findall(f" {_SEPARATOR} ".join([text.lower() for text in texts]))
+    first_seen: defaultdict[str, int] = defaultdict()
+    first_seen.default_factory = first_seen.__len__
+    seen = np.fromiter(map(first_seen.__getitem__, tokens), dtype=np.int32, count=len(tokens))
+    vocabulary = sorted(t for t in first_seen if t not in ENGLISH_STOP_WORDS and t != _SEPARATOR)
+    column = np.full(len(first_seen), -1, dtype=np.int32)  # stop words: -1
+    column[[first_seen[t] for t in vocabulary]] = np.arange(len(vocabulary), dtype=np.int32)
+    if _SEPARATOR in first_seen:
+        column[first_seen[_SEPARATOR]] = -2
+    cols = column[seen]
+    rows = np.cumsum(cols == -2, dtype=np.int32)  # the text each token belongs to
+    words = cols >= 0
+    counts = sp.csr_matrix(
+        (np.ones(int(words.sum()), dtype=np.float32), (rows[words], cols[words])),
+        shape=(len(texts), len(vocabulary)),
+    )
+    counts.sum_duplicates()
+    return counts, vocabulary
 
 
-def _word_block(titles: list[list[str]], leads: list[list[str]]) -> sp.csr_matrix:
-    """Title and lead over one vocabulary and one IDF, the title weighted up."""
-    counts, _ = _count(titles + leads)
+def _word_block(counts: sp.csr_matrix, n: int) -> sp.csr_matrix:
+    """Title (rows up to n) and lead (the rest) over one vocabulary and one IDF, the title
+    weighted up."""
     if counts.shape[1] == 0:  # no usable word at all (empty or stop words only)
-        return sp.csr_matrix((len(titles), 0), dtype=np.float32)
+        return sp.csr_matrix((n, 0), dtype=np.float32)
     both = _tfidf(counts)
-    title_part = normalize(both[: len(titles)])
-    lead_part = normalize(both[len(titles) :])
+    title_part = normalize(both[:n])
+    lead_part = normalize(both[n:])
     return _normalise(title_part + LEAD_WEIGHT * lead_part)
 
 
-def _char_block(titles: list[list[str]]) -> sp.csr_matrix:
+def _char_block(title_words: sp.csr_matrix, vocabulary: list[str]) -> sp.csr_matrix:
     """TF-IDF of the char_wb 3-5-grams of the titles' words: (title x word) @ (word x n-gram)."""
-    title_words, vocabulary = _count(titles)
-    if not vocabulary:  # no word at all
-        return sp.csr_matrix((len(titles), 0), dtype=np.float32)
-    word_grams, _ = _count([_char_wb_ngrams(word) for word in vocabulary])
+    used = np.flatnonzero(np.bincount(title_words.indices, minlength=len(vocabulary)))
+    grams = [_char_wb_ngrams(vocabulary[w]) for w in used.tolist()]
+    flat = np.array(list(chain.from_iterable(grams)), dtype=f"<U{NGRAM_MAX}")
+    if not flat.size:  # no word in any title
+        return sp.csr_matrix((title_words.shape[0], 0), dtype=np.float32)
+    # sorted n-grams, as sklearn orders them (numpy compares code points, as Python does)
+    names, cols = np.unique(flat, return_inverse=True)
+    word_grams = sp.csr_matrix(
+        (
+            np.ones(flat.size, dtype=np.float32),
+            (np.repeat(used, [len(g) for g in grams]), cols.ravel()),
+        ),
+        shape=(len(vocabulary), names.size),
+    )
     counts = sp.csr_matrix(title_words @ word_grams)
     counts.sort_indices()
     return _tfidf(counts)
 
 
-def _char_wb_ngrams(word: str, low: int = 3, high: int = 5) -> list[str]:
+def _char_wb_ngrams(word: str, low: int = 3, high: int = NGRAM_MAX) -> list[str]:
     """sklearn's char_wb n-grams of one word: padded with a space each side, a short word once."""
     padded = f" {word} "
     size = len(padded)
@@ -203,20 +235,6 @@ def _char_wb_ngrams(word: str, low: int = 3, high: int = 5) -> list[str]:
             break
         out.extend([padded[i : i + n] for i in range(size - n + 1)])
     return out
-
-
-def _count(docs: list[list[str]]) -> tuple[sp.csr_matrix, list[str]]:
-    """Term counts per document (float32, sorted indices) and the vocabulary, sorted."""
-    flat = list(chain.from_iterable(docs))
-    vocabulary = sorted(dict.fromkeys(flat))
-    ids = {term: index for index, term in enumerate(vocabulary)}
-    cols = np.fromiter(map(ids.__getitem__, flat), dtype=np.int32, count=len(flat))
-    rows = np.repeat(np.arange(len(docs), dtype=np.int32), [len(doc) for doc in docs])
-    counts = sp.csr_matrix(
-        (np.ones(len(flat), dtype=np.float32), (rows, cols)), shape=(len(docs), len(ids))
-    )
-    counts.sum_duplicates()
-    return counts, vocabulary
 
 
 def _tfidf(counts: sp.csr_matrix) -> sp.csr_matrix:
