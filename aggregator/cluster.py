@@ -77,6 +77,8 @@ EMBED_LEAD_WORDS = 30  # words of the lead embedded beside the title (the encode
 EXACT_MAX_ARTICLES = 12_000
 CANDIDATE_MAX_DF = 500
 
+_WORKERS = min(2, os.cpu_count() or 1)  # threads for the sparse products (2 pay on 2 cores)
+
 
 @dataclass(frozen=True)
 class ClusterResult:
@@ -282,10 +284,8 @@ def top_neighbours(
     transposed = vectors.T.tocsr()  # measured: faster products than CSC here
     dense_t = None if dense is None else np.ascontiguousarray(dense.T)
     block = max(1, BLOCK_CELLS // max(n, 1))
-    rows: list[np.ndarray] = []
-    cols: list[np.ndarray] = []
-    sims: list[np.ndarray] = []
-    for start in range(0, n, block):
+
+    def strongest(start: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         stop = min(n, start + block)
         scores = (vectors[start:stop] @ transposed).toarray()
         if dense is not None and dense_t is not None:
@@ -297,12 +297,12 @@ def top_neighbours(
         local = np.arange(stop - start)
         scores[local, local + start] = 0.0  # an article is not its own neighbour
         r, c, s = _strongest(scores, k, min_sim)
-        rows.append(r + start)
-        cols.append(c)
-        sims.append(s)
-    return sp.csr_matrix(
-        (np.concatenate(sims), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)
-    )
+        return r + start, c, s
+
+    with ThreadPoolExecutor(max_workers=_WORKERS) as pool:  # the products run without the GIL
+        parts = list(pool.map(strongest, range(0, n, block)))
+    rows, cols, sims = (np.concatenate([part[i] for part in parts]) for i in range(3))
+    return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
 
 
 def _candidate_neighbours(vectors: sp.csr_matrix, k: int, min_sim: float) -> sp.csr_matrix:
@@ -346,7 +346,7 @@ def _similar_pairs(
     many threads as there are cores: scipy's sparse product runs without the GIL.
     """
     n = rare.shape[0]
-    workers = min(2, os.cpu_count() or 1)
+    workers = _WORKERS
 
     def pairs(start: int, after: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         product = sp.csr_matrix(rare[start : start + block] @ after)
@@ -387,26 +387,30 @@ def _top_per_row(
     n: int, rows: np.ndarray, cols: np.ndarray, sims: np.ndarray, k: int
 ) -> sp.csr_matrix:
     """n x n matrix of the entries, each row cut to its ``k`` largest (ties at the cut kept)."""
-    order = np.lexsort((-sims, rows))  # by row, the largest first
-    rows, cols, sims = rows[order], cols[order], sims[order]
     counts = np.bincount(rows, minlength=n)
-    starts = np.cumsum(counts) - counts
-    cut = np.full(n, -np.inf, dtype=np.float64)
     over = counts > k
-    cut[over] = sims[starts[over] + k - 1]
-    keep = sims >= cut[rows]
-    return sp.csr_matrix((sims[keep], (rows[keep], cols[keep])), shape=(n, n))
+    if over.any():  # only the rows with more than k entries are sorted
+        inside = over[rows]
+        order = np.lexsort((-sims[inside], rows[inside]))  # by row, the largest first
+        ranked = sims[inside][order]
+        starts = np.cumsum(counts[over]) - counts[over]
+        cut = np.full(n, -np.inf, dtype=np.float64)
+        cut[over] = ranked[starts + k - 1]
+        keep = sims >= cut[rows]
+        rows, cols, sims = rows[keep], cols[keep], sims[keep]
+    return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
 
 
 def _strongest(dense: np.ndarray, k: int, min_sim: float) -> tuple[np.ndarray, ...]:
     """(row, col, sim) of the ``k`` largest entries per row that reach ``min_sim``."""
-    if k < dense.shape[1]:
-        top = np.argpartition(-dense, k - 1, axis=1)[:, :k]
-        keep = np.zeros_like(dense, dtype=bool)
-        np.put_along_axis(keep, top, True, axis=1)
-        keep &= dense >= min_sim
-    else:
-        keep = dense >= min_sim
+    keep = dense >= min_sim
+    if k < dense.shape[1]:  # rows with more than k such entries: the k largest
+        heavy = np.flatnonzero(np.count_nonzero(keep, axis=1) > k)
+        if heavy.size:
+            top = np.argpartition(-dense[heavy], k - 1, axis=1)[:, :k]
+            largest = np.zeros((heavy.size, dense.shape[1]), dtype=bool)
+            np.put_along_axis(largest, top, True, axis=1)
+            keep[heavy] &= largest
     r, c = np.nonzero(keep)
     return r, c, dense[r, c]
 
