@@ -18,7 +18,9 @@ the TF-IDF cosine in step 3, so one event reported in several languages becomes 
 
 Memory stays bounded for 10k+ articles: similarities are computed in row blocks and only the
 strongest neighbours of each article are kept; no n x n dense matrix is ever built. Past
-EXACT_MAX_ARTICLES (TF-IDF alone) only pairs sharing a rarer feature are compared.
+EXACT_MAX_ARTICLES (TF-IDF alone) only pairs sharing a rarer feature are compared, each pair
+once. The sparse products run on two threads (scipy releases the GIL); the linkage works on
+arrays (reciprocal best pairs merged in rounds), so 50k articles cluster in well under a minute.
 """
 
 from __future__ import annotations
