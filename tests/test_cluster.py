@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 import aggregator.cluster
 from aggregator.cluster import (
@@ -24,6 +25,7 @@ from aggregator.cluster import (
     average_linkage,
     cluster_articles,
     new_story_id,
+    url_words,
 )
 from aggregator.embed import default_embedder, use_available
 from aggregator.identity import article_id
@@ -224,6 +226,73 @@ def test_average_linkage_uses_the_average_not_the_best_pair() -> None:
     assert labels[0] == labels[1] != labels[2]
     labels = average_linkage(3, [0, 0], [1, 2], [0.9, 0.5], threshold=0.2)
     assert len(set(labels)) == 1
+
+
+def greedy_average_linkage(
+    n: int, rows: list[int], cols: list[int], sims: list[float], threshold: float
+) -> list[set[int]]:
+    """Reference: merge the one pair of groups with the highest average, again and again."""
+    groups = [{i} for i in range(n)]
+    total = {(min(a, b), max(a, b)): s for a, b, s in zip(rows, cols, sims, strict=True)}
+
+    def average(a: set[int], b: set[int]) -> float:
+        pairs = sum(total.get((min(x, y), max(x, y)), 0.0) for x in a for y in b)
+        return pairs / (len(a) * len(b))
+
+    while len(groups) > 1:
+        best, a, b = max(
+            (average(groups[a], groups[b]), a, b)
+            for a in range(len(groups))
+            for b in range(a + 1, len(groups))
+        )
+        if best < threshold:
+            break
+        groups[a] |= groups.pop(b)
+    return groups
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_average_linkage_merges_like_one_pair_at_a_time(seed: int) -> None:
+    """Reciprocal best pairs merged in rounds give the groups of the plain greedy algorithm."""
+    rng = random.Random(seed)
+    n = 40
+    pairs = sorted({tuple(sorted(rng.sample(range(n), 2))) for _ in range(120)})
+    rows, cols = [a for a, _ in pairs], [b for _, b in pairs]
+    sims = [rng.uniform(0.05, 1.0) for _ in pairs]  # distinct: no ties to break
+    for threshold in (0.1, 0.2, 0.4):
+        labels = average_linkage(n, rows, cols, sims, threshold)
+        found: dict[int, set[int]] = {}
+        for item, label in enumerate(labels):
+            found.setdefault(label, set()).add(item)
+        expected = greedy_average_linkage(n, rows, cols, sims, threshold)
+        assert sorted(map(sorted, found.values())) == sorted(map(sorted, expected))
+
+
+def test_features_match_scikit_learn() -> None:
+    """article_vectors builds exactly TfidfVectorizer's word and char_wb blocks."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.preprocessing import normalize
+
+    articles, _ = load_window()
+    extra = ["Banana bananas: ÉCOLE Straße naïve İstanbul", "a I x", "", "The and of", "ab ab ab"]
+    when = datetime(2024, 5, 2, tzinfo=UTC)
+    articles += [make(f"x{i}", title, when) for i, title in enumerate(extra)]
+    titles = [a.title for a in articles]
+    leads = [f"{url_words(a.url)} {aggregator.cluster.lead(a.text)}" for a in articles]
+    both = TfidfVectorizer(sublinear_tf=True, stop_words="english", dtype=np.float32)
+    both_matrix = both.fit_transform(titles + leads)
+    words = normalize(
+        normalize(both_matrix[: len(titles)])
+        + aggregator.cluster.LEAD_WEIGHT * normalize(both_matrix[len(titles) :])
+    )
+    content = TfidfVectorizer(stop_words="english").build_analyzer()
+    chars = TfidfVectorizer(
+        sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5), dtype=np.float32
+    ).fit_transform([" ".join(content(title)) for title in titles])
+    expected = normalize(sp.hstack([words, chars], format="csr"))
+    found = aggregator.cluster.article_vectors(articles)
+    assert found.shape == expected.shape
+    assert abs(found - expected).max() < 1e-6
 
 
 # -- identity across runs --------------------------------------------------------------------
