@@ -78,11 +78,7 @@ def uci(
         return
     articles, gold = load_uci(UCI)
     if spread_hours:
-        rng = random.Random(7)
-        articles = [
-            replace(a, published=a.timestamp + timedelta(hours=rng.uniform(0, spread_hours)))
-            for a in articles
-        ]
+        articles = spread(articles, spread_hours)
     started = perf_counter()
     result = cluster_articles(articles, embedder=embedder, time=time)
     elapsed = perf_counter() - started
@@ -118,6 +114,13 @@ def load_uci(path: Path) -> tuple[list[Article], dict[str, str]]:
             articles.append(article)
             gold[article.id] = row["story_id"]
     return articles, gold
+
+
+def spread(articles: list[Article], hours: float) -> list[Article]:
+    """Each article moved later by a seeded random 0 to ``hours`` hours; tests use it too."""
+    rng = random.Random(7)
+    return [replace(a, published=a.timestamp + timedelta(hours=rng.uniform(0, hours)))
+            for a in articles]  # fmt: skip
 
 
 def synthetic_timing(size: int) -> None:

@@ -8,10 +8,7 @@ that the gain survives when each story's headlines are spread over 6 hours.
 
 from __future__ import annotations
 
-import random
 import time
-from dataclasses import replace
-from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -21,6 +18,7 @@ from aggregator.embed import Embedder, default_embedder, use_available
 from aggregator.metrics import adjusted_rand_index, bcubed, normalized_mutual_information
 from aggregator.records import Article
 from benchmarks.bench_cluster import load_uci as load_uci_file
+from benchmarks.bench_cluster import spread
 
 UCI = Path("clustering") / "uci_news_aggregator_first6k" / "articles.tsv"
 
@@ -81,13 +79,6 @@ def test_uci_clustering_quality(shared_data: Path) -> None:
     assert ari >= FLOOR_ARI
     assert 87 <= stories <= 400  # gold has 87; singletons of odd headlines allowed
     assert sorted(found) == ids  # every article in exactly one story
-
-
-def spread(articles: list[Article], hours: float) -> list[Article]:
-    """Each article moved later by a seeded random 0 to ``hours`` hours."""
-    rng = random.Random(7)
-    return [replace(a, published=a.timestamp + timedelta(hours=rng.uniform(0, hours)))
-            for a in articles]  # fmt: skip
 
 
 @pytest.mark.shared
