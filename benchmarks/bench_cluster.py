@@ -48,6 +48,7 @@ def run() -> None:
     uci(None, "uci")
     uci(None, "uci, time ignored", time=None)
     uci(None, "uci, each story spread over 6 h", spread_hours=6.0)
+    uci(None, "uci x8 (reworded copies, up to 6 h later)", copies=8)
     started = perf_counter()
     embedder = default_embedder()
     if embedder is None:
@@ -69,14 +70,19 @@ def uci(
     label: str,
     time: TimeDiscount | None = DEFAULT_TIME,
     spread_hours: float = 0.0,
+    copies: int = 1,
 ) -> None:
     """B-cubed P/R/F1, ARI, NMI, stories found and time on the 6,366 UCI headlines; with
     ``spread_hours`` each headline is moved later by a seeded random 0 to that many hours (UCI's
-    gold stories are crawl batches a few seconds long, real coverage spreads over hours)."""
+    gold stories are crawl batches a few seconds long, real coverage spreads over hours); with
+    ``copies`` the headlines that many times over (see reworded): a window past
+    EXACT_MAX_ARTICLES whose stories have hundreds to thousands of articles."""
     if not UCI.is_file():
         print(f"{label}: skipped, {UCI.resolve()} not found (fresh clone without ../shared/data)")
         return
     articles, gold = load_uci(UCI)
+    if copies > 1:
+        articles, gold = reworded(articles, gold, copies)
     if spread_hours:
         articles = spread(articles, spread_hours)
     started = perf_counter()
@@ -121,6 +127,37 @@ def spread(articles: list[Article], hours: float) -> list[Article]:
     rng = random.Random(7)
     return [replace(a, published=a.timestamp + timedelta(hours=rng.uniform(0, hours)))
             for a in articles]  # fmt: skip
+
+
+def reworded(
+    articles: list[Article], gold: dict[str, str], copies: int
+) -> tuple[list[Article], dict[str, str]]:
+    """The headlines ``copies`` times: each further copy from another outlet (its own URL and
+    source), 0 to 6 h later, with a fifth of its words dropped, two words of other headlines
+    of its gold story added and the words shuffled (seeded). Tests use it too."""
+    rng = random.Random(11)
+    story_words: dict[str, list[str]] = {}
+    for article in articles:
+        story_words.setdefault(gold[article.id], []).extend(article.title.split())
+    out, truth = list(articles), dict(gold)
+    for copy in range(1, copies):
+        for article in articles:
+            words = [w for w in article.title.split() if rng.random() > 0.2]
+            pool = story_words[gold[article.id]]
+            words += rng.sample(pool, min(2, len(pool)))
+            rng.shuffle(words)
+            url = f"{article.url.rstrip('/')}/{copy}"  # digits: no words for url_words
+            twin = replace(
+                article,
+                id=article_id(url),
+                url=url,
+                title=" ".join(words),
+                source_id=f"{article.source_id}-{copy}",
+                published=article.timestamp + timedelta(hours=rng.uniform(0, 6)),
+            )
+            out.append(twin)
+            truth[twin.id] = gold[article.id]
+    return out, truth
 
 
 def synthetic_timing(size: int) -> None:
