@@ -87,13 +87,15 @@ EMBED_LEAD_WORDS = 30  # words of the lead embedded beside the title (the encode
 # exactly (its linkage graph keeps SLICE_NEIGHBOURS per article); then the slices' groups merge
 # by average linkage on the dot products of their mean vectors (MEAN_MAX_TERMS largest terms
 # each), which is the average similarity over all their members' pairs. The smoothing
-# neighbours come from the slice and from the pairs sharing a rarer feature (one held by at
-# most CANDIDATE_MAX_DF articles) anywhere in the window. Measured (python -m benchmarks
-# cluster, "uci x8"): the UCI headlines eight times over, reworded (51k articles, stories of
-# 500 to 2,500), B-cubed F1 0.884; comparing only pairs that share a rarer feature, as before,
-# gave 0.214 there (stories past CANDIDATE_MAX_DF articles fell apart).
+# neighbours come from the slice and from the pairs sharing a rare feature (one held by at most
+# CANDIDATE_MAX_DF articles: a name) anywhere in the window, so a story that trickles in all
+# day still meets itself; past EXACT_MAX_ARTICLES groups, they too meet through rare features.
+# Measured (python -m benchmarks cluster, "uci x8"): the UCI headlines eight times over,
+# reworded (51k articles, stories of 500 to 2,500), B-cubed F1 0.887; comparing only the pairs
+# that share a feature held by at most 500 articles, as before, gave 0.214 there (a story
+# larger than that lost its own words).
 EXACT_MAX_ARTICLES = 12_000
-CANDIDATE_MAX_DF = 500
+CANDIDATE_MAX_DF = 100
 SLICE_ARTICLES = 3_000
 SLICE_NEIGHBOURS = 200
 MEAN_MAX_TERMS = 400
@@ -374,11 +376,13 @@ def top_neighbours(
 
 
 def _candidate_neighbours(vectors: sp.csr_matrix, k: int, min_sim: float) -> sp.csr_matrix:
-    """Like top_neighbours, with the features held by more than CANDIDATE_MAX_DF articles left out.
+    """Like top_neighbours, with the features held by more than CANDIDATE_MAX_DF rows left out.
 
-    Such features are near stop words at that scale (low IDF, little weight); without them the
-    product is sparse: an article meets only the few others that share a name or a rarer word
-    with it, so the work grows with those pairs, not with the square of the window.
+    Without them the product is sparse: a row meets only the few others that share a name or a
+    rarer word with it, so the work grows with those pairs, not with the square of the window.
+    The similarity is the dot product over the rarer features alone (a lower bound); frequent
+    words count where rows are compared exactly (within a time slice, and between the slices'
+    groups while they are at most EXACT_MAX_ARTICLES).
     """
     n = vectors.shape[0]
     df = np.bincount(vectors.indices, minlength=vectors.shape[1])
@@ -625,8 +629,8 @@ def _window_neighbours(vectors: sp.csr_matrix) -> sp.csr_matrix:
         ],
         format="csr",
     )
-    both = within.maximum(_candidate_neighbours(vectors, SMOOTH_NEIGHBOURS, SMOOTH_MIN_SIM))
-    both = both.tocoo()
+    across = _candidate_neighbours(vectors, SMOOTH_NEIGHBOURS, SMOOTH_MIN_SIM)
+    both = within.maximum(across).tocoo()
     return _top_per_row(n, both.row, both.col, both.data, SMOOTH_NEIGHBOURS)
 
 

@@ -182,7 +182,7 @@ def test_large_windows_in_time_slices_find_the_same_stories(
     so over every slice."""
     articles, truth = synthetic(stories=40, per_story=15, noise=600, seed=7)
     exact = cluster_articles(articles)
-    monkeypatch.setattr(aggregator.cluster, "EXACT_MAX_ARTICLES", 0)
+    monkeypatch.setattr(aggregator.cluster, "EXACT_MAX_ARTICLES", 500)  # 1,200 articles
     monkeypatch.setattr(aggregator.cluster, "SLICE_ARTICLES", 150)
     monkeypatch.setattr(aggregator.cluster, "CANDIDATE_MAX_DF", 60)
     approximate = story_of(cluster_articles(articles))
