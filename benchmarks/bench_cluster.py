@@ -11,9 +11,9 @@ import csv
 import os
 import random
 import string
-from itertools import accumulate
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
+from itertools import accumulate
 from pathlib import Path
 from time import perf_counter
 
