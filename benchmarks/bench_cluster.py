@@ -1,5 +1,6 @@
-"""Clustering: quality on the UCI headlines (TF-IDF alone and with sentence embeddings), and
-time on synthetic windows of 1k, 10k, 50k and 100k articles.
+"""Clustering: quality on the UCI headlines (TF-IDF alone and with sentence embeddings, and
+eight times over as a 51k window), and time on synthetic windows of 1k, 10k, 50k and 100k
+articles.
 
 Run from the repository root: ``.venv/bin/python -m benchmarks cluster``. The sizes can be
 chosen with ``BENCH_CLUSTER_SIZES=1000,10000`` (the large ones take minutes).

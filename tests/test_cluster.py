@@ -272,6 +272,42 @@ def test_average_linkage_merges_like_one_pair_at_a_time(seed: int) -> None:
         assert sorted(map(sorted, found.values())) == sorted(map(sorted, expected))
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_average_linkage_continues_from_groups_given_with_their_sizes(seed: int) -> None:
+    """Groups found at a high threshold, passed as items with their sizes and the average
+    similarity between their members, merge at a lower threshold into what the items give."""
+    rng = random.Random(seed)
+    n = 40
+    pairs = sorted({tuple(sorted(rng.sample(range(n), 2))) for _ in range(200)})
+    rows, cols = [a for a, _ in pairs], [b for _, b in pairs]
+    sims = [rng.uniform(0.05, 1.0) for _ in pairs]
+    first = np.unique(average_linkage(n, rows, cols, sims, 0.5), return_inverse=True)[1]
+    groups = int(first.max()) + 1
+    sizes = np.bincount(first, minlength=groups)
+    totals = np.zeros((groups, groups))
+    for a, b, sim in zip(rows, cols, sims, strict=True):
+        if first[a] != first[b]:
+            totals[first[a], first[b]] += sim
+            totals[first[b], first[a]] += sim
+    g_rows, g_cols = np.nonzero(np.triu(totals, k=1))
+    averages = totals[g_rows, g_cols] / (sizes[g_rows] * sizes[g_cols])
+    assert sizes.max() > 1 and g_rows.size  # groups formed and links left between them
+    for threshold in (0.1, 0.2, 0.3):
+        items = average_linkage(n, rows, cols, sims, threshold)
+        merged = np.asarray(
+            average_linkage(groups, g_rows, g_cols, averages, threshold, sizes=sizes)
+        )[first]
+        assert partition(items) == partition(merged.tolist())
+
+
+def partition(labels: list[int]) -> list[list[int]]:
+    """Items grouped by label, as sorted lists."""
+    found: dict[int, list[int]] = {}
+    for item, label in enumerate(labels):
+        found.setdefault(label, []).append(item)
+    return sorted(found.values())
+
+
 def test_features_match_scikit_learn() -> None:
     """article_vectors builds exactly TfidfVectorizer's word and char_wb blocks."""
     from sklearn.feature_extraction.text import TfidfVectorizer
