@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -337,6 +338,16 @@ def _human_date(when: datetime, ui: dict[str, Any]) -> str:
 # ---------------------------------------------------------------- server
 
 
+class QuietHTTPServer(ThreadingHTTPServer):
+    """A client that hangs up (a connection pool closing an idle socket) is no server fault:
+    socketserver would print its traceback to stderr, among the crawl's own messages."""
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        if isinstance(sys.exc_info()[1], ConnectionResetError | BrokenPipeError):
+            return
+        super().handle_error(request, client_address)
+
+
 class DemoServer:
     """Serves the demo outlets on 127.0.0.1 (ephemeral port) from a daemon thread.
 
@@ -351,7 +362,7 @@ class DemoServer:
         self.now = now.replace(microsecond=0)  # feeds and HTTP dates carry whole seconds
         self.content = content or load_demo_content()
         self.requests: list[str] = []  # "METHOD path" for every request seen, for tests
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
+        self._httpd = QuietHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._httpd.daemon_threads = True
         self.port: int = self._httpd.server_address[1]
         self.base_url = f"http://127.0.0.1:{self.port}"

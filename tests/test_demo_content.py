@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import html
 import re
+import socket
+import struct
+import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -394,3 +397,18 @@ def test_package_data_ships_every_demo_file() -> None:
         if p.is_file() and "__pycache__" not in p.parts
     }
     assert not content - shipped, "add 'demo_content/**/*' to [tool.setuptools.package-data]"
+
+
+def test_a_client_hanging_up_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:
+    """A connection reset by the client (a pool dropping an idle socket) is not reported as a
+    server error: the crawl's stderr carries only the crawl's own messages."""
+    with DemoServer() as server:
+        for _ in range(3):
+            client = socket.create_connection(("127.0.0.1", server.port))
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x")  # an unfinished request line...
+            client.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            client.close()  # ...then a reset (RST), as a pool closing an idle socket sends
+        with urllib.request.urlopen(f"{server.base_url}/robots.txt") as response:
+            assert response.status == 200  # and the server still serves
+        time.sleep(0.2)  # the handler threads have met the resets
+    assert capfd.readouterr().err == ""

@@ -14,7 +14,7 @@ import zlib
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +22,7 @@ import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
 from aggregator.config import Settings
+from aggregator.demo import QuietHTTPServer
 from aggregator.fetch import (
     PAGE_ACCEPT,
     AddressRefusedError,
@@ -501,7 +502,7 @@ def tls_server(tmp_path: Path) -> Iterator[int]:
         def log_message(self, *args: Any) -> None:
             pass
 
-    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    httpd = QuietHTTPServer(("127.0.0.1", 0), Handler)
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
