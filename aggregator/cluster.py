@@ -617,7 +617,7 @@ def _linkage_graph(
 
 def _window_neighbours(vectors: sp.csr_matrix) -> sp.csr_matrix:
     """The smoothing neighbours of a window past EXACT_MAX_ARTICLES: the closest of those found
-    exactly within each time slice and of those sharing a rarer feature anywhere in the window
+    exactly within each time slice and of those sharing a rare feature anywhere in the window
     (a story that trickles in all day has members in many slices)."""
     n = vectors.shape[0]
     within = sp.block_diag(
