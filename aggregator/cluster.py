@@ -649,12 +649,10 @@ def _merge_fragments(
     groups = size.size
     members = sp.csr_matrix((1 / size[label], (label, np.arange(n))), shape=(groups, n))
     means = _keep_largest(sp.csr_matrix(members @ smoothed), MEAN_MAX_TERMS)
-    graph = top_neighbours(means, GRAPH_MAX_NEIGHBOURS, GRAPH_MIN_SIM)
-    graph = sp.triu(graph.maximum(graph.T), k=1).tocoo()
-    if time is not None:
+    if time is not None:  # a group's time: its members' mean
         hours, discount = time
-        mean_hours = np.bincount(label, weights=hours, minlength=groups) / size
-        graph.data *= discount.factors(np.abs(mean_hours[graph.row] - mean_hours[graph.col]))
+        time = (np.bincount(label, weights=hours, minlength=groups) / size, discount)
+    graph = _linkage_graph(means, None, time, 0)
     merged = average_linkage(groups, graph.row, graph.col, graph.data, threshold, sizes=size)
     return np.asarray(merged)[label]
 
