@@ -17,9 +17,10 @@ from urllib.parse import urljoin, urlsplit
 import lxml.etree
 import trafilatura
 
+from aggregator.errors import WorkerError
 from aggregator.records import ExtractedPage
-from aggregator.text import clean_text, parse_html, remove_hidden
-from aggregator.workers import WorkerCrashed, WorkerPool, WorkerTimeout
+from aggregator.text import clean_text, one_line, parse_html, remove_hidden
+from aggregator.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -144,16 +145,12 @@ def _extract(html: bytes | str, url: str) -> ExtractedPage | None:
         return None
     return ExtractedPage(
         text=text,
-        title=_one_line(title or getattr(doc, "title", None))[:MAX_TITLE_CHARS],
-        author=_one_line(getattr(doc, "author", None))[:MAX_AUTHOR_CHARS],
+        title=one_line(title or getattr(doc, "title", None))[:MAX_TITLE_CHARS],
+        author=one_line(getattr(doc, "author", None))[:MAX_AUTHOR_CHARS],
         published=_plausible(precise_date) or _plausible(_parse_date(getattr(doc, "date", None))),
         language=language,
         image=_absolute(getattr(doc, "image", None), url),
     )
-
-
-def _one_line(value: object) -> str:
-    return " ".join(clean_text(str(value or "")).split())
 
 
 def _page_title(tree: lxml.etree._Element) -> str:
@@ -165,14 +162,14 @@ def _page_title(tree: lxml.etree._Element) -> str:
     metas: dict[str, str] = {}
     for meta in tree.iter("meta"):
         key = (meta.get("property") or meta.get("name") or "").strip().lower()
-        content = _one_line(meta.get("content"))
+        content = one_line(meta.get("content"))
         if key in _TITLE_META and content and key not in metas:
             metas[key] = content
     for key in _TITLE_META:
         if key in metas:
             return metas[key]
     element = tree.find(".//title")
-    return _strip_site_name(tree, _one_line(element.text_content())) if element is not None else ""
+    return _strip_site_name(tree, one_line(element.text_content())) if element is not None else ""
 
 
 def _strip_site_name(tree: lxml.etree._Element, title: str) -> str:
@@ -186,13 +183,13 @@ def _strip_site_name(tree: lxml.etree._Element, title: str) -> str:
         return title
     head = title[: title.rfind(parts[-1])].rstrip(" |-–—·:»/\\")
     site_names = {
-        _one_line(meta.get("content")).lower()
+        one_line(meta.get("content")).lower()
         for meta in tree.iter("meta")
         if (meta.get("property") or meta.get("name") or "").lower() == "og:site_name"
     }
     if parts[-1].strip().lower() in site_names:
         return head
-    headings = {_one_line(h.text_content()).lower() for h in tree.iter("h1", "h2")}
+    headings = {one_line(h.text_content()).lower() for h in tree.iter("h1", "h2")}
     return head if head.lower() in headings else title
 
 
@@ -275,7 +272,7 @@ def extract_in_worker(html: bytes, url: str, timeout: float = 20.0) -> Extracted
     """extract_page in a worker process; None on timeout or error (the pool is replaced)."""
     try:
         return _workers.run(extract_page, html, url, timeout=timeout)
-    except (WorkerTimeout, WorkerCrashed) as exc:
+    except WorkerError as exc:
         log.warning("extraction of %s %s; gave up", url or "<page>", exc)
     except Exception as exc:  # e.g. the arguments could not be sent to the worker
         log.warning("extraction of %s failed: %s", url or "<page>", exc)

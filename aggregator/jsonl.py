@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
-from aggregator.identity import article_id, canonical_url
 from aggregator.records import Article, Story, Summary
+from aggregator.urls import article_id, canonical_url
 
 MAX_LINE_CHARS = 5_000_000
 

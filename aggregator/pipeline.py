@@ -12,22 +12,20 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from aggregator.cluster import TimeDiscount, cluster_articles
-from aggregator.config import Settings
-from aggregator.crawl import CrawlReport, crawl
-from aggregator.embed import Embedder, default_embedder
+from aggregator.cluster.cluster import cluster_articles
+from aggregator.cluster.embed import Embedder, default_embedder
+from aggregator.cluster.linkage import TimeDiscount
+from aggregator.crawl.crawl import CrawlReport, crawl
+from aggregator.errors import RunLockedError
 from aggregator.rank import RankWeights, rank_stories
 from aggregator.records import Article, Story, Summary
-from aggregator.render import render_site
-from aggregator.sources import Config
-from aggregator.store import Storage
-from aggregator.summarise import Summariser, needs_summary
+from aggregator.render.pages import render_site
+from aggregator.settings import Settings
+from aggregator.sources.load import Config
+from aggregator.store.storage import Storage
+from aggregator.summarise.summariser import Summariser, needs_summary
 
 log = logging.getLogger("aggregator.pipeline")
-
-
-class RunLockedError(RuntimeError):
-    """Another run holds the lock: this one must not write anything."""
 
 
 @dataclass(frozen=True)

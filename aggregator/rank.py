@@ -21,7 +21,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from aggregator.dedupe import duplicate_groups
+from aggregator.cluster.dedupe import duplicate_groups
 from aggregator.records import Article, Story
 
 

@@ -160,6 +160,37 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class FetchState:
+    """What the store knows about a source from earlier runs: validators for conditional GET,
+    health, and when it is next due. The table ``source_state`` has one column per field."""
+
+    source_id: str
+    etag: str | None = None  # validators of the last feed fetched, sent back next time
+    last_modified: str | None = None
+    last_fetched: datetime | None = None  # the last attempt, successful or not
+    last_success: datetime | None = None  # the last fetch that brought a feed or a 304
+    last_status: str | None = None  # FetchStatus value of the last attempt
+    last_error: str | None = None  # why the last attempt failed (None after a success)
+    consecutive_failures: int = 0  # failed attempts since the last success
+    articles_total: int = 0  # articles this source has brought, ever
+    url: str | None = None  # the URL the state was recorded for (None before it was kept)
+    next_fetch: datetime | None = None  # not due before this time
+    gone_url: str | None = None  # the URL that answered 410 Gone, if any
+    feed_ttl: float | None = None  # seconds the feed said it stays fresh
+    last_http_status: int | None = None  # the HTTP status of the last attempt, if any
+
+    def for_url(self, url: str) -> FetchState:
+        """This state if it belongs to ``url``; a blank one when the editor changed the URL."""
+        if self.url is None or self.url == url:
+            return self
+        return FetchState(source_id=self.source_id, url=url)
+
+    def gone_at(self, url: str) -> bool:
+        """True when ``url`` answered 410 Gone and nobody has cleared the flag since."""
+        return self.gone_url is not None and self.gone_url == url
+
+
+@dataclass(frozen=True)
 class SourceOutcome:
     """One source's result for a crawl: new items, not modified, or an error."""
 

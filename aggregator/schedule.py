@@ -11,8 +11,8 @@ from pathlib import Path
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from aggregator.pipeline import RunLockedError, Window, crawl_stage, digest, run_lock, utcnow
-from aggregator.sources import Config
-from aggregator.store import Storage
+from aggregator.sources.load import Config
+from aggregator.store.storage import Storage
 
 log = logging.getLogger("aggregator.schedule")
 

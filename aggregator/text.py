@@ -51,6 +51,24 @@ def clean_text(s: str) -> str:
     return _MANY_NEWLINES.sub("\n\n", s).strip()
 
 
+def one_line(value: object) -> str:
+    """Text as one line: control characters dropped, every run of whitespace one space."""
+    return " ".join(clean_text(str(value or "")).split())
+
+
+def shorten(text: str, limit: int) -> str:
+    """Text cut to at most ``limit`` characters with an ellipsis, at a word boundary when near."""
+    if len(text) <= limit:
+        return text
+    if limit <= 1:
+        return ""
+    head = text[: limit - 1]
+    space = head.rfind(" ")
+    if space > limit * 0.8:
+        head = head[:space]
+    return head.rstrip() + "…"
+
+
 def is_hidden(el: lxml.etree._Element) -> bool:
     """True when an element is hidden from readers by its attributes or inline style."""
     hidden = el.get("hidden")

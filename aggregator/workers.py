@@ -17,19 +17,13 @@ from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any, TypeVar
 
+from aggregator.errors import WorkerError
+
 T = TypeVar("T")
 
 # Modules the forkserver imports once, so a replacement worker starts in about 0.1 s. One
 # forkserver serves every pool of the process, so it preloads what all of them need.
 PRELOAD = ["aggregator.extract", "aggregator.parse"]
-
-
-class WorkerTimeout(Exception):
-    """The call ran past its deadline; its pool was replaced."""
-
-
-class WorkerCrashed(Exception):
-    """The worker process died during the call (killed, out of memory)."""
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -51,7 +45,7 @@ class WorkerPool:
         self._slots = threading.BoundedSemaphore(workers)
 
     def run(self, func: Callable[..., T], *args: Any, timeout: float, **kwargs: Any) -> T:
-        """func(*args, **kwargs) in a worker; WorkerTimeout or WorkerCrashed when it fails so."""
+        """func(*args, **kwargs) in a worker; WorkerError when it overruns ``timeout`` or dies."""
         with self._slots:
             for _attempt in range(2):
                 pool = self._get()
@@ -60,13 +54,13 @@ class WorkerPool:
                     return future.result(timeout=timeout)
                 except concurrent.futures.TimeoutError:
                     self._discard(pool)
-                    raise WorkerTimeout(f"took longer than {timeout:g} s") from None
+                    raise WorkerError(f"took longer than {timeout:g} s") from None
                 except BrokenProcessPool:
                     # A worker died, or another call's timeout tore the pool down under us:
                     # then this call is not to blame, so it gets one more try.
                     if self._discard(pool):
-                        raise WorkerCrashed("crashed its worker process") from None
-        raise WorkerCrashed("crashed its worker process")
+                        raise WorkerError("crashed its worker process") from None
+        raise WorkerError("crashed its worker process")
 
     def shutdown(self) -> None:
         """Stop the worker processes (at exit, or in tests); the next call starts new ones."""

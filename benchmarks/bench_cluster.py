@@ -18,20 +18,20 @@ from itertools import accumulate
 from pathlib import Path
 from time import perf_counter
 
-from aggregator.cluster import (
+from aggregator.cluster.cluster import cluster_articles
+from aggregator.cluster.embed import Embedder, default_embedder
+from aggregator.cluster.features import embedding_text
+from aggregator.cluster.linkage import (
     DEFAULT_THRESHOLD,
     DEFAULT_TIME,
     EMBED_THRESHOLD,
-    EXACT_MAX_ARTICLES,
     SLICE_ARTICLES,
     TimeDiscount,
-    cluster_articles,
-    embedding_text,
 )
-from aggregator.embed import Embedder, default_embedder
-from aggregator.identity import article_id
-from aggregator.metrics import adjusted_rand_index, bcubed, normalized_mutual_information
+from aggregator.cluster.neighbours import EXACT_MAX_ARTICLES
 from aggregator.records import Article
+from aggregator.urls import article_id
+from tests.support.metrics import adjusted_rand_index, bcubed, normalized_mutual_information
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 UCI = SHARED / "clustering" / "uci_news_aggregator_first6k" / "articles.tsv"

@@ -16,9 +16,11 @@ from pathlib import Path
 
 import feedparser
 
-from aggregator.parse import NotAFeedError, parse_feed, parse_with_feedparser
-from aggregator.parse_fast import parse_fast
-from aggregator.parse_worker import parse_feed_bounded, shutdown_workers
+from aggregator.errors import NotAFeedError
+from aggregator.parse import parse_feed
+from aggregator.parse.fast import parse_fast
+from aggregator.parse.reference import parse_with_feedparser
+from aggregator.parse.worker import parse_feed_bounded, shutdown_workers
 from aggregator.records import FeedItem, ParsedFeed
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"

@@ -12,8 +12,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from aggregator.sources import load_config, url_key
-from aggregator.sources_edit import NewSource, SourcesDocument
+from aggregator.sources.edit import NewSource, SourcesDocument
+from aggregator.sources.load import load_config, url_key
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 LISTS = SHARED / "source_lists"

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.store import Storage
+from aggregator.store.storage import Storage
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from aggregator.demo import QuietHTTPServer
+from aggregator.demo.server import QuietHTTPServer
 
 
 @dataclass

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.cli import build_parser, main
+from aggregator.cli.main import build_parser, main
 from aggregator.pipeline import RunLockedError, run_lock
-from aggregator.sources import load_config
+from aggregator.sources.load import load_config
 from tests.loopback import LoopbackServer, Response
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,21 +16,17 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import aggregator.cluster
-from aggregator.cluster import (
-    DEFAULT_THRESHOLD,
-    ClusterResult,
-    TimeDiscount,
-    assign_story_ids,
-    average_linkage,
-    cluster_articles,
-    new_story_id,
-    url_words,
-)
-from aggregator.embed import default_embedder, use_available
-from aggregator.identity import article_id
-from aggregator.metrics import bcubed
+import aggregator.cluster.features
+import aggregator.cluster.linkage
+import aggregator.cluster.neighbours
+from aggregator.cluster.cluster import ClusterResult, cluster_articles
+from aggregator.cluster.embed import default_embedder, use_available
+from aggregator.cluster.features import url_words
+from aggregator.cluster.identity import assign_story_ids, new_story_id
+from aggregator.cluster.linkage import DEFAULT_THRESHOLD, TimeDiscount, average_linkage
 from aggregator.records import Article
+from aggregator.urls import article_id
+from tests.support.metrics import bcubed
 
 WINDOW = Path(__file__).parent / "fixtures" / "cluster" / "window.json"
 MULTILINGUAL = Path(__file__).parent / "fixtures" / "cluster" / "multilingual.json"
@@ -182,9 +178,14 @@ def test_large_windows_in_time_slices_find_the_same_stories(
     so across slices."""
     articles, truth = synthetic(stories=40, per_story=15, noise=600, seed=7)
     exact = cluster_articles(articles)
-    monkeypatch.setattr(aggregator.cluster, "EXACT_MAX_ARTICLES", 500)  # 1,200 articles
-    monkeypatch.setattr(aggregator.cluster, "SLICE_ARTICLES", 150)
-    monkeypatch.setattr(aggregator.cluster, "CANDIDATE_MAX_DF", 60)
+    for name, value in {
+        "EXACT_MAX_ARTICLES": 500,
+        "SLICE_ARTICLES": 150,
+        "CANDIDATE_MAX_DF": 60,
+    }.items():
+        for module in (aggregator.cluster.linkage, aggregator.cluster.neighbours):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, value)
     approximate = story_of(cluster_articles(articles))
     ids = list(truth)
     _, recall, f1 = bcubed([approximate[a] for a in ids], [truth[a] for a in ids])
@@ -315,19 +316,19 @@ def test_features_match_scikit_learn() -> None:
     when = datetime(2024, 5, 2, tzinfo=UTC)
     articles += [make(f"x{i}", title, when) for i, title in enumerate(extra)]
     titles = [a.title for a in articles]
-    leads = [f"{url_words(a.url)} {aggregator.cluster.lead(a.text)}" for a in articles]
+    leads = [f"{url_words(a.url)} {aggregator.cluster.features.lead(a.text)}" for a in articles]
     both = TfidfVectorizer(sublinear_tf=True, stop_words="english", dtype=np.float32)
     both_matrix = both.fit_transform(titles + leads)
     words = normalize(
         normalize(both_matrix[: len(titles)])
-        + aggregator.cluster.LEAD_WEIGHT * normalize(both_matrix[len(titles) :])
+        + aggregator.cluster.features.LEAD_WEIGHT * normalize(both_matrix[len(titles) :])
     )
     content = TfidfVectorizer(stop_words="english").build_analyzer()
     chars = TfidfVectorizer(
         sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5), dtype=np.float32
     ).fit_transform([" ".join(content(title)) for title in titles])
     expected = normalize(sp.hstack([words, chars], format="csr"))
-    found = aggregator.cluster.article_vectors(articles)
+    found = aggregator.cluster.features.article_vectors(articles)
     assert found.shape == expected.shape
     assert abs(found - expected).max() < 1e-6
 

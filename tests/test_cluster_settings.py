@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.cli import main
-from aggregator.embed import use_available
+from aggregator.cli.main import main
+from aggregator.cluster.embed import use_available
 
 FIXTURE = Path(__file__).parent / "fixtures" / "cluster" / "multilingual.json"
 

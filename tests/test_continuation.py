@@ -8,7 +8,7 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.cli import main
+from aggregator.cli.main import main
 
 
 def _ingest(path: Path, rows: list[dict[str, str]], *common: str) -> None:

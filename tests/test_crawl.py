@@ -12,19 +12,18 @@ from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 
-from aggregator.config import Settings
-from aggregator.crawl import (
-    CrawlReport,
+from aggregator.crawl.crawl import CrawlReport, crawl
+from aggregator.crawl.items import (
     article_from_item,
     articles_from_feed,
     clamp_published,
-    crawl,
     merge_page,
     needs_page,
 )
 from aggregator.records import Article, ExtractedPage, FeedItem, FetchStatus, ParsedFeed
-from aggregator.sources import Config, Source
-from aggregator.store import Storage
+from aggregator.settings import Settings
+from aggregator.sources.load import Config, Source
+from aggregator.store.storage import Storage
 from tests.loopback import LoopbackServer, Request, Response
 
 FIXTURES = Path(__file__).parent / "fixtures" / "crawl"

@@ -6,11 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 import feedparser
 
-from aggregator.config import Settings
-from aggregator.dedupe import duplicate_groups, originals
+from aggregator.cluster.dedupe import duplicate_groups, originals
 from aggregator.rank import rank_stories
 from aggregator.records import Article, Story
-from aggregator.render import build_site
+from aggregator.render.pages import build_site
+from aggregator.settings import Settings
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 WIRE = (

@@ -9,8 +9,8 @@ from urllib.parse import urlsplit
 import pytest
 from pydantic import BaseModel
 
-from aggregator.config import FetchSettings, LLMSettings, Settings
-from aggregator.sources import Config, Source, load_config
+from aggregator.settings import FetchSettings, LLMSettings, Settings
+from aggregator.sources.load import Config, Source, load_config
 
 SOURCES_FILE = Path(__file__).resolve().parents[1] / "sources.yaml"
 CATEGORIES = {"world", "politics", "business", "technology", "science", "sport", "culture"}

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from aggregator.cluster import cluster_articles
-from aggregator.crawl import crawl
-from aggregator.demo import DemoServer, demo_config
-from aggregator.embed import default_embedder, use_available
-from aggregator.identity import canonical_url
-from aggregator.metrics import bcubed
+from aggregator.cluster.cluster import cluster_articles
+from aggregator.cluster.embed import default_embedder, use_available
+from aggregator.crawl.crawl import crawl
+from aggregator.demo.server import DemoServer, demo_config
 from aggregator.records import Article
-from aggregator.store import Storage
+from aggregator.store.storage import Storage
+from aggregator.urls import canonical_url
+from tests.support.metrics import bcubed
 
 
 @pytest.fixture(scope="module")

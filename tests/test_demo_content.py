@@ -24,15 +24,8 @@ from urllib.parse import urlsplit
 import feedparser
 import pytest
 
-from aggregator.demo import (
-    DemoArticle,
-    DemoContent,
-    DemoOutlet,
-    DemoServer,
-    demo_config,
-    load_demo_content,
-    numeric_references,
-)
+from aggregator.demo.content import DemoArticle, DemoContent, DemoOutlet, load_demo_content
+from aggregator.demo.server import DemoServer, demo_config, numeric_references
 
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
 # Never let an environment proxy see loopback requests.

@@ -23,7 +23,8 @@ from typing import Any
 import feedparser
 import pytest
 
-from aggregator.parse import NotAFeedError, parse_feed
+from aggregator.errors import NotAFeedError
+from aggregator.parse import parse_feed
 from aggregator.records import FeedItem, ParsedFeed
 from aggregator.text import clean_text, html_to_text
 

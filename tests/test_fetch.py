@@ -21,17 +21,17 @@ from typing import Any
 import pytest
 from aiohttp.abc import AbstractResolver, ResolveResult
 
-from aggregator.config import Settings
-from aggregator.demo import QuietHTTPServer
-from aggregator.fetch import (
+from aggregator.crawl.fetch import (
     PAGE_ACCEPT,
-    AddressRefusedError,
     Fetcher,
     SafeResolver,
     is_public_address,
     parse_retry_after,
 )
+from aggregator.demo.server import QuietHTTPServer
+from aggregator.errors import AddressRefusedError
 from aggregator.records import FetchResult, FetchStatus
+from aggregator.settings import Settings
 from tests.loopback import LoopbackServer, Request, Response
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from aggregator.config import RankSettings, Settings
 from aggregator.pipeline import select_front_page, weights
 from aggregator.records import Story
+from aggregator.settings import RankSettings, Settings
 
 
 def _story(ident: str, sources: float) -> Story:

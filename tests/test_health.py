@@ -6,19 +6,17 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from aggregator.health import (
+from aggregator.crawl.due import (
     DAY,
-    Health,
-    SourceFacts,
     backoff,
     cache_max_age,
-    classify,
     describe_wait,
     feed_ttl,
     is_due,
     jitter,
     next_fetch_time,
 )
+from aggregator.crawl.status import Health, SourceFacts, classify
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 HALF_HOUR = timedelta(minutes=30)

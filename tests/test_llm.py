@@ -8,17 +8,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from aggregator.config import LLMSettings
-from aggregator.llm import (
-    PLACEHOLDER_KEY,
+from aggregator.errors import (
     LLMBadOutput,
     LLMBudgetExceeded,
-    LLMClient,
     LLMError,
     LLMRequestRejected,
     LLMUnavailable,
-    extract_json_object,
 )
+from aggregator.settings import LLMSettings
+from aggregator.summarise.llm import PLACEHOLDER_KEY, LLMClient, extract_json_object
 from tests.openai_stub import OpenAIStub, Reply, reply_json
 
 KEY = "sk-test-Secret1234567890abcdef"

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from lxml import etree
 
-from aggregator.cli import main
-from aggregator.opml import ExportFeed, OpmlError, _parser, read_opml, write_opml
-from aggregator.sources import load_config
+from aggregator.cli.main import main
+from aggregator.errors import OpmlError
+from aggregator.sources.load import load_config
+from aggregator.sources.opml import ExportFeed, _parser, read_opml, write_opml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 

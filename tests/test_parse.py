@@ -14,9 +14,10 @@ from pathlib import Path
 import feedparser
 import pytest
 
-from aggregator.parse import NotAFeedError, parse_feed
-from aggregator.parse_worker import parse_feed_bounded
-from aggregator.parse_worker import shutdown_workers as shutdown_parse_workers
+from aggregator.errors import NotAFeedError
+from aggregator.parse import parse_feed
+from aggregator.parse.worker import parse_feed_bounded
+from aggregator.parse.worker import shutdown_workers as shutdown_parse_workers
 from aggregator.records import ParsedFeed
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parse"

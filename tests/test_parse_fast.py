@@ -14,8 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.parse import NotAFeedError, parse_feed, parse_with_feedparser
-from aggregator.parse_fast import parse_fast, repair_xml
+from aggregator.errors import NotAFeedError
+from aggregator.parse import parse_feed
+from aggregator.parse.fast import parse_fast, repair_xml
+from aggregator.parse.reference import parse_with_feedparser
 from aggregator.records import FeedItem, ParsedFeed
 from benchmarks.bench_parse import agreement
 

@@ -9,7 +9,7 @@ import feedparser
 import pytest
 from lxml import etree, html
 
-from aggregator.cli import main
+from aggregator.cli.main import main
 from tests.openai_stub import OpenAIStub, Reply, reply_json
 
 NOW = "2026-11-26T12:00:00Z"

@@ -17,17 +17,11 @@ import feedparser
 import lxml.html
 import pytest
 
-from aggregator.config import Settings
 from aggregator.records import Article, Story, Summary, SummarySentence
-from aggregator.render import (
-    TEMPLATES_DIR,
-    build_site,
-    clean_text,
-    publish,
-    render_site,
-    safe_name,
-    safe_url,
-)
+from aggregator.render.pages import TEMPLATES_DIR, build_site, render_site
+from aggregator.render.publish import publish
+from aggregator.render.views import clean_text, safe_name, safe_url
+from aggregator.settings import Settings
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import feedparser
 
-from aggregator.demo import DemoServer, demo_config
+from aggregator.demo.server import DemoServer, demo_config
 from aggregator.pipeline import run_lock
 from aggregator.schedule import Cycle, build_scheduler
-from aggregator.store import Storage
+from aggregator.store.storage import Storage
 
 
 def test_crawl_and_digest_jobs_build_the_site(tmp_path: Path) -> None:

@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.config import Settings, apply_environment
-from aggregator.sources import ConfigError, load_config, parse_sources
+from aggregator.errors import ConfigError
+from aggregator.settings import Settings, apply_environment
+from aggregator.sources.load import load_config, parse_sources
 
 GOOD = """\
 settings:
@@ -135,7 +136,7 @@ def test_default_db_is_sqlite_under_data_dir(tmp_path: Path) -> None:
 
 
 def test_cluster_threshold_defaults_to_the_methods_tuned_one() -> None:
-    from aggregator.cluster import DEFAULT_THRESHOLD
+    from aggregator.cluster.linkage import DEFAULT_THRESHOLD
 
     assert Settings().cluster_threshold is None  # cluster_articles then uses its own default
     assert Settings().cluster_embedder == "none"
@@ -143,7 +144,7 @@ def test_cluster_threshold_defaults_to_the_methods_tuned_one() -> None:
 
 
 def test_time_discount_settings_reach_the_clustering() -> None:
-    from aggregator.cluster import TimeDiscount
+    from aggregator.cluster.linkage import TimeDiscount
     from aggregator.pipeline import time_discount
 
     assert time_discount(Settings()) == TimeDiscount()  # the measured defaults
@@ -285,7 +286,7 @@ def test_yaml_1_2_scalars() -> None:
 def test_a_bad_file_stops_run_before_the_site_or_database_is_touched(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from aggregator.cli import main
+    from aggregator.cli.main import main
 
     cfg = tmp_path / "sources.yaml"
     cfg.write_text("settings:\n  data_dir: data\n  output_dir: site\nsources: []\n")
@@ -351,8 +352,8 @@ def test_ten_thousand_real_sources_load(shared_data: Path, tmp_path: Path) -> No
 def test_url_key_shortcut_agrees_with_canonical_url(url: str) -> None:
     from urllib.parse import urlsplit
 
-    from aggregator.identity import canonical_url
-    from aggregator.sources import url_key
+    from aggregator.sources.load import url_key
+    from aggregator.urls import canonical_url
 
     reference = urlsplit(canonical_url(url))
     assert url_key(url) == f"{reference.netloc}{reference.path.rstrip('/')}?{reference.query}"

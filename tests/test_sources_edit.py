@@ -8,15 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.sources import ConfigError, load_config
-from aggregator.sources_edit import (
-    DuplicateSourceError,
-    NewSource,
-    SourcesDocument,
-    slug,
-    unique_id,
-    write_atomically,
-)
+from aggregator.errors import ConfigError, DuplicateSourceError, UserError
+from aggregator.sources.edit import NewSource, SourcesDocument, slug, unique_id, write_atomically
+from aggregator.sources.load import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -107,9 +101,9 @@ def test_duplicates_are_refused_by_canonical_url(tmp_path: Path) -> None:
         with pytest.raises(DuplicateSourceError) as info:
             doc.add(NewSource(url=same, name="Again"))
         assert info.value.existing == "wire"
-    with pytest.raises(ValueError, match="taken"):
+    with pytest.raises(UserError, match="taken"):
         doc.add(NewSource(url="https://other.example/rss", name="x", id="daily"))
-    with pytest.raises(ValueError, match="lowercase"):
+    with pytest.raises(UserError, match="lowercase"):
         doc.add(NewSource(url="https://other.example/rss", name="x", id="Bad Id"))
 
 

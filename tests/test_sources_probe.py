@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.cli import main
-from aggregator.cli_sources import feed_links, judge
+from aggregator.cli.main import main
+from aggregator.crawl.probe import feed_links, judge
 from aggregator.records import FeedItem, ParsedFeed
-from aggregator.sources import load_config
+from aggregator.sources.load import load_config
 from tests.loopback import LoopbackServer, Response
 
 LONG = "Every word of the article is in the feed. " * 20  # about 840 characters

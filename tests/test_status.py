@@ -10,11 +10,11 @@ from typing import Any
 import pytest
 from sqlalchemy import inspect, text
 
-from aggregator.cli import main
-from aggregator.crawl import crawl
+from aggregator.cli.main import main
+from aggregator.crawl.crawl import crawl
 from aggregator.records import FetchResult, FetchStatus
-from aggregator.sources import load_config
-from aggregator.store import Storage
+from aggregator.sources.load import load_config
+from aggregator.store.storage import Storage
 from tests.loopback import LoopbackServer, Request, Response
 
 FIXTURES = Path(__file__).parent / "fixtures" / "crawl"

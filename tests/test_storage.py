@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from aggregator.identity import article_id, canonical_url
 from aggregator.records import Article, FetchResult, FetchStatus, Story, Summary, SummarySentence
-from aggregator.store import Storage
+from aggregator.store.storage import Storage
+from aggregator.urls import article_id, canonical_url
 
 NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 

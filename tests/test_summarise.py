@@ -12,21 +12,18 @@ from typing import Any
 
 import pytest
 
-from aggregator.config import LLMSettings
-from aggregator.llm import LLMClient
 from aggregator.records import Article, Story, Summary
-from aggregator.summarise import (
+from aggregator.settings import LLMSettings
+from aggregator.summarise.checks import numbers, plain_text
+from aggregator.summarise.extractive import extractive_summary
+from aggregator.summarise.llm import LLMClient
+from aggregator.summarise.prompt import (
     SUMMARY_PROMPT,
-    Summariser,
-    extractive_summary,
-    needs_summary,
-    numbers,
-    plain_text,
     prompt_articles,
     prompt_version,
     share_budget,
-    summary_input_hash,
 )
+from aggregator.summarise.summariser import Summariser, needs_summary, summary_input_hash
 from tests.openai_stub import OpenAIStub, Reply, reply_json
 
 KEY = "sk-test-Secret1234567890abcdef"

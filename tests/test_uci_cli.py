@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.cli import main
+from aggregator.cli.main import main
 
 
 def _to_jsonl(tsv: Path, out: Path) -> int:

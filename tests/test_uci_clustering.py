@@ -13,13 +13,14 @@ from pathlib import Path
 
 import pytest
 
-import aggregator.cluster
-from aggregator.cluster import cluster_articles
-from aggregator.embed import Embedder, default_embedder, use_available
-from aggregator.metrics import adjusted_rand_index, bcubed, normalized_mutual_information
+import aggregator.cluster.linkage
+import aggregator.cluster.neighbours
+from aggregator.cluster.cluster import cluster_articles
+from aggregator.cluster.embed import Embedder, default_embedder, use_available
 from aggregator.records import Article
 from benchmarks.bench_cluster import load_uci as load_uci_file
 from benchmarks.bench_cluster import spread
+from tests.support.metrics import adjusted_rand_index, bcubed, normalized_mutual_information
 
 UCI = Path("clustering") / "uci_news_aggregator_first6k" / "articles.tsv"
 
@@ -128,7 +129,9 @@ def test_uci_story_ids_survive_a_second_run(shared_data: Path) -> None:
 def large_window_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """UCI's 6,366 headlines clustered as a window past EXACT_MAX_ARTICLES (see SLICED)."""
     for name, value in SLICED.items():
-        monkeypatch.setattr(aggregator.cluster, name, value)
+        for module in (aggregator.cluster.linkage, aggregator.cluster.neighbours):
+            if hasattr(module, name):
+                monkeypatch.setattr(module, name, value)
 
 
 @pytest.mark.shared

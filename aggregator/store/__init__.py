@@ -1,5 +1,6 @@
-"""Storage: the only module that speaks SQL (SQLite by default, PostgreSQL for scale)."""
+"""Storage: the tables (``models``) and the one Storage class (``storage``), the only SQL of the
+project (SQLite by default, PostgreSQL for scale)."""
 
-from aggregator.store.storage import FetchState, Storage, StorageError
+from aggregator.store.storage import Storage
 
-__all__ = ["FetchState", "Storage", "StorageError"]
+__all__ = ["Storage"]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -17,7 +17,16 @@ from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlmodel import SQLModel, col, create_engine
 
-from aggregator.records import Article, FetchResult, FetchStatus, Story, Summary, SummarySentence
+from aggregator.errors import StorageError
+from aggregator.records import (
+    Article,
+    FetchResult,
+    FetchState,
+    FetchStatus,
+    Story,
+    Summary,
+    SummarySentence,
+)
 from aggregator.store.models import (
     ArticleRow,
     SourceStateRow,
@@ -27,40 +36,6 @@ from aggregator.store.models import (
 )
 
 _CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's parameter limits
-
-
-class StorageError(Exception):
-    """The database could not be opened or written; the message says which and why."""
-
-
-@dataclass(frozen=True)
-class FetchState:
-    """What the fetcher needs to know about a source from earlier runs."""
-
-    source_id: str
-    etag: str | None = None
-    last_modified: str | None = None
-    last_fetched: datetime | None = None
-    last_success: datetime | None = None
-    last_status: str | None = None
-    last_error: str | None = None
-    consecutive_failures: int = 0
-    articles_total: int = 0
-    url: str | None = None  # the URL the state was recorded for (None before it was kept)
-    next_fetch: datetime | None = None  # not due before this time
-    gone_url: str | None = None  # the URL that answered 410 Gone, if any
-    feed_ttl: float | None = None  # seconds the feed said it stays fresh
-    last_http_status: int | None = None
-
-    def for_url(self, url: str) -> FetchState:
-        """This state if it belongs to ``url``; a blank one when the editor changed the URL."""
-        if self.url is None or self.url == url:
-            return self
-        return FetchState(source_id=self.source_id, url=url)
-
-    def gone_at(self, url: str) -> bool:
-        """True when ``url`` answered 410 Gone and nobody has cleared the flag since."""
-        return self.gone_url is not None and self.gone_url == url
 
 
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
@@ -433,22 +408,7 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _state(row: SourceStateRow) -> FetchState:
-    return FetchState(
-        source_id=row.source_id,
-        etag=row.etag,
-        last_modified=row.last_modified,
-        last_fetched=row.last_fetched,
-        last_success=row.last_success,
-        last_status=row.last_status,
-        last_error=row.last_error,
-        consecutive_failures=row.consecutive_failures,
-        articles_total=row.articles_total,
-        url=row.url,
-        next_fetch=row.next_fetch,
-        gone_url=row.gone_url,
-        feed_ttl=row.feed_ttl,
-        last_http_status=row.last_http_status,
-    )
+    return FetchState(**{f.name: getattr(row, f.name) for f in fields(FetchState)})
 
 
 def _article_values(a: Article) -> dict[str, Any]:

@@ -24,7 +24,7 @@ from fastfeedparser import main as _ffp
 from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin
 
-from aggregator import parse
+from aggregator.parse import common
 from aggregator.records import FeedItem, ParsedFeed
 from aggregator.text import clean_text, html_to_text
 
@@ -133,13 +133,13 @@ def parse_fast(
             media=media,
             itunes_image=itunes[index] if itunes else "",
         )
-        if item is None or not parse._has_content(item):
+        if item is None or not common.has_content(item):
             return None  # an empty entry: content fastfeedparser missed, or a broken shell
         items.append(item)
     return ParsedFeed(
         items=tuple(items),
-        title=_title(feed.get("title"))[: parse.MAX_TITLE_CHARS],
-        link=parse._absolute(feed.get("link"), url),
+        title=_title(feed.get("title"))[: common.MAX_TITLE_CHARS],
+        link=common.absolute_url(feed.get("link"), url),
         language=feed_language,
         format=_FORMATS.get(str(doc.get("version") or feed.get("type") or ""), ""),
     )
@@ -264,8 +264,8 @@ def _feed_language(feed: Mapping[str, Any], head: bytes) -> str:
     for pattern in (_LANGUAGE_TAG, _ROOT_LANG):
         match = pattern.search(head)
         if match:
-            return parse._language(match[1].decode("utf-8", "replace"))
-    return parse._language(feed.get("language"))
+            return common.language_tag(match[1].decode("utf-8", "replace"))
+    return common.language_tag(feed.get("language"))
 
 
 def _plain_utf8(body: bytes, content_type: str) -> bool:
@@ -330,20 +330,20 @@ def _item(
     if link is None:
         return None
     # Without any <guid>/<id>, fastfeedparser reports the link as the id; feedparser none.
-    guid = clean_text(str(entry.get("id") or ""))[: parse.MAX_URL_CHARS] if has_guid else ""
+    guid = clean_text(str(entry.get("id") or ""))[: common.MAX_URL_CHARS] if has_guid else ""
     if guid and base_url and not _ABSOLUTE.match(guid) and raw.guid_is_link():
         guid = _urljoin(base_url, guid)  # feedparser resolves a relative permalink GUID
     summary, summary_is_html = _summary(entry)
     return FeedItem(
-        title=_title(entry.get("title"))[: parse.MAX_TITLE_CHARS],
+        title=_title(entry.get("title"))[: common.MAX_TITLE_CHARS],
         link=link,
         guid=guid,
         summary=summary,
         summary_is_html=summary_is_html,
         published=published if isinstance(published, datetime) else None,
-        author=_author(entry.get("author"))[: parse.MAX_AUTHOR_CHARS],
+        author=_author(entry.get("author"))[: common.MAX_AUTHOR_CHARS],
         language=_entry_language(entry) or feed_language,
-        image=_image(entry, base_url) or parse._absolute(itunes_image, base_url),
+        image=_image(entry, base_url) or common.absolute_url(itunes_image, base_url),
     )
 
 
@@ -356,11 +356,11 @@ def _all_absolute(entry: Mapping[str, Any]) -> bool:
 
 
 def _has_image(media: Mapping[str, Any]) -> bool:
-    return parse._looks_like_image(media) or bool(media.get("thumbnail_url"))
+    return common.looks_like_image(media) or bool(media.get("thumbnail_url"))
 
 
 def _title(value: object) -> str:
-    """As parse._plain on feedparser's value: HTML when it looks like HTML or has an "&"."""
+    """As common.plain_line on feedparser's value: HTML when it looks like HTML or has an "&"."""
     text = str(value or "")
     if "&" in text or ("<" in text and _looks_like_html(text)):
         text = html_to_text(text)
@@ -371,7 +371,7 @@ def _author(value: object) -> str:
     """ "jane@example.org (Jane Doe)" -> "Jane Doe", as feedparser's author_detail name."""
     text = str(value or "")
     match = _EMAIL_AUTHOR.match(text)
-    return parse._plain(match[1] if match else text)
+    return common.plain_line(match[1] if match else text)
 
 
 def _link(entry: Mapping[str, Any], base_url: str) -> str | None:
@@ -383,7 +383,7 @@ def _link(entry: Mapping[str, Any], base_url: str) -> str | None:
     if links and not alternates:
         return None  # only enclosures, related links...: fastfeedparser picks one, feedparser none
     for candidate in alternates or [entry.get("link")]:
-        absolute = parse._absolute(candidate, base_url)
+        absolute = common.absolute_url(candidate, base_url)
         if absolute:
             return absolute
     return ""
@@ -405,7 +405,7 @@ def _published(entry: Mapping[str, Any], now: datetime) -> object:
         if moment.tzinfo is None:
             return _UNREADABLE
         moment = moment.astimezone(UTC).replace(microsecond=0)
-        if moment < parse.EARLIEST_DATE or moment > now + parse.FUTURE_SLACK:
+        if moment < common.EARLIEST_DATE or moment > now + common.FUTURE_SLACK:
             return None
         return moment
     return None
@@ -429,7 +429,7 @@ def _summary(entry: Mapping[str, Any]) -> tuple[str, bool]:
 def _entry_language(entry: Mapping[str, Any]) -> str:
     for content in entry.get("content") or []:
         if isinstance(content, dict):
-            tag = parse._language(content.get("language"))
+            tag = common.language_tag(content.get("language"))
             if tag:
                 return tag
     return ""
@@ -437,7 +437,7 @@ def _entry_language(entry: Mapping[str, Any]) -> str:
 
 def _image(entry: Mapping[str, Any], base_url: str) -> str:
     for url in _image_candidates(entry):
-        absolute = parse._absolute(url, base_url)
+        absolute = common.absolute_url(url, base_url)
         if absolute:
             return absolute
     return ""
@@ -446,10 +446,10 @@ def _image(entry: Mapping[str, Any], base_url: str) -> str:
 def _image_candidates(entry: Mapping[str, Any]) -> Iterable[object]:
     contents = [m for m in entry.get("media_content") or [] if isinstance(m, dict)]
     for media in contents:
-        if parse._looks_like_image(media):
+        if common.looks_like_image(media):
             yield media.get("url")
     for media in contents:
         yield media.get("thumbnail_url")
     for enclosure in entry.get("enclosures") or []:
-        if isinstance(enclosure, dict) and parse._looks_like_image(enclosure):
+        if isinstance(enclosure, dict) and common.looks_like_image(enclosure):
             yield enclosure.get("url")

@@ -16,15 +16,13 @@ from email.utils import format_datetime
 
 from lxml import etree
 
+from aggregator.errors import OpmlError
+
 MAX_OPML_BYTES = 20_000_000  # a subscription list; anything larger is not one
 _OPML_START = re.compile(rb"<opml\b", re.I)
 _TAG = re.compile(r"<(/?)outline\b(.*?)(/?)>(?=\s*(?:<|\Z))", re.S)
 _ATTR = re.compile(r'([A-Za-z_:][-\w:.]*)="(.*?)"(?=\s+[A-Za-z_:][-\w:.]*=|\s*/?\s*\Z)', re.S)
 _BARE_AMPERSAND = re.compile(rb"&(?!#[0-9]+;|#x[0-9a-fA-F]+;|[A-Za-z][A-Za-z0-9._-]*;)")
-
-
-class OpmlError(ValueError):
-    """The file is not OPML we can read; the message says why (with the line when known)."""
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 A feed whose text makes a parser's regular expressions crawl, or whose size makes parsing take
 minutes, costs that one feed: after ``timeout`` seconds the worker is killed, the pool replaced
 and ``NotAFeedError("parsing took longer than N s")`` raised, which the crawl reports like any
-other unreadable feed. Same pattern as ``aggregator.extract.extract_in_worker``.
+other unreadable feed.
 """
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-from aggregator.parse import NotAFeedError, parse_feed
+from aggregator.errors import NotAFeedError, WorkerError
+from aggregator.parse import parse_feed
 from aggregator.records import ParsedFeed
-from aggregator.workers import WorkerCrashed, WorkerPool, WorkerTimeout
+from aggregator.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
 WORKERS = 2  # parsing is CPU-bound; the crawl overlaps it with network I/O
-DEFAULT_TIMEOUT = 10.0
 
 _workers = WorkerPool(WORKERS)
 
@@ -30,7 +30,7 @@ def parse_feed_bounded(
     content_type: str = "",
     max_items: int = 500,
     now: datetime | None = None,
-    timeout: float = DEFAULT_TIMEOUT,
+    timeout: float,
 ) -> ParsedFeed:
     """parse_feed in a worker process; NotAFeedError when it takes longer than ``timeout``."""
     try:
@@ -43,7 +43,7 @@ def parse_feed_bounded(
             now=now,
             timeout=timeout,
         )
-    except (WorkerTimeout, WorkerCrashed) as exc:
+    except WorkerError as exc:
         log.warning("parsing %s %s; gave up", url or "<feed>", exc)
         raise NotAFeedError(f"parsing {exc}") from None
 

@@ -2,10 +2,9 @@
 
 One ``SourceOutcome`` per fetched source (new articles, not modified, or an error with its
 reason) and one ``SkippedSource`` per source left alone (not due yet, or gone); one failing
-source never stops the others. When a source is next due (interval, feed TTL, Cache-Control,
-Retry-After, backoff) is decided by ``aggregator.health``. Article pages are fetched only where
-the host's robots.txt allows it. Decisions that need no I/O (items -> articles, which items need
-their page, how a page fills an article) are plain functions at the bottom.
+source never stops the others. When a source is next due is decided by ``crawl.due``; which
+items become articles and which need their page by ``crawl.items``; article pages are fetched
+only where the host's robots.txt allows it (``crawl.robots``).
 """
 
 from __future__ import annotations
@@ -13,50 +12,42 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import hashlib
 import logging
-import math
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import ParamSpec, TypeVar
-from urllib.parse import urlsplit
-from urllib.robotparser import RobotFileParser
 
-from aggregator import extract, parse, parse_worker
-from aggregator.config import Settings
-from aggregator.fetch import PAGE_ACCEPT, Fetcher, HttpResult
-from aggregator.health import (
-    SourceStatus,
-    describe_wait,
-    feed_ttl,
-    is_due,
-    next_fetch_time,
-    source_status,
+from aggregator import extract
+from aggregator.crawl.due import describe_wait, feed_ttl, is_due, next_fetch_time
+from aggregator.crawl.fetch import PAGE_ACCEPT, Fetcher, HttpResult
+from aggregator.crawl.items import (
+    articles_from_feed,
+    item_ids,
+    merge_page,
+    needs_page,
+    not_a_feed_reason,
 )
-from aggregator.identity import article_id, canonical_url
-from aggregator.records import (
-    Article,
-    ExtractedPage,
-    FeedItem,
-    FetchResult,
-    FetchStatus,
-    ParsedFeed,
-    SourceOutcome,
+from aggregator.crawl.robots import (
+    ROBOTS_ACCEPT,
+    RobotsRules,
+    robots_agent,
+    robots_rules,
+    url_origin,
 )
-from aggregator.sources import Config, Source
-from aggregator.store import FetchState, Storage, StorageError
+from aggregator.errors import NotAFeedError, StorageError
+from aggregator.parse import worker as parse_worker
+from aggregator.records import Article, FetchResult, FetchStatus, ParsedFeed, SourceOutcome
+from aggregator.settings import Settings
+from aggregator.sources.load import Config, Source
+from aggregator.store.storage import FetchState, Storage
 
 log = logging.getLogger("aggregator.crawl")
-
-FUTURE_SLACK = timedelta(days=1)  # a published date later than now + this is a broken clock
 PARSE_TIMEOUT = 20.0  # seconds one feed may take to parse before the source is failed
 EXTRACT_TIMEOUT = 20.0  # seconds one article page may take to extract
-MAX_TITLE_FROM_TEXT = 120  # characters of text used as a title when an item has none
-ROBOTS_ACCEPT = "text/plain, */*;q=0.5"
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -264,7 +255,7 @@ class _Crawler:
             return await self._failed(source, state, result, result.error or "fetch failed")
         try:
             feed = await self._parse(result)
-        except parse.NotAFeedError as exc:
+        except NotAFeedError as exc:
             return await self._failed(source, state, result, not_a_feed_reason(exc))
         except TimeoutError:
             reason = f"parsing the feed took longer than {PARSE_TIMEOUT:g} s"
@@ -395,7 +386,7 @@ class _Crawler:
         if delay <= 0:
             yield
             return
-        origin = _origin(url)
+        origin = url_origin(url)
         loop = asyncio.get_running_loop()
         async with self._paced.setdefault(origin, asyncio.Lock()):
             wait = self._next_page.get(origin, 0.0) - loop.time()
@@ -406,7 +397,7 @@ class _Crawler:
 
     async def _robots_for(self, url: str) -> RobotsRules:
         """The robots.txt rules of ``url``'s origin, fetched once per crawl."""
-        origin = _origin(url)
+        origin = url_origin(url)
         pending = self._robots.get(origin)
         if pending is None:
             pending = asyncio.ensure_future(self._load_robots(origin))
@@ -422,211 +413,11 @@ class _Crawler:
         return rules
 
 
-# -- robots.txt ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class RobotsRules:
-    """What one origin's robots.txt lets us fetch: parsed rules, allow-all or deny-all."""
-
-    parser: RobotFileParser | None  # None: no rules to apply
-    allow_all: bool  # used when there is no parser
-    why: str  # for the log: "disallowed by robots.txt", "robots.txt unavailable: ..."
-
-    def allows(self, url: str, agent: str) -> bool:
-        if self.parser is None:
-            return self.allow_all
-        return self.parser.can_fetch(agent, url)
-
-    def crawl_delay(self, agent: str) -> float:
-        """Seconds to leave between two page fetches from the origin (Crawl-delay), or 0."""
-        if self.parser is None:
-            return 0.0
-        try:
-            delay = float(self.parser.crawl_delay(agent) or 0)
-        except (TypeError, ValueError):
-            return 0.0
-        return delay if math.isfinite(delay) and delay > 0 else 0.0
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
-
-
-def robots_agent(user_agent: str) -> str:
-    """The product token robots.txt groups are matched against: 'aggregator'."""
-    return user_agent.split("/", 1)[0].strip() or user_agent
-
-
-def robots_rules(result: FetchResult) -> RobotsRules:
-    """Rules from a robots.txt fetch: a missing file (4xx) allows all; a server error, a
-    timeout or a network failure denies all pages of that origin for this crawl (RFC 9309)."""
-    if result.status is FetchStatus.OK:
-        parser = RobotFileParser()
-        parser.parse(result.body.decode("utf-8", "replace").splitlines())
-        return RobotsRules(parser, True, "disallowed by robots.txt")
-    status = result.http_status
-    if status is not None and 400 <= status < 500 and status != 429:
-        return RobotsRules(None, True, f"no robots.txt ({result.error})")
-    return RobotsRules(None, False, f"robots.txt unavailable ({result.error}); pages skipped")
-
-
 def _max_age(result: FetchResult) -> timedelta | None:
     seconds = result.max_age if isinstance(result, HttpResult) else None
     return timedelta(seconds=seconds) if seconds else None
 
 
-# -- pure decisions ------------------------------------------------------------------------------
-
-
-def item_ids(source: Source, feed: ParsedFeed) -> list[str]:
-    """The article id of each usable item of a feed, in feed order (for the store lookup)."""
-    return [ident[0] for ident in (_identity(source, item) for item in feed.items) if ident]
-
-
-def articles_from_feed(
-    source: Source, feed: ParsedFeed, now: datetime, *, skip: Collection[str] = ()
-) -> list[Article]:
-    """A feed's items as Articles of ``source``, first of each id only, unusable items dropped.
-
-    Items whose id is in ``skip`` (already stored) are left out before their text is made.
-    """
-    out: dict[str, Article] = {}
-    seen = set(skip)
-    for item in feed.items:
-        identity = _identity(source, item)
-        if identity is None or identity[0] in seen:
-            continue
-        seen.add(identity[0])
-        out[identity[0]] = _article(source, item, now, identity, feed_language=feed.language)
-    return list(out.values())
-
-
-def article_from_item(
-    source: Source, item: FeedItem, now: datetime, *, feed_language: str = ""
-) -> Article | None:
-    """One FeedItem -> Article; None when it has no link, GUID or content to name it by."""
-    identity = _identity(source, item)
-    if identity is None:
-        return None
-    return _article(source, item, now, identity, feed_language=feed_language)
-
-
-def _identity(source: Source, item: FeedItem) -> tuple[str, str, str] | None:
-    """(article id, link, guid) of an item; None when nothing names it."""
-    link = _http_url(item.link) or _http_url(item.guid)
-    guid = item.guid or ("" if link else _content_key(item))
-    if not link and not guid:
-        return None
-    return article_id(link, guid, source.id), link, guid
-
-
-def _article(
-    source: Source,
-    item: FeedItem,
-    now: datetime,
-    identity: tuple[str, str, str],
-    *,
-    feed_language: str,
-) -> Article:
-    ident, link, _guid = identity
-    return Article(
-        id=ident,
-        url=canonical_url(link) if link else "",
-        title=item.title or _title_from_text(item.text),
-        source_id=source.id,
-        source_name=source.name,
-        text=item.text,
-        published=clamp_published(item.published, now),
-        fetched_at=now,
-        language=source.language or item.language or feed_language,
-        author=item.author,
-        image=item.image,
-        guid=item.guid,
-        category=source.category,
-        weight=source.weight,
-    )
-
-
-def needs_page(article: Article, *, full_text: bool, short: int) -> bool:
-    """Fetch the article page for full-text sources and for items with thin feed text."""
-    return bool(article.url) and (full_text or len(article.text.strip()) < short)
-
-
-def merge_page(article: Article, page: ExtractedPage | None, now: datetime) -> Article:
-    """Fill an article from its extracted page: longer text wins; feed metadata is kept."""
-    if page is None:
-        return article
-    text = page.text if len(page.text.strip()) > len(article.text.strip()) else article.text
-    return replace(
-        article,
-        text=text,
-        title=article.title or page.title,
-        published=article.published or clamp_published(page.published, now),
-        author=article.author or page.author,
-        image=article.image or _http_url(page.image),
-        language=article.language or page.language,
-    )
-
-
-def clamp_published(published: datetime | None, now: datetime) -> datetime | None:
-    """A date more than a day in the future is a broken clock: treat it as unknown."""
-    if published is None:
-        return None
-    if published.tzinfo is None:
-        published = published.replace(tzinfo=UTC)
-    return None if published > now + FUTURE_SLACK else published
-
-
-def not_a_feed_reason(exc: Exception) -> str:
-    """The parser's reason, always as "not a feed: <why>"."""
-    reason = (str(exc).strip() or type(exc).__name__).removesuffix(", not a feed")
-    return reason if reason.startswith("not a feed") else f"not a feed: {reason}"
-
-
-def _http_url(value: str) -> str:
-    value = value.strip()
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return ""
-    return value if parts.scheme.lower() in {"http", "https"} and parts.hostname else ""
-
-
-def _content_key(item: FeedItem) -> str:
-    """A stable stand-in GUID for items with neither link nor GUID: a hash of their content."""
-    content = f"{item.title}\n{item.text}".strip()
-    if not content:
-        return ""
-    return "sha256:" + hashlib.sha256(content.encode("utf-8")).hexdigest()[:32]
-
-
-def _title_from_text(text: str) -> str:
-    words = " ".join(text.split())
-    if len(words) <= MAX_TITLE_FROM_TEXT:
-        return words
-    return words[:MAX_TITLE_FROM_TEXT].rsplit(" ", 1)[0] + "…"
-
-
 def _looks_like_html(content_type: str) -> bool:
     kind = content_type.split(";", 1)[0].strip().lower()
     return not kind or "html" in kind or kind.startswith("text/") or kind.endswith("xml")
-
-
-def status_report(config: Config, storage: Storage, now: datetime) -> list[SourceStatus]:
-    """Every source of sources.yaml with its health, in file order."""
-    states = storage.fetch_states()
-    counts = storage.recent_article_counts(now - timedelta(hours=24))
-    return [
-        source_status(
-            source_id=s.id,
-            name=s.name,
-            url=s.url,
-            enabled=s.enabled,
-            state=states.get(s.id),
-            articles_24h=counts.get(s.id, 0),
-            now=now,
-        )
-        for s in config.sources
-    ]

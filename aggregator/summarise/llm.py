@@ -19,7 +19,13 @@ from urllib.parse import urlsplit
 
 import openai
 
-from aggregator.config import LLMSettings
+from aggregator.errors import (
+    LLMBadOutput,
+    LLMBudgetExceeded,
+    LLMRequestRejected,
+    LLMUnavailable,
+)
+from aggregator.settings import LLMSettings
 
 log = logging.getLogger(__name__)
 
@@ -27,26 +33,6 @@ PLACEHOLDER_KEY = "not-needed"  # local servers (Ollama, llama.cpp, vLLM) want n
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # plus every 5xx
 _SECRET_LIKE = re.compile(r"\b(sk|pk|key)-[A-Za-z0-9_\-]{8,}")
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?|```")
-
-
-class LLMError(Exception):
-    """The LLM gave no usable answer; the message says why (never with the API key)."""
-
-
-class LLMBudgetExceeded(LLMError):
-    """The per-run call budget (``max_calls_per_run``) is used up."""
-
-
-class LLMUnavailable(LLMError):
-    """Timeouts, connection failures, 429 and 5xx that outlasted the retries."""
-
-
-class LLMRequestRejected(LLMError):
-    """A 4xx the server will not change its mind about (bad key, unknown model, ...)."""
-
-
-class LLMBadOutput(LLMError):
-    """The answer is not one JSON object: prose only, truncated, refused or empty."""
 
 
 @dataclass

@@ -10,14 +10,12 @@ from pathlib import Path
 from typing import Any, get_args, get_origin
 from urllib.parse import urlsplit
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
-from aggregator.config import Settings, apply_environment
-from aggregator.identity import canonical_url, host_and_port
-
-# libyaml's parser when PyYAML has it (fast: 10,000 sources in well under a second), else Python's
-_Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+from aggregator.errors import ConfigError
+from aggregator.settings import Settings, apply_environment
+from aggregator.sources.reader import Loc, YamlTree, read_yaml
+from aggregator.urls import canonical_url, host_and_port
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
@@ -78,214 +76,11 @@ class Config:
         return next((s for s in self.sources if s.id == source_id), None)
 
 
-class ConfigError(Exception):
-    """sources.yaml is unusable; ``problems`` holds one ``file:line:col: message`` each."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("\n".join(problems))
-
-
-# YAML 1.2 core schema for plain scalars (what ruamel reads): `no`, `off`, `y` stay strings.
-_NULL = re.compile(r"^(?:~|null|Null|NULL|)$")
-_TRUE = re.compile(r"^(?:true|True|TRUE)$")
-_FALSE = re.compile(r"^(?:false|False|FALSE)$")
-_INT = re.compile(r"^[-+]?[0-9][0-9_]*$")
-_INT_OCT = re.compile(r"^0o[0-7]+$")
-_INT_HEX = re.compile(r"^0x[0-9a-fA-F]+$")
-_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?$")
-_INF = re.compile(r"^[-+]?\.(?:inf|Inf|INF)$")
-_NAN = re.compile(r"^\.(?:nan|NaN|NAN)$")
 # Words YAML 1.1 read as booleans; under 1.2 they are strings, so a boolean field rejects them.
 _YAML_11_BOOLS = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")
-_SPECIAL_START = frozenset("~nNtTfF0123456789+-.")  # how a non-string plain scalar can start
-_CORE = "tag:yaml.org,2002:"
-_STR_TAG = f"{_CORE}str"
-_SAFE_TAGS = {f"{_CORE}{name}" for name in ("str", "int", "float", "bool", "null", "map", "seq")}
-
-Loc = tuple[int | str, ...]
 
 
-def _scalar(value: str) -> Any:
-    """A plain (unquoted) scalar under the YAML 1.2 core schema."""
-    if value and value[0] not in _SPECIAL_START:  # most values: text, quickly
-        return value
-    if _NULL.match(value):
-        return None
-    if _TRUE.match(value):
-        return True
-    if _FALSE.match(value):
-        return False
-    if _INT.match(value):
-        return int(value.replace("_", ""))
-    if _INT_OCT.match(value):
-        return int(value[2:], 8)
-    if _INT_HEX.match(value):
-        return int(value[2:], 16)
-    if _FLOAT.match(value):
-        return float(value.replace("_", ""))
-    if _INF.match(value):
-        return float("-inf") if value.startswith("-") else float("inf")
-    if _NAN.match(value):
-        return float("nan")
-    return value
-
-
-@dataclass
-class _Tree:
-    """A parsed document as plain dicts/lists, with the 1-based (line, column) of every node."""
-
-    root: Any
-    positions: dict[Loc, tuple[int, int]]  # a mapping entry: its key; a list item: the item
-
-
-class _Frame:
-    """An open mapping or list while the document is read."""
-
-    __slots__ = ("container", "is_map", "key", "loc", "seen")
-
-    def __init__(self, container: Any, loc: Loc):
-        self.container = container
-        self.is_map = isinstance(container, dict)
-        self.loc = loc
-        self.key: Any = _NO_KEY  # a mapping's key waiting for its value
-        self.seen: dict[str, int] = {}  # a mapping's keys -> the line each was given on
-
-
-def read_yaml(text: str, filename: str = "sources.yaml") -> _Tree:
-    """Parse YAML text with libyaml's event parser (fast), building plain data and positions.
-
-    Safe by construction: only the core tags (``!!str``, ``!!int``...) are accepted; any other
-    tag (``!!python/object``, ``!custom``) and any alias is an error naming its line and column.
-    """
-    problems: list[str] = []
-    positions: dict[Loc, tuple[int, int]] = {}
-    stack: list[_Frame] = []
-    root: Any = None
-    documents = 0
-
-    def where(mark: Any) -> str:
-        return f"{filename}:{mark.line + 1}:{mark.column + 1}"
-
-    def attach(value: Any, mark: Any) -> Loc | None:
-        """Put ``value`` into the innermost container; return its loc (None for a key)."""
-        nonlocal root
-        if not stack:
-            root = value
-            return ()
-        frame = stack[-1]
-        if not frame.is_map:
-            child = (*frame.loc, len(frame.container))
-            frame.container.append(value)
-            positions[child] = (mark.line + 1, mark.column + 1)
-            return child
-        if frame.key is _NO_KEY:
-            if isinstance(value, dict | list):
-                problems.append(f"{where(mark)}: a mapping key must be a plain value")
-            key = value if isinstance(value, str) else str(value)
-            if key in frame.seen:
-                problems.append(
-                    f"{where(mark)}: duplicate key {key!r}: also given on line {frame.seen[key]}"
-                )
-            frame.seen[key] = mark.line + 1
-            frame.key = key
-            positions[(*frame.loc, key)] = (mark.line + 1, mark.column + 1)
-            return None
-        key, frame.key = frame.key, _NO_KEY
-        if key not in frame.container:  # a duplicate key keeps its first value
-            frame.container[key] = value
-        return (*frame.loc, key)
-
-    def check_tag(event: Any) -> None:
-        if event.tag not in _SAFE_TAGS and event.tag != "!":
-            problems.append(
-                f"{where(event.start_mark)}: the YAML tag {event.tag!r} is not allowed "
-                "(sources.yaml holds plain values, lists and mappings only)"
-            )
-
-    scalar_event, alias_event = yaml.ScalarEvent, yaml.AliasEvent
-    map_start, seq_start = yaml.MappingStartEvent, yaml.SequenceStartEvent
-    map_end, seq_end = yaml.MappingEndEvent, yaml.SequenceEndEvent
-    loader = _Loader(text)
-    try:
-        while loader.check_event():
-            event = loader.get_event()
-            kind = type(event)
-            if kind is scalar_event:
-                value: Any = event.value
-                tag = event.tag
-                if tag is None:
-                    if (
-                        event.implicit[0]
-                        and not event.style
-                        and value
-                        and (value[0] in _SPECIAL_START)
-                    ):
-                        value = _scalar(value)
-                    elif event.implicit[0] and not event.style and not value:
-                        value = None
-                else:
-                    check_tag(event)
-                    if tag != _STR_TAG:
-                        value = _scalar(value)
-                # inline the common case of attach(): a value for a waiting mapping key
-                frame = stack[-1] if stack else None
-                if frame is not None and frame.is_map and frame.key is not _NO_KEY:
-                    key, frame.key = frame.key, _NO_KEY
-                    if key not in frame.container:
-                        frame.container[key] = value
-                else:
-                    attach(value, event.start_mark)
-            elif kind is map_start or kind is seq_start:
-                if event.tag is not None:
-                    check_tag(event)
-                container: Any = {} if kind is map_start else []
-                loc = attach(container, event.start_mark)
-                stack.append(_Frame(container, ("?",) if loc is None else loc))
-            elif kind is map_end or kind is seq_end:
-                stack.pop()
-            elif kind is alias_event:
-                problems.append(
-                    f"{where(event.start_mark)}: aliases (*name) are not supported in "
-                    "sources.yaml; write the value out"
-                )
-                attach(None, event.start_mark)
-            elif kind is yaml.DocumentStartEvent:
-                documents += 1
-                if documents > 1:
-                    line = _marker_line(text, event.start_mark.line)
-                    problems.append(
-                        f"{filename}:{line}:1: a second YAML document ('---'); "
-                        "sources.yaml holds one"
-                    )
-                    break
-    except yaml.MarkedYAMLError as exc:
-        raise ConfigError([_marked(filename, exc, "YAML syntax error")]) from exc
-    except yaml.YAMLError as exc:  # pragma: no cover - libyaml raises marked errors in practice
-        raise ConfigError([f"{filename}: YAML error: {exc}"]) from exc
-    finally:
-        loader.dispose()
-    if problems:
-        raise ConfigError(problems)
-    return _Tree(root, positions)
-
-
-class _NoKey:
-    """Marks a mapping that waits for its next key."""
-
-
-_NO_KEY = _NoKey()
-
-
-def _marker_line(text: str, from_line: int) -> int:
-    """1-based line of the first '---' at or after ``from_line`` (0-based)."""
-    for number, line in enumerate(text.splitlines()[from_line:], start=from_line + 1):
-        if line.startswith("---"):
-            return number
-    return from_line + 1
-
-
-def _position(tree: _Tree, loc: Loc) -> tuple[int, int] | None:
+def _position(tree: YamlTree, loc: Loc) -> tuple[int, int] | None:
     """1-based (line, column) of the deepest part of ``loc`` found in the document."""
     for end in range(len(loc), 0, -1):
         pos = tree.positions.get(loc[:end])
@@ -357,7 +152,7 @@ def parse_sources(text: str, filename: str = "sources.yaml") -> SourcesFile:
     return validate_tree(read_yaml(text, filename), filename)
 
 
-def validate_tree(tree: _Tree, filename: str = "sources.yaml") -> SourcesFile:
+def validate_tree(tree: YamlTree, filename: str = "sources.yaml") -> SourcesFile:
     """Validate a document read by ``read_yaml``; raise ConfigError listing every problem."""
     root = tree.root
     if root is None:
@@ -409,14 +204,7 @@ def validate_tree(tree: _Tree, filename: str = "sources.yaml") -> SourcesFile:
     return parsed
 
 
-def _marked(filename: str, exc: Any, what: str) -> str:
-    mark = exc.problem_mark or exc.context_mark
-    where = f"{filename}:{mark.line + 1}:{mark.column + 1}" if mark else filename
-    detail = " ".join(str(p) for p in (exc.context, exc.problem) if p)
-    return f"{where}: {what}: {detail}".rstrip(": ")
-
-
-def _duplicates(tree: _Tree, parsed: SourcesFile, filename: str) -> list[str]:
+def _duplicates(tree: YamlTree, parsed: SourcesFile, filename: str) -> list[str]:
     problems: list[str] = []
     for field_name, normalise in (("id", str), ("url", url_key)):
         first: dict[str, int] = {}

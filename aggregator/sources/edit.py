@@ -25,27 +25,13 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
 
-from aggregator.sources import (
-    ID_PATTERN,
-    ConfigError,
-    SourcesFile,
-    parse_sources,
-    read_yaml,
-    url_key,
-    validate_tree,
-)
+from aggregator.errors import ConfigError, DuplicateSourceError, UserError
+from aggregator.sources.load import ID_PATTERN, SourcesFile, parse_sources, url_key, validate_tree
+from aggregator.sources.reader import read_yaml
 
 MAX_ID_CHARS = 48
 NEW_FILE = "# Feeds for aggregator: see README.md, section Configuration.\nsources: []\n"
 _ID_RE = re.compile(ID_PATTERN)
-
-
-class DuplicateSourceError(ValueError):
-    """The feed is already listed; ``existing`` is the id it has."""
-
-    def __init__(self, url: str, existing: str):
-        self.url, self.existing = url, existing
-        super().__init__(f"{url} is already in the file as '{existing}'")
 
 
 @dataclass(frozen=True)
@@ -108,7 +94,7 @@ class SourcesDocument:
         return self.urls.get(url_key(url))
 
     def add(self, source: NewSource) -> str:
-        """Append a source; return its id. Raise DuplicateSourceError or ValueError."""
+        """Append a source; return its id. Raise DuplicateSourceError, or UserError for a bad id."""
         found = self.existing(source.url)
         if found is not None:
             raise DuplicateSourceError(source.url, found)
@@ -116,12 +102,12 @@ class SourcesDocument:
         name = " ".join(source.name.split())[:200] or host
         if source.id:
             if not _ID_RE.match(source.id):
-                raise ValueError(
+                raise UserError(
                     f"id {source.id!r}: use lowercase letters, digits, '-', '_' or '.', "
                     "starting with a letter or digit"
                 )
             if source.id in self.ids:
-                raise ValueError(f"id {source.id!r} is taken; choose another with --id")
+                raise UserError(f"id {source.id!r} is taken; choose another with --id")
             new_id = source.id
         else:
             new_id = unique_id(slug(name) or host_slug(source.url), self.ids)
@@ -280,6 +266,6 @@ def add_many(doc: SourcesDocument, sources: Iterable[NewSource]) -> tuple[list[s
             added.append(doc.add(source))
         except DuplicateSourceError as exc:
             skipped.append((source.url, f"already listed as '{exc.existing}'"))
-        except ValueError as exc:
+        except UserError as exc:
             skipped.append((source.url, str(exc)))
     return added, skipped

@@ -1,17 +1,13 @@
-"""Source health: when a source is next due, how failures back off, what state it is in.
+"""When a source is next due: its interval, the feed's and server's caching hints, backoff.
 
-Pure decisions, no I/O: the crawler feeds them what it knows and stores what they return;
-the status report classifies sources with them.
+Pure decisions, no I/O: the crawler feeds them what it knows and stores what they return.
 """
 
 from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
-from typing import Protocol
 
 DAY = timedelta(days=1)
 MAX_BACKOFF = DAY  # failures never push the next fetch further than this (before jitter)
@@ -33,30 +29,6 @@ _PERIODS = {
     "yearly": timedelta(days=365),
 }
 _MAX_AGE = re.compile(r"(?:^|[,\s])max-age\s*=\s*\"?(\d{1,10})", re.IGNORECASE)
-
-
-class Health(StrEnum):
-    """A source's state in the status report."""
-
-    OK = "ok"  # the last fetch brought a feed
-    NOT_MODIFIED = "not modified"  # the last fetch was a 304
-    FAILING = "failing"  # the last fetch failed and the source is due again
-    BACKING_OFF = "backing off"  # failed (or asked us to wait) and not due yet
-    GONE = "gone"  # HTTP 410: never fetched again until its URL changes or it is cleared
-    DISABLED = "disabled"  # enabled: false in sources.yaml
-    NEVER = "never fetched"
-
-
-@dataclass(frozen=True)
-class SourceFacts:
-    """What the status report knows about a source: settings plus stored state."""
-
-    enabled: bool
-    fetched: bool  # fetched at least once (at its current URL)
-    gone: bool  # flagged gone at its current URL
-    consecutive_failures: int
-    last_status: str | None  # FetchStatus value of the last fetch
-    next_fetch: datetime | None
 
 
 def jitter(source_id: str) -> float:
@@ -109,19 +81,6 @@ def is_due(next_fetch: datetime | None, now: datetime, slack: timedelta = DUE_SL
     return next_fetch is None or now + slack >= next_fetch
 
 
-def classify(facts: SourceFacts, now: datetime) -> Health:
-    """The one word the status report shows for a source."""
-    if not facts.enabled:
-        return Health.DISABLED
-    if facts.gone:
-        return Health.GONE
-    if not facts.fetched:
-        return Health.NEVER
-    if facts.consecutive_failures > 0 or facts.last_status == "error":
-        return Health.FAILING if is_due(facts.next_fetch, now) else Health.BACKING_OFF
-    return Health.NOT_MODIFIED if facts.last_status == "not_modified" else Health.OK
-
-
 def feed_ttl(body: bytes) -> timedelta | None:
     """How long the feed says it stays fresh: RSS <ttl> minutes, else sy:updatePeriod."""
     head = body[:_SCAN_BYTES]
@@ -159,77 +118,3 @@ def describe_wait(until: datetime, now: datetime) -> str:
     if until - now < DAY and until.date() == now.date():
         return until.strftime("%H:%M")
     return until.strftime("%Y-%m-%d %H:%M")
-
-
-@dataclass(frozen=True)
-class SourceStatus:
-    """One line of the status report."""
-
-    id: str
-    name: str
-    url: str
-    state: Health
-    last_success: datetime | None  # the last fetch that brought a feed or a 304
-    last_fetched: datetime | None  # the last attempt, successful or not
-    last_error: str | None  # why the last attempt failed (None after a success)
-    consecutive_failures: int
-    next_fetch: datetime | None  # None: due now (never fetched) or never (gone, disabled)
-    articles_24h: int  # articles of this source in the last 24 hours
-
-
-def source_status(
-    *,
-    source_id: str,
-    name: str,
-    url: str,
-    enabled: bool,
-    state: FetchStateLike | None,
-    articles_24h: int,
-    now: datetime,
-) -> SourceStatus:
-    """The status line of a source from its settings and stored state."""
-    current = state if state is not None and state.url in (None, url) else None
-    gone = current is not None and current.gone_url == url
-    facts = SourceFacts(
-        enabled=enabled,
-        fetched=current is not None and current.last_fetched is not None,
-        gone=gone,
-        consecutive_failures=current.consecutive_failures if current else 0,
-        last_status=current.last_status if current else None,
-        next_fetch=current.next_fetch if current else None,
-    )
-    health = classify(facts, now)
-    waiting = health not in {Health.GONE, Health.DISABLED}
-    return SourceStatus(
-        id=source_id,
-        name=name,
-        url=url,
-        state=health,
-        last_success=current.last_success if current else None,
-        last_fetched=current.last_fetched if current else None,
-        last_error=current.last_error if current else None,
-        consecutive_failures=facts.consecutive_failures,
-        next_fetch=facts.next_fetch if waiting else None,
-        articles_24h=articles_24h,
-    )
-
-
-class FetchStateLike(Protocol):
-    """The stored fields the status report reads (aggregator.store.FetchState has them)."""
-
-    @property
-    def url(self) -> str | None: ...
-    @property
-    def gone_url(self) -> str | None: ...
-    @property
-    def last_fetched(self) -> datetime | None: ...
-    @property
-    def last_success(self) -> datetime | None: ...
-    @property
-    def last_status(self) -> str | None: ...
-    @property
-    def last_error(self) -> str | None: ...
-    @property
-    def consecutive_failures(self) -> int: ...
-    @property
-    def next_fetch(self) -> datetime | None: ...

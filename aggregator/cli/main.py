@@ -6,25 +6,34 @@ import argparse
 import contextlib
 import json
 import logging
-import os
 import sys
 import tempfile
-import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from aggregator import __version__
-from aggregator.config import DEFAULT_CONFIG
-from aggregator.crawl import CrawlReport, crawl, status_report
-from aggregator.health import SourceStatus
+from aggregator.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    EXIT_USAGE,
+    add_command,
+    common_options,
+    config_from,
+    console,
+    open_database,
+    parse_now,
+    window_from,
+    window_hours,
+    window_options,
+)
+from aggregator.crawl.crawl import CrawlReport, crawl
+from aggregator.crawl.status import SourceStatus, status_report
+from aggregator.errors import ConfigError, UserError
 from aggregator.pipeline import (
-    RunLockedError,
-    Window,
     cluster_stage,
     current_stories,
-    open_storage,
     output_dir,
     render_stage,
     run_lock,
@@ -32,110 +41,18 @@ from aggregator.pipeline import (
     summarise_stage,
     utcnow,
 )
-from aggregator.sources import Config, ConfigError, load_config
-from aggregator.store import Storage, StorageError
+from aggregator.sources.load import Config
+from aggregator.store.storage import Storage
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
-
-
-class CommandError(Exception):
-    """A problem the user can fix; printed without a traceback, exit code 2."""
-
-
-# -- shared options ------------------------------------------------------------------------------
-
-
-def _window(value: str) -> float | None:
-    if value.strip().lower() == "all":
-        return None
-    try:
-        hours = float(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError("expected a number of hours or 'all'") from None
-    if hours <= 0:
-        raise argparse.ArgumentTypeError("the window must be more than 0 hours")
-    return hours
-
-
-def _now(value: str) -> datetime:
-    from aggregator.jsonl import parse_time
-
-    try:
-        return parse_time(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
-
-
-def _common() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument(
-        "--config",
-        metavar="FILE",
-        help=f"the sources file (default: $AGGREGATOR_CONFIG or ./{DEFAULT_CONFIG})",
-    )
-    common.add_argument(
-        "--db",
-        metavar="URL",
-        help="SQLAlchemy database URL (default: $AGGREGATOR_DB_URL or a SQLite file in data_dir)",
-    )
-    common.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    return common
-
-
-def _windowed() -> argparse.ArgumentParser:
-    windowed = argparse.ArgumentParser(add_help=False)
-    windowed.add_argument(
-        "--window",
-        type=_window,
-        default=argparse.SUPPRESS,
-        metavar="HOURS|all",
-        help="look at articles of the last HOURS hours (default: window_hours, 24) or 'all'",
-    )
-    windowed.add_argument(
-        "--now",
-        type=_now,
-        default=None,
-        metavar="ISO8601",
-        help="pin the clock, e.g. 2026-11-26T08:00:00Z (default: the current time)",
-    )
-    return windowed
-
-
-def _config(args: argparse.Namespace, *, required: bool = False) -> Config:
-    """Load --config / $AGGREGATOR_CONFIG / ./sources.yaml; built-in defaults if absent."""
-    path = args.config or os.environ.get("AGGREGATOR_CONFIG")
-    if path is None and Path(DEFAULT_CONFIG).exists():
-        path = DEFAULT_CONFIG
-    if path is None:
-        if required:
-            raise CommandError(
-                f"no sources file: pass --config FILE or create ./{DEFAULT_CONFIG} "
-                "(the README shows its format)"
-            )
-        return load_config(None)
-    return load_config(path)
-
-
-def _hours(args: argparse.Namespace, config: Config) -> float | None:
-    return getattr(args, "window", config.settings.window_hours)
-
-
-def _window_of(args: argparse.Namespace, config: Config) -> Window:
-    return Window.last(args.now or utcnow(), _hours(args, config))
-
-
-def _storage(args: argparse.Namespace, config: Config) -> Storage:
-    return open_storage(config, args.db)
+    pass
 
 
 # -- commands -------------------------------------------------------------------------------------
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from aggregator.demo import DemoServer, demo_config
+    from aggregator.demo.server import DemoServer, demo_config
 
     out = Path(args.out).resolve()
     with tempfile.TemporaryDirectory(prefix="aggregator-demo-") as data_dir, DemoServer() as srv:
@@ -150,13 +67,13 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = _config(args, required=True)
-    with _storage(args, config) as storage:
+    config = config_from(args, required=True)
+    with open_database(args, config) as storage:
         report = run_once(
             config,
             storage,
             now=args.now,
-            window_hours=_hours(args, config),
+            window_hours=window_hours(args, config),
             out_dir=output_dir(config, args.out),
             do_crawl=not args.no_crawl,
         )
@@ -167,9 +84,9 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
-    config = _config(args, required=True)
+    config = config_from(args, required=True)
     now = args.now or utcnow()
-    with _storage(args, config) as storage, run_lock(config):
+    with open_database(args, config) as storage, run_lock(config):
         if sys.stdout.isatty():
             report = _crawl_with_progress(config, storage, now, force=args.force)
         else:
@@ -190,12 +107,12 @@ def _crawl_with_progress(
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    config = _config(args, required=True)
+    config = config_from(args, required=True)
     now = args.now or utcnow()
-    with _storage(args, config) as storage:
+    with open_database(args, config) as storage:
         for source_id in args.clear or ():
             if config.source(source_id) is None:
-                raise CommandError(f"no source {source_id!r} in {config.path}")
+                raise UserError(f"no source {source_id!r} in {config.path}")
             storage.clear_source_health(source_id)
             print(f"{source_id}: failures, waits and the gone flag cleared", file=sys.stderr)
         rows = status_report(config, storage, now)
@@ -207,9 +124,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    config = _config(args)
-    window = _window_of(args, config)
-    with _storage(args, config) as storage, run_lock(config):
+    config = config_from(args)
+    window = window_from(args, config)
+    with open_database(args, config) as storage, run_lock(config):
         report = cluster_stage(storage, config.settings, window)
     print(
         f"{report.articles} articles in {window.describe()} -> {report.stories} stories "
@@ -219,9 +136,9 @@ def cmd_cluster(args: argparse.Namespace) -> int:
 
 
 def cmd_summarise(args: argparse.Namespace) -> int:
-    config = _config(args)
-    window = _window_of(args, config)
-    with _storage(args, config) as storage, run_lock(config):
+    config = config_from(args)
+    window = window_from(args, config)
+    with open_database(args, config) as storage, run_lock(config):
         report = summarise_stage(storage, config.settings, window)
     print(
         f"{report.considered} stories on the page: {report.written} summaries written "
@@ -231,9 +148,9 @@ def cmd_summarise(args: argparse.Namespace) -> int:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    config = _config(args)
-    window = _window_of(args, config)
-    with _storage(args, config) as storage, run_lock(config):
+    config = config_from(args)
+    window = window_from(args, config)
+    with open_database(args, config) as storage, run_lock(config):
         report = render_stage(storage, config.settings, window, output_dir(config, args.out))
     print(f"{report.stories} stories rendered to {report.path}")
     return EXIT_OK
@@ -242,8 +159,8 @@ def cmd_render(args: argparse.Namespace) -> int:
 def cmd_schedule(args: argparse.Namespace) -> int:
     from aggregator.schedule import Cycle, build_scheduler
 
-    config = _config(args, required=True)
-    with _storage(args, config) as storage:
+    config = config_from(args, required=True)
+    with open_database(args, config) as storage:
         cycle = Cycle(config, storage, output_dir(config, args.out))
         scheduler = build_scheduler(cycle)
         s = config.settings
@@ -257,9 +174,10 @@ def cmd_schedule(args: argparse.Namespace) -> int:
 
 
 def cmd_ingest(args: argparse.Namespace) -> int:
-    from aggregator.jsonl import Article, LineError, read_articles
+    from aggregator.jsonl import LineError, read_articles
+    from aggregator.records import Article
 
-    config = _config(args)
+    config = config_from(args)
     fetched_at = args.now or utcnow()
     articles: list[Article] = []
     errors: list[LineError] = []
@@ -269,18 +187,18 @@ def cmd_ingest(args: argparse.Namespace) -> int:
             sys.stdin if args.file == "-" else open(args.file, encoding="utf-8")  # noqa: SIM115
         )
     except OSError as exc:
-        raise CommandError(f"{name}: cannot open: {exc.strerror}") from exc
+        raise UserError(f"{name}: cannot open: {exc.strerror}") from exc
     try:
         for _, item in read_articles(stream, fetched_at):
             (errors if isinstance(item, LineError) else articles).append(item)  # type: ignore[arg-type]
     except UnicodeDecodeError as exc:
-        raise CommandError(f"{name}: not UTF-8 text ({exc.reason})") from exc
+        raise UserError(f"{name}: not UTF-8 text ({exc.reason})") from exc
     finally:
         if stream is not sys.stdin:
             stream.close()
     for err in errors:
         print(f"{name}:{err}", file=sys.stderr)
-    with _storage(args, config) as storage:
+    with open_database(args, config) as storage:
         inserted = storage.add_articles(articles)
     print(
         f"{len(inserted)} articles stored, {len(articles) - len(inserted)} already present, "
@@ -292,11 +210,11 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def cmd_export(args: argparse.Namespace) -> int:
     from aggregator.jsonl import article_to_json, story_to_json, write_lines
 
-    config = _config(args)
-    window = _window_of(args, config)
+    config = config_from(args)
+    window = window_from(args, config)
     out: TextIO = sys.stdout if args.output in (None, "-") else open(args.output, "w")  # noqa: SIM115
     try:
-        with _storage(args, config) as storage:
+        with open_database(args, config) as storage:
             if args.what == "articles":
                 articles = storage.articles(since=window.since, until=window.until)
                 count = write_lines(out, (article_to_json(a) for a in articles))
@@ -319,16 +237,16 @@ def cmd_extract(args: argparse.Namespace) -> int:
 
     target: str = args.target
     if target.startswith(("http://", "https://")):
-        html, base = _download(target, _config(args)), target
+        html, base = _download(target, config_from(args)), target
     else:
         try:
             html = Path(target).read_bytes()
         except OSError as exc:
-            raise CommandError(f"{target}: cannot read: {exc.strerror}") from exc
+            raise UserError(f"{target}: cannot read: {exc.strerror}") from exc
         base = args.url or ""
     page = extract_page(html, base)
     if page is None:
-        raise CommandError(f"{target}: no article text found")
+        raise UserError(f"{target}: no article text found")
     result = {
         "title": page.title,
         "author": page.author,
@@ -344,14 +262,14 @@ def cmd_extract(args: argparse.Namespace) -> int:
 def _download(url: str, config: Config) -> bytes:
     import asyncio
 
-    from aggregator.fetch import PAGE_ACCEPT, Fetcher
+    from aggregator.crawl.fetch import PAGE_ACCEPT, Fetcher
     from aggregator.records import FetchStatus
 
     async def get() -> bytes:
         async with Fetcher(config.settings.fetch) as fetcher:
             result = await fetcher.get(url, accept=PAGE_ACCEPT)
         if result.status is not FetchStatus.OK:
-            raise CommandError(f"{url}: {result.error or result.status.value}")
+            raise UserError(f"{url}: {result.error or result.status.value}")
         return result.body
 
     return asyncio.run(get())
@@ -379,18 +297,11 @@ def _print_crawl(report: CrawlReport) -> None:
     sources = len(report.outcomes) + len(report.skipped)
     counts = (sources, report.fetched, report.not_modified, len(report.skipped), report.failed)
     table.add_row(*(str(n) for n in (*counts, report.new_articles)))
-    _console().print(table)
-
-
-def _console() -> Console:
-    """Rich output on stdout; a wide page when piped, so lines are not folded at 80 columns."""
-    from rich.console import Console
-
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200)
+    console().print(table)
 
 
 def _when(value: datetime | None, now: datetime) -> str:
-    from aggregator.health import describe_wait
+    from aggregator.crawl.due import describe_wait
 
     return "-" if value is None else describe_wait(value, now)
 
@@ -415,7 +326,7 @@ def _print_status(rows: Sequence[SourceStatus], now: datetime) -> None:
             str(row.articles_24h),
             row.last_error or "",
         )
-    _console().print(table)
+    console().print(table)
 
 
 def _status_json(rows: Sequence[SourceStatus], now: datetime) -> dict[str, object]:
@@ -455,31 +366,6 @@ def _print_run(report: object) -> None:
     print(f"render: {r.stories} stories -> {r.path}")
 
 
-# -- parser ---------------------------------------------------------------------------------------
-
-Handler = Callable[[argparse.Namespace], int]
-
-
-def _add(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
-    name: str,
-    handler: Handler,
-    summary: str,
-    example: str,
-    parents: Sequence[argparse.ArgumentParser],
-) -> argparse.ArgumentParser:
-    parser = sub.add_parser(
-        name,
-        help=summary,
-        description=summary,
-        epilog="Example:\n" + textwrap.indent(example.strip(), "  "),
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-        parents=list(parents),
-    )
-    parser.set_defaults(handler=handler)
-    return parser
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="aggregator",
@@ -491,9 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    common, windowed = _common(), _windowed()
+    common, windowed = common_options(), window_options()
 
-    p = _add(
+    p = add_command(
         sub,
         "demo",
         cmd_demo,
@@ -503,7 +389,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--out", default="site", metavar="DIR", help="where to write the site")
 
-    p = _add(
+    p = add_command(
         sub,
         "run",
         cmd_run,
@@ -514,7 +400,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", metavar="DIR", help="site directory (default: output_dir)")
     p.add_argument("--no-crawl", action="store_true", help="skip the crawl (digest only)")
 
-    p = _add(
+    p = add_command(
         sub,
         "crawl",
         cmd_crawl,
@@ -529,7 +415,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="ignore due times (interval, backoff, Retry-After); gone sources and robots.txt "
         "still apply",
     )
-    p = _add(
+    p = add_command(
         sub,
         "status",
         cmd_status,
@@ -548,12 +434,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--now",
-        type=_now,
+        type=parse_now,
         default=None,
         metavar="ISO8601",
         help="pin the clock, e.g. 2026-11-26T08:00:00Z (default: the current time)",
     )
-    _add(
+    add_command(
         sub,
         "cluster",
         cmd_cluster,
@@ -561,7 +447,7 @@ def build_parser() -> argparse.ArgumentParser:
         "aggregator cluster --window all",
         [common, windowed],
     )
-    _add(
+    add_command(
         sub,
         "summarise",
         cmd_summarise,
@@ -569,7 +455,7 @@ def build_parser() -> argparse.ArgumentParser:
         "OPENAI_BASE_URL=http://127.0.0.1:11434/v1 aggregator summarise --window 24",
         [common, windowed],
     )
-    p = _add(
+    p = add_command(
         sub,
         "render",
         cmd_render,
@@ -578,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
         [common, windowed],
     )
     p.add_argument("--out", metavar="DIR", help="site directory (default: output_dir)")
-    p = _add(
+    p = add_command(
         sub,
         "schedule",
         cmd_schedule,
@@ -587,7 +473,7 @@ def build_parser() -> argparse.ArgumentParser:
         [common],
     )
     p.add_argument("--out", metavar="DIR", help="site directory (default: output_dir)")
-    p = _add(
+    p = add_command(
         sub,
         "ingest",
         cmd_ingest,
@@ -597,7 +483,7 @@ def build_parser() -> argparse.ArgumentParser:
         [common, windowed],
     )
     p.add_argument("file", metavar="FILE.jsonl", help="the file to read, or - for stdin")
-    p = _add(
+    p = add_command(
         sub,
         "export",
         cmd_export,
@@ -608,7 +494,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("what", choices=["articles", "stories"], help="what to export")
     p.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
-    p = _add(
+    p = add_command(
         sub,
         "extract",
         cmd_extract,
@@ -620,7 +506,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("target", metavar="FILE_OR_URL", help="an HTML file or an http(s) URL")
     p.add_argument("--url", metavar="URL", help="the page's address, for relative links")
 
-    from aggregator.cli_sources import add_sources_commands
+    from aggregator.cli.sources import add_sources_commands
 
     add_sources_commands(sub, common)  # check, add, import-opml, export-opml
     return parser
@@ -636,12 +522,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.getLogger("aggregator.crawl").setLevel(logging.ERROR)
     try:
         return int(args.handler(args))
-    except ConfigError as exc:
-        for problem in exc.problems:
+    except UserError as exc:
+        for problem in exc.problems if isinstance(exc, ConfigError) else [str(exc)]:
             print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
-    except (CommandError, StorageError, RunLockedError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -30,9 +30,11 @@ import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import ThreadedResolver
 
-from aggregator.config import FetchSettings
-from aggregator.health import cache_max_age
+from aggregator.crawl.due import cache_max_age
+from aggregator.errors import AddressRefusedError, FetchError
 from aggregator.records import FetchResult, FetchStatus
+from aggregator.settings import FetchSettings
+from aggregator.text import one_line, shorten
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json;q=0.9, "
@@ -41,6 +43,7 @@ FEED_ACCEPT = (
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
 MAX_RETRY_AFTER = 86_400.0  # a day: longer waits are clamped
+MAX_ERROR_CHARS = 300  # an error message is cut to this length
 _CHUNK = 64 * 1024  # bytes read from the socket per step
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
@@ -74,14 +77,6 @@ def _embedded_ipv4(addr: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
     if addr in _NAT64:
         return ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
     return None
-
-
-class FetchError(Exception):
-    """A request failed for a reason worth telling the user; the message is that reason."""
-
-
-class AddressRefusedError(OSError):
-    """Raised by SafeResolver when a host has no address we may connect to; str() is why."""
 
 
 @dataclass(frozen=True)
@@ -269,9 +264,9 @@ class Fetcher:
             cap = min(max_bytes or self.settings.max_bytes, self.settings.max_bytes)
             result = await self._follow(url, headers, cap)
         except FetchError as exc:
-            result = FetchResult(url=url, status=FetchStatus.ERROR, error=_one_line(str(exc)))
+            result = FetchResult(url=url, status=FetchStatus.ERROR, error=_error_line(str(exc)))
         except Exception as exc:  # one odd failure must never stop a crawl
-            error = _one_line(_describe_error(exc))
+            error = _error_line(_describe_error(exc))
             result = FetchResult(url=url, status=FetchStatus.ERROR, error=error)
         return _with_elapsed(result, time.monotonic() - started, etag, last_modified)
 
@@ -456,10 +451,9 @@ def _describe_error(exc: Exception) -> str:
     return f"unexpected {type(exc).__name__}: {exc}"
 
 
-def _one_line(text: str, limit: int = 300) -> str:
+def _error_line(text: str) -> str:
     """Errors end up in logs and status pages: one line, bounded (servers echo garbage)."""
-    text = " ".join(text.split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(one_line(text), MAX_ERROR_CHARS)
 
 
 def _with_elapsed(

@@ -1,0 +1,153 @@
+"""Feed items -> articles, and how an article page fills an article: pure decisions, no I/O."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Collection
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from urllib.parse import urlsplit
+
+from aggregator.records import (
+    Article,
+    ExtractedPage,
+    FeedItem,
+    ParsedFeed,
+)
+from aggregator.sources.load import Source
+from aggregator.urls import article_id, canonical_url
+
+FUTURE_SLACK = timedelta(days=1)  # a published date later than now + this is a broken clock
+MAX_TITLE_FROM_TEXT = 120  # characters of text used as a title when an item has none
+
+
+# -- pure decisions ------------------------------------------------------------------------------
+
+
+def item_ids(source: Source, feed: ParsedFeed) -> list[str]:
+    """The article id of each usable item of a feed, in feed order (for the store lookup)."""
+    return [ident[0] for ident in (_identity(source, item) for item in feed.items) if ident]
+
+
+def articles_from_feed(
+    source: Source, feed: ParsedFeed, now: datetime, *, skip: Collection[str] = ()
+) -> list[Article]:
+    """A feed's items as Articles of ``source``, first of each id only, unusable items dropped.
+
+    Items whose id is in ``skip`` (already stored) are left out before their text is made.
+    """
+    out: dict[str, Article] = {}
+    seen = set(skip)
+    for item in feed.items:
+        identity = _identity(source, item)
+        if identity is None or identity[0] in seen:
+            continue
+        seen.add(identity[0])
+        out[identity[0]] = _article(source, item, now, identity, feed_language=feed.language)
+    return list(out.values())
+
+
+def article_from_item(
+    source: Source, item: FeedItem, now: datetime, *, feed_language: str = ""
+) -> Article | None:
+    """One FeedItem -> Article; None when it has no link, GUID or content to name it by."""
+    identity = _identity(source, item)
+    if identity is None:
+        return None
+    return _article(source, item, now, identity, feed_language=feed_language)
+
+
+def _identity(source: Source, item: FeedItem) -> tuple[str, str, str] | None:
+    """(article id, link, guid) of an item; None when nothing names it."""
+    link = _http_url(item.link) or _http_url(item.guid)
+    guid = item.guid or ("" if link else _content_key(item))
+    if not link and not guid:
+        return None
+    return article_id(link, guid, source.id), link, guid
+
+
+def _article(
+    source: Source,
+    item: FeedItem,
+    now: datetime,
+    identity: tuple[str, str, str],
+    *,
+    feed_language: str,
+) -> Article:
+    ident, link, _guid = identity
+    return Article(
+        id=ident,
+        url=canonical_url(link) if link else "",
+        title=item.title or _title_from_text(item.text),
+        source_id=source.id,
+        source_name=source.name,
+        text=item.text,
+        published=clamp_published(item.published, now),
+        fetched_at=now,
+        language=source.language or item.language or feed_language,
+        author=item.author,
+        image=item.image,
+        guid=item.guid,
+        category=source.category,
+        weight=source.weight,
+    )
+
+
+def needs_page(article: Article, *, full_text: bool, short: int) -> bool:
+    """Fetch the article page for full-text sources and for items with thin feed text."""
+    return bool(article.url) and (full_text or len(article.text.strip()) < short)
+
+
+def merge_page(article: Article, page: ExtractedPage | None, now: datetime) -> Article:
+    """Fill an article from its extracted page: longer text wins; feed metadata is kept."""
+    if page is None:
+        return article
+    text = page.text if len(page.text.strip()) > len(article.text.strip()) else article.text
+    return replace(
+        article,
+        text=text,
+        title=article.title or page.title,
+        published=article.published or clamp_published(page.published, now),
+        author=article.author or page.author,
+        image=article.image or _http_url(page.image),
+        language=article.language or page.language,
+    )
+
+
+def clamp_published(published: datetime | None, now: datetime) -> datetime | None:
+    """A date more than a day in the future is a broken clock: treat it as unknown."""
+    if published is None:
+        return None
+    if published.tzinfo is None:
+        published = published.replace(tzinfo=UTC)
+    return None if published > now + FUTURE_SLACK else published
+
+
+def not_a_feed_reason(exc: Exception) -> str:
+    """The parser's reason, always as "not a feed: <why>"."""
+    reason = (str(exc).strip() or type(exc).__name__).removesuffix(", not a feed")
+    return reason if reason.startswith("not a feed") else f"not a feed: {reason}"
+
+
+def _http_url(value: str) -> str:
+    value = value.strip()
+    try:
+        parts = urlsplit(value)
+    except ValueError:
+        return ""
+    return value if parts.scheme.lower() in {"http", "https"} and parts.hostname else ""
+
+
+def _content_key(item: FeedItem) -> str:
+    """A stable stand-in GUID for items with neither link nor GUID: a hash of their content."""
+    content = f"{item.title}\n{item.text}".strip()
+    if not content:
+        return ""
+    return "sha256:" + hashlib.sha256(content.encode("utf-8")).hexdigest()[:32]
+
+
+def _title_from_text(text: str) -> str:
+    words = " ".join(text.split())
+    if len(words) <= MAX_TITLE_FROM_TEXT:
+        return words
+    return words[:MAX_TITLE_FROM_TEXT].rsplit(" ", 1)[0] + "…"

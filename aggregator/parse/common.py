@@ -1,0 +1,87 @@
+"""What both parsing paths share: caps, language tags, plain text of a feed value, image media."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from urllib.parse import urljoin, urlsplit
+
+from aggregator.records import FeedItem
+from aggregator.text import clean_text, html_to_text
+
+MAX_TITLE_CHARS = 1000
+MAX_AUTHOR_CHARS = 300
+MAX_URL_CHARS = 4096
+EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)  # older dates are broken clocks or defaults
+FUTURE_SLACK = timedelta(days=2)  # scheduled posts and clock skew; later dates are absurd
+LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$")
+MARKUP = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9]*[\s>/]|/[a-zA-Z]|!--)")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg")
+
+
+def has_content(item: FeedItem) -> bool:
+    """False for the empty shell a truncated document can leave as its last entry."""
+    return bool(item.link or item.guid or item.title or item.text)
+
+
+def plain_line(value: object, detail: Mapping[str, Any] | None = None) -> str:
+    """Plain text of a feedparser value: HTML converted, text cleaned, one line."""
+    text = str(value or "")
+    kind = str((detail or {}).get("type") or "")
+    # feedparser marks a value HTML when it saw markup; entities double-escaped by publishers
+    # ("&amp;amp;") survive as "&amp;" in plain text, so those get HTML treatment too.
+    if "html" in kind or "&" in text:
+        text = html_to_text(text)
+    return " ".join(clean_text(text).split())
+
+
+def absolute_url(link: object, base: str) -> str:
+    """An absolute http(s) URL, or "" for anything else (javascript:, mailto:, garbage)."""
+    if not isinstance(link, str):
+        return ""
+    link = link.strip()
+    if not link or len(link) > MAX_URL_CHARS:
+        return ""
+    try:
+        absolute = urljoin(base, link) if base else link
+        parts = urlsplit(absolute)
+    except ValueError:
+        return ""
+    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
+        return ""
+    return absolute
+
+
+def struct_to_datetime(value: object) -> datetime | None:
+    """feedparser's UTC struct_time -> aware datetime."""
+    if not isinstance(value, time.struct_time):
+        return None
+    try:
+        return datetime(*value[:6], tzinfo=UTC)
+    except (ValueError, OverflowError):
+        return None
+
+
+def language_tag(value: object) -> str:
+    """A BCP 47-looking tag ("en-US"), or "" for anything else."""
+    tag = str(value or "").strip().replace("_", "-")
+    if not LANGUAGE_TAG.match(tag):
+        return ""
+    primary, *rest = tag.split("-")
+    # Canonical BCP 47 case: "en-US", "zh-Hant-TW".
+    subtags = [s.upper() if len(s) == 2 else s.title() if len(s) == 4 else s.lower() for s in rest]
+    return "-".join([primary.lower(), *subtags])
+
+
+def looks_like_image(media: Mapping[str, Any]) -> bool:
+    """True for media declared as an image, or an untyped URL with an image file suffix."""
+    kind = str(media.get("type") or "")
+    if kind:
+        return kind.startswith("image/")
+    if str(media.get("medium") or "") == "image":
+        return True
+    url = str(media.get("url") or media.get("href") or "")
+    return urlsplit(url).path.lower().endswith(IMAGE_SUFFIXES)
