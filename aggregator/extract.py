@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import logging
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
@@ -20,13 +20,12 @@ import trafilatura
 from aggregator.errors import WorkerError
 from aggregator.records import ExtractedPage
 from aggregator.text import clean_text, one_line, parse_html, remove_hidden
+from aggregator.times import parse_iso, plausible, utcnow
 from aggregator.workers import WorkerPool
 
 log = logging.getLogger(__name__)
 
 WORKERS = 2  # extraction is CPU-bound; the crawl overlaps it with network I/O
-EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)
-FUTURE_SLACK = timedelta(days=2)
 MAX_TITLE_CHARS = 1000
 MAX_AUTHOR_CHARS = 300
 
@@ -141,13 +140,14 @@ def _extract(html: bytes | str, url: str) -> ExtractedPage | None:
     if doc is None:
         return None
     text = _paragraphs(getattr(doc, "text", None) or "")
+    now, doc_date = utcnow(), getattr(doc, "date", None)
     if not text:
         return None
     return ExtractedPage(
         text=text,
         title=one_line(title or getattr(doc, "title", None))[:MAX_TITLE_CHARS],
         author=one_line(getattr(doc, "author", None))[:MAX_AUTHOR_CHARS],
-        published=_plausible(precise_date) or _plausible(_parse_date(getattr(doc, "date", None))),
+        published=plausible(precise_date, now) or plausible(_parse_date(doc_date), now),
         language=language,
         image=_absolute(getattr(doc, "image", None), url),
     )
@@ -235,21 +235,9 @@ def _parse_date(value: object) -> datetime | None:
     if not isinstance(value, str) or not value.strip():
         return None
     try:
-        moment = datetime.fromisoformat(value.strip())
+        return parse_iso(value)
     except ValueError:
         return None
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
-
-
-def _plausible(moment: datetime | None) -> datetime | None:
-    """None for dates before 1990 or more than two days ahead (broken clocks, defaults)."""
-    if moment is None or moment < EARLIEST_DATE:
-        return None
-    if moment > datetime.now(UTC) + FUTURE_SLACK:
-        return None
-    return moment
 
 
 def _absolute(link: object, base: str) -> str:

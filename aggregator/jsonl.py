@@ -10,11 +10,12 @@ import json
 import re
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TextIO
 from urllib.parse import urlsplit
 
 from aggregator.records import Article, Story, Summary
+from aggregator.times import iso, parse_iso
 from aggregator.urls import article_id, canonical_url
 
 MAX_LINE_CHARS = 5_000_000
@@ -27,18 +28,6 @@ class LineError:
 
     def __str__(self) -> str:
         return f"line {self.line}: {self.message}"
-
-
-def parse_time(value: str) -> datetime:
-    """ISO 8601 (a trailing Z allowed) -> aware UTC; naive times are taken as UTC."""
-    parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
-    if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=UTC)
-    return parsed.astimezone(UTC)
-
-
-def iso(value: datetime | None) -> str | None:
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
 
 
 def source_key(name: str) -> str:
@@ -71,7 +60,7 @@ def article_from_json(obj: Any, fetched_at: datetime) -> Article:
         if not isinstance(raw, str):
             raise ValueError("'published' must be an ISO 8601 string")
         try:
-            published = parse_time(raw)
+            published = parse_iso(raw)
         except ValueError as exc:
             raise ValueError(f"'published' is not an ISO 8601 time: {raw[:40]!r}") from exc
     unknown = sorted(set(obj) - {"url", "title", "text", "source", "published", "language"})

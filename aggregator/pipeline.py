@@ -9,7 +9,7 @@ import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from aggregator.cluster.cluster import cluster_articles
@@ -17,13 +17,14 @@ from aggregator.cluster.embed import Embedder, default_embedder
 from aggregator.cluster.linkage import TimeDiscount
 from aggregator.crawl.crawl import CrawlReport, crawl
 from aggregator.errors import RunLockedError
-from aggregator.rank import RankWeights, rank_stories
+from aggregator.rank import rank_stories
 from aggregator.records import Article, Story, Summary
 from aggregator.render.pages import render_site
 from aggregator.settings import Settings
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
 from aggregator.summarise.summariser import Summariser, needs_summary
+from aggregator.times import utcnow
 
 log = logging.getLogger("aggregator.pipeline")
 
@@ -75,10 +76,6 @@ class RunReport:
     cluster: ClusterReport
     summarise: SummariseReport
     render: RenderReport
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def open_storage(config: Config, db_url: str | None = None) -> Storage:
@@ -151,7 +148,7 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
     kept = {s.id for s in grouped}
     merged = {old: new for old, new in result.merged.items() if new in kept}
     stories = [_continue(story, known.get(story.id)) for story in grouped]
-    stories = rank_stories(stories, {a.id: a for a in pool}, window.until, weights(settings))
+    stories = rank_stories(stories, {a.id: a for a in pool}, window.until, settings.rank)
     storage.save_stories(stories, merged)
     new = sum(1 for s in stories if s.id not in known)
     return ClusterReport(len(articles), len(stories), new, len(merged))
@@ -201,24 +198,24 @@ def _continue(story: Story, earlier: Story | None) -> Story:
     return dataclasses.replace(story, first_seen=min(earlier.first_seen, story.first_seen))
 
 
-def weights(settings: Settings) -> RankWeights:
-    """The hot score's weights from settings.rank."""
-    return RankWeights(**settings.rank.model_dump())
-
-
 def current_stories(
     storage: Storage, window: Window, settings: Settings
 ) -> tuple[list[Story], dict[str, Article]]:
     """Stories updated in the window, ranked as of the window's end, with their articles."""
     stories = storage.stories(since=window.since, until=window.until)
     articles = storage.articles_by_id(a for s in stories for a in s.article_ids)
-    return rank_stories(stories, articles, window.until, weights(settings)), articles
+    return rank_stories(stories, articles, window.until, settings.rank), articles
 
 
 def select_front_page(stories: Sequence[Story], settings: Settings) -> list[Story]:
     """Ranked stories with enough distinct sources, at most max_stories of them."""
-    eligible = [s for s in stories if s.score_parts.get("sources", 1) >= settings.min_sources]
+    eligible = [s for s in stories if _sources(s) >= settings.min_sources]
     return eligible[: settings.max_stories]
+
+
+def _sources(story: Story) -> float:
+    """Distinct sources of a ranked story; an unranked one counts as one."""
+    return story.score_parts.sources if story.score_parts is not None else 1.0
 
 
 @dataclass(frozen=True)

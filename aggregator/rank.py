@@ -18,33 +18,24 @@ import dataclasses
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 
 from aggregator.cluster.dedupe import duplicate_groups
-from aggregator.records import Article, Story
+from aggregator.records import Article, Score, Story
+from aggregator.settings import RankSettings
+from aggregator.times import ago, as_utc, hours_between
 
-
-@dataclass(frozen=True)
-class RankWeights:
-    """How much each part counts; the defaults suit a 24-hour window."""
-
-    half_life_hours: float = 6.0  # recency halves every this many hours of median age
-    sources: float = 1.0  # per distinct source, times that source's weight
-    articles: float = 0.5  # times log(1 + member articles)
-    velocity: float = 0.5  # times log(1 + articles per hour in the recent span)
-    velocity_hours: float = 3.0  # the recent span velocity counts over
-    category_decay: float = 1.0  # factor per earlier story of the same category (1: off)
+DEFAULT_WEIGHTS = RankSettings()  # frozen, so one shared default is safe
 
 
 def rank_stories(
     stories: Sequence[Story],
     articles: Mapping[str, Article],
     now: datetime,
-    weights: RankWeights = RankWeights(),  # frozen, so one shared default is safe
+    weights: RankSettings = DEFAULT_WEIGHTS,
 ) -> list[Story]:
-    """New Story records with score and score_parts, hottest first (ties: by id)."""
-    now = _utc(now)
+    """New Story records with their Score (``score_parts``), hottest first (ties: by id)."""
+    now = as_utc(now)
     scored = [_scored(story, articles, now, weights) for story in stories]
     ranked = sorted(scored, key=lambda s: (-s.score, s.id))
     if weights.category_decay >= 1.0:
@@ -74,95 +65,75 @@ def balance_categories(ranked: Sequence[Story], decay: float) -> list[Story]:
                     best_category, best_key = category, key
         story = queues[best_category][heads[best_category]]
         factor = decay ** taken[best_category]
-        parts = {**story.score_parts, "balance": factor, "score": story.score * factor}
-        out.append(dataclasses.replace(story, score=story.score * factor, score_parts=parts))
+        parts = dataclasses.replace(
+            story.score_parts or Score(), balance=factor, score=story.score * factor
+        )
+        out.append(dataclasses.replace(story, score_parts=parts))
         heads[best_category] += 1
         taken[best_category] += 1
     return out
 
 
 def score_parts(
-    story: Story, articles: Mapping[str, Article], now: datetime, weights: RankWeights
-) -> dict[str, float]:
-    """The parts of a story's score, each a float, plus the score itself under "score"."""
+    story: Story, articles: Mapping[str, Article], now: datetime, weights: RankSettings
+) -> Score:
+    """The story's score and the parts it is made of."""
     everything = [articles[i] for i in dict.fromkeys(story.article_ids) if i in articles]
     # a syndicated copy or a second URL of one article is one entry and one voice
     members = [group[0] for group in duplicate_groups(everything)]
-    times = [_utc(a.timestamp) for a in members]
-    first = min([*times, *([_utc(story.first_seen)] if story.first_seen else [])], default=now)
-    last = max(times, default=_utc(story.updated) if story.updated else first)
+    times = [as_utc(a.timestamp) for a in members]
+    first = min([*times, *([as_utc(story.first_seen)] if story.first_seen else [])], default=now)
+    last = max(times, default=as_utc(story.updated) if story.updated else first)
     outlets: dict[str, float] = {}
     for article in members:  # one voice per source, at its highest weight
         outlets[article.source_id] = max(outlets.get(article.source_id, 0.0), article.weight)
-    median_age = statistics.median(_hours(now - t) for t in times) if times else _hours(now - first)
-    recent = sum(1 for t in times if _hours(now - t) <= weights.velocity_hours)
+    ages = [hours_between(t, now) for t in times]
+    median_age = statistics.median(ages) if ages else hours_between(first, now)
+    recent = sum(1 for age in ages if age <= weights.velocity_hours)
     velocity = recent / weights.velocity_hours if weights.velocity_hours > 0 else 0.0
     languages = {a.language.lower().split("-")[0] for a in members if a.language}
-    parts = {
-        "sources": float(len(outlets)),
-        "languages": float(len(languages)),
-        "weighted_sources": float(sum(outlets.values())),
-        "articles": float(len(members)),
-        "copies": float(len(everything) - len(members)),
-        "age_hours": _hours(now - first),
-        "last_hours": _hours(now - last),
-        "median_age_hours": median_age,
-        "recency": 0.5 ** (median_age / weights.half_life_hours),
-        "velocity": velocity,
-    }
-    parts["source_points"] = weights.sources * parts["weighted_sources"]
-    parts["article_points"] = weights.articles * math.log1p(parts["articles"])
-    parts["velocity_points"] = weights.velocity * math.log1p(velocity)
-    mass = parts["source_points"] + parts["article_points"] + parts["velocity_points"]
-    parts["score"] = mass * parts["recency"] if members else 0.0
-    return parts
+    recency = 0.5 ** (median_age / weights.half_life_hours)
+    source_points = weights.sources * float(sum(outlets.values()))
+    article_points = weights.articles * math.log1p(len(members))
+    velocity_points = weights.velocity * math.log1p(velocity)
+    mass = source_points + article_points + velocity_points
+    return Score(
+        score=mass * recency if members else 0.0,
+        sources=float(len(outlets)),
+        languages=float(len(languages)),
+        weighted_sources=float(sum(outlets.values())),
+        articles=float(len(members)),
+        copies=float(len(everything) - len(members)),
+        age_hours=hours_between(first, now),
+        last_hours=hours_between(last, now),
+        median_age_hours=median_age,
+        recency=recency,
+        velocity=velocity,
+        source_points=source_points,
+        article_points=article_points,
+        velocity_points=velocity_points,
+    )
 
 
 def explain(story: Story) -> str:
     """Why the story ranks where it does: "5 sources in 2 languages, first seen 3 h ago"."""
     parts = story.score_parts
-    articles = int(parts.get("articles", len(story.article_ids)))
-    bits: list[str] = []
-    if "sources" in parts:
-        sources = int(parts["sources"])
-        bits.append(_plural(sources, "source"))
-        if parts.get("languages", 0) > 1:
-            bits[-1] += f" in {int(parts['languages'])} languages"
-        if articles > sources:
-            bits[-1] += f" ({_plural(articles, 'article')})"
-    else:
-        bits.append(_plural(articles, "article"))
-    if "age_hours" in parts:
-        bits.append(f"first seen {_ago(parts['age_hours'])}")
-    return ", ".join(bits)
+    if parts is None:  # not ranked
+        return _plural(len(story.article_ids), "article")
+    articles, sources = int(parts.articles), int(parts.sources)
+    line = _plural(sources, "source")
+    if parts.languages > 1:
+        line += f" in {int(parts.languages)} languages"
+    if articles > sources:
+        line += f" ({_plural(articles, 'article')})"
+    return f"{line}, first seen {ago(parts.age_hours)}"
 
 
 def _scored(
-    story: Story, articles: Mapping[str, Article], now: datetime, weights: RankWeights
+    story: Story, articles: Mapping[str, Article], now: datetime, weights: RankSettings
 ) -> Story:
-    parts = score_parts(story, articles, now, weights)
-    return dataclasses.replace(story, score=parts["score"], score_parts=parts)
-
-
-def _ago(hours: float) -> str:
-    if hours < 1 / 60:
-        return "just now"
-    if hours < 1:
-        return f"{round(hours * 60)} min ago"
-    if hours < 48:
-        return f"{round(hours)} h ago"
-    return f"{round(hours / 24)} days ago"
+    return dataclasses.replace(story, score_parts=score_parts(story, articles, now, weights))
 
 
 def _plural(n: int, word: str) -> str:
     return f"{n} {word}" if n == 1 else f"{n} {word}s"
-
-
-def _hours(delta: timedelta) -> float:
-    """Hours in a timedelta, never negative (clocks of sources run ahead)."""
-    return max(0.0, delta.total_seconds() / 3600)
-
-
-def _utc(when: datetime) -> datetime:
-    """Aware UTC; naive times are taken as UTC already."""
-    return when.replace(tzinfo=UTC) if when.tzinfo is None else when.astimezone(UTC)

@@ -7,10 +7,11 @@ leaves the summariser. All are frozen; stages return new records instead of muta
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from functools import cached_property
+from typing import Literal
 
 from aggregator.text import clean_text, html_to_text
 
@@ -116,6 +117,27 @@ class Article:
 
 
 @dataclass(frozen=True)
+class Score:
+    """How hot a story is and why (see rank.py): the score and the parts it is made of."""
+
+    score: float = 0.0  # the hot score: points x recency x balance
+    sources: float = 0.0  # distinct sources (a syndicated copy is its original's voice)
+    languages: float = 0.0  # distinct languages of the members
+    weighted_sources: float = 0.0  # distinct sources, each counted at its weight
+    articles: float = 0.0  # members, copies folded into their original
+    copies: float = 0.0  # syndicated copies and second URLs folded away
+    age_hours: float = 0.0  # since the story was first seen
+    last_hours: float = 0.0  # since its newest member
+    median_age_hours: float = 0.0  # the median member's age: what recency decays by
+    recency: float = 0.0  # 0.5 ** (median age / half-life)
+    velocity: float = 0.0  # members per hour over the recent span
+    source_points: float = 0.0  # the parts of the score before recency
+    article_points: float = 0.0
+    velocity_points: float = 0.0
+    balance: float = 1.0  # category balance: decay ** (earlier stories of the category)
+
+
+@dataclass(frozen=True)
 class Story:
     """A group of articles about one event, with a stable id."""
 
@@ -125,22 +147,18 @@ class Story:
     first_seen: datetime | None = None
     updated: datetime | None = None  # time of the newest member
     category: str = ""
-    score: float = 0.0  # hot score, see rank.py
-    score_parts: dict[str, float] = field(default_factory=dict)  # why it ranks where it does
+    score_parts: Score | None = None  # the hot score and why; None until ranked
 
-
-@dataclass(frozen=True)
-class Citation:
-    """A pointer from a summary sentence to the article that supports it."""
-
-    article_id: str
-    url: str
-    source_name: str
-    title: str = ""
+    @property
+    def score(self) -> float:
+        """The hot score (0 until ranked)."""
+        return self.score_parts.score if self.score_parts is not None else 0.0
 
 
 @dataclass(frozen=True)
 class SummarySentence:
+    """One sentence of a summary and the articles it cites."""
+
     text: str  # plain text; never trusted as markup
     citations: tuple[str, ...]  # article ids supporting the sentence (at least one)
 
@@ -152,7 +170,7 @@ class Summary:
     story_id: str
     headline: str
     sentences: tuple[SummarySentence, ...]
-    method: str  # "extractive" or "llm"
+    method: Literal["extractive", "llm"]  # who wrote it
     model: str = ""  # model name for LLM summaries
     input_hash: str = ""  # hash of members + prompt version + model: unchanged -> reuse
     created: datetime | None = None

@@ -126,7 +126,7 @@ def test_story_fields() -> None:
         assert times == sorted(times), "members oldest first"
         assert story.first_seen == min(times) and story.updated == max(times)
         assert story.title in {m.title for m in members}
-        assert story.score == 0.0 and story.score_parts == {}
+        assert story.score == 0.0 and story.score_parts is None
         assert re.fullmatch(r"[0-9a-f]{16}", story.id)
     rates = next(s for s in result.stories if truth[s.article_ids[0]] == "rates")
     assert rates.category == "business"  # 4 business against 1 personal finance

@@ -16,7 +16,6 @@ from aggregator.crawl.crawl import CrawlReport, crawl
 from aggregator.crawl.items import (
     article_from_item,
     articles_from_feed,
-    clamp_published,
     merge_page,
     needs_page,
 )
@@ -24,6 +23,7 @@ from aggregator.records import Article, ExtractedPage, FeedItem, FetchStatus, Pa
 from aggregator.settings import Settings
 from aggregator.sources.load import Config, Source
 from aggregator.store.storage import Storage
+from aggregator.times import plausible
 from tests.loopback import LoopbackServer, Request, Response
 
 FIXTURES = Path(__file__).parent / "fixtures" / "crawl"
@@ -363,12 +363,12 @@ def test_articles_from_feed_keeps_the_first_of_duplicates() -> None:
     assert {a.language for a in articles} == {"fr"}
 
 
-def test_clamp_published() -> None:
-    assert clamp_published(NOW + timedelta(hours=23), NOW) == NOW + timedelta(hours=23)
-    assert clamp_published(NOW + timedelta(days=2), NOW) is None
-    assert clamp_published(None, NOW) is None
+def test_published_dates_far_ahead_are_unknown() -> None:
+    assert plausible(NOW + timedelta(hours=23), NOW) == NOW + timedelta(hours=23)
+    assert plausible(NOW + timedelta(days=2), NOW) is None
+    assert plausible(None, NOW) is None
     naive = datetime(2025, 6, 30, 12, 0)
-    assert clamp_published(naive, NOW) == naive.replace(tzinfo=UTC)
+    assert plausible(naive, NOW) == naive.replace(tzinfo=UTC)
 
 
 def test_needs_page_and_merge_page() -> None:

@@ -75,9 +75,9 @@ def test_copies_count_once_toward_sources() -> None:
     members = COPIES + OWN
     story = Story(id="coal", article_ids=tuple(a.id for a in members))
     (ranked,) = rank_stories([story], {a.id: a for a in members}, NOW)
-    assert ranked.score_parts["sources"] == 3.0  # wire, tribune, gazette
-    assert ranked.score_parts["copies"] == 2.0
-    assert ranked.score_parts["articles"] == 3.0
+    assert ranked.score_parts.sources == 3.0  # wire, tribune, gazette
+    assert ranked.score_parts.copies == 2.0
+    assert ranked.score_parts.articles == 3.0
 
 
 def test_page_lists_a_copy_once_naming_the_outlets_that_ran_it() -> None:

@@ -17,7 +17,7 @@ import feedparser
 import lxml.html
 import pytest
 
-from aggregator.records import Article, Story, Summary, SummarySentence
+from aggregator.records import Article, Score, Story, Summary, SummarySentence
 from aggregator.render.pages import TEMPLATES_DIR, build_site, render_site
 from aggregator.render.publish import publish
 from aggregator.render.views import clean_text, safe_name, safe_url
@@ -65,8 +65,7 @@ def sample() -> tuple[list[Story], dict[str, Summary], dict[str, Article]]:
             first_seen=NOW - timedelta(hours=6),
             updated=NOW - timedelta(hours=2),
             category="Local",
-            score=3.2,
-            score_parts={"sources": 3, "age_hours": 6},
+            score_parts=Score(score=3.2, sources=3, age_hours=6),
         ),
         Story(
             id="b7e4",
@@ -75,7 +74,6 @@ def sample() -> tuple[list[Story], dict[str, Summary], dict[str, Article]]:
             first_seen=NOW - timedelta(hours=4),
             updated=NOW - timedelta(hours=1),
             category="Science",
-            score=1.5,
         ),
         Story(id="ffff", article_ids=("a5",), title="Not on the page", first_seen=NOW),
     ]

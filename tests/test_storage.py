@@ -4,7 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from aggregator.records import Article, FetchResult, FetchStatus, Story, Summary, SummarySentence
+from aggregator.records import (
+    Article,
+    FetchResult,
+    FetchStatus,
+    Score,
+    Story,
+    Summary,
+    SummarySentence,
+)
 from aggregator.store.storage import Storage
 from aggregator.urls import article_id, canonical_url
 
@@ -56,12 +64,12 @@ def test_stories_members_and_merge_redirect(storage: Storage) -> None:
     }
     # b turns out to be the same story as a: a survives with every member, b redirects to a
     merged = Story(id="a", article_ids=(arts[1].id, arts[2].id, arts[3].id), first_seen=NOW,
-                   updated=NOW, score=2.5, score_parts={"sources": 3.0})  # fmt: skip
+                   updated=NOW, score_parts=Score(score=2.5, sources=3.0))  # fmt: skip
     storage.save_stories([merged], merged={"b": "a"})
     [live] = storage.stories()
     assert live.id == "a"
     assert set(live.article_ids) == {arts[0].id, arts[1].id, arts[2].id, arts[3].id}
-    assert live.score_parts == {"sources": 3.0}
+    assert live.score_parts == Score(score=2.5, sources=3.0) and live.score == 2.5
     assert storage.resolve_story_id("b") == "a"
     assert storage.resolve_story_id("zzz") is None
 

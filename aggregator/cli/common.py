@@ -16,11 +16,11 @@ from aggregator.errors import UserError
 from aggregator.pipeline import (
     Window,
     open_storage,
-    utcnow,
 )
 from aggregator.settings import DEFAULT_CONFIG
 from aggregator.sources.load import Config, load_config
 from aggregator.store import Storage
+from aggregator.times import utcnow
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -45,10 +45,10 @@ def parse_window(value: str) -> float | None:
 
 
 def parse_now(value: str) -> datetime:
-    from aggregator.jsonl import parse_time
+    from aggregator.times import parse_iso
 
     try:
-        return parse_time(value)
+        return parse_iso(value)
     except ValueError:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
 

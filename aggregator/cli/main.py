@@ -39,10 +39,10 @@ from aggregator.pipeline import (
     run_lock,
     run_once,
     summarise_stage,
-    utcnow,
 )
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
+from aggregator.times import utcnow
 
 if TYPE_CHECKING:
     pass
@@ -233,7 +233,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_extract(args: argparse.Namespace) -> int:
     from aggregator.extract import extract_page
-    from aggregator.jsonl import iso
+    from aggregator.times import iso
 
     target: str = args.target
     if target.startswith(("http://", "https://")):
@@ -330,7 +330,7 @@ def _print_status(rows: Sequence[SourceStatus], now: datetime) -> None:
 
 
 def _status_json(rows: Sequence[SourceStatus], now: datetime) -> dict[str, object]:
-    from aggregator.jsonl import iso
+    from aggregator.times import iso
 
     out: list[dict[str, object]] = []
     for row in rows:

@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import math
 import socket
 import time
 import zlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
+from datetime import datetime
 from http import HTTPStatus
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -35,6 +35,7 @@ from aggregator.errors import AddressRefusedError, FetchError
 from aggregator.records import FetchResult, FetchStatus
 from aggregator.settings import FetchSettings
 from aggregator.text import one_line, shorten
+from aggregator.times import retry_after_seconds
 
 FEED_ACCEPT = (
     "application/rss+xml, application/atom+xml, application/feed+json;q=0.9, "
@@ -42,7 +43,6 @@ FEED_ACCEPT = (
 )
 PAGE_ACCEPT = "text/html, application/xhtml+xml;q=0.9, */*;q=0.5"
 REDIRECT_CODES = frozenset({301, 302, 303, 307, 308})
-MAX_RETRY_AFTER = 86_400.0  # a day: longer waits are clamped
 MAX_ERROR_CHARS = 300  # an error message is cut to this length
 _CHUNK = 64 * 1024  # bytes read from the socket per step
 
@@ -115,24 +115,11 @@ class SafeResolver(AbstractResolver):
 
 
 def parse_retry_after(
-    value: str | None, now: datetime | None = None, limit: float = MAX_RETRY_AFTER
+    value: str | None, now: datetime | None = None, limit: float = math.inf
 ) -> float | None:
     """Seconds from a Retry-After header (seconds or HTTP date), clamped; None when garbage."""
-    if not value:
-        return None
-    value = value.strip()
-    seconds: float
-    if value.isdigit():
-        seconds = float(value)
-    else:
-        try:
-            when = parsedate_to_datetime(value)
-        except (TypeError, ValueError, IndexError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=UTC)
-        seconds = (when - (now or datetime.now(UTC))).total_seconds()
-    return min(max(seconds, 0.0), limit)
+    seconds = retry_after_seconds(value, now)
+    return None if seconds is None else min(max(seconds, 0.0), limit)
 
 
 def _reason(status: int) -> str:

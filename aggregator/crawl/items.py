@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Collection
 from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from urllib.parse import urlsplit
 
 from aggregator.records import (
@@ -15,9 +15,9 @@ from aggregator.records import (
     ParsedFeed,
 )
 from aggregator.sources.load import Source
+from aggregator.times import plausible
 from aggregator.urls import article_id, canonical_url
 
-FUTURE_SLACK = timedelta(days=1)  # a published date later than now + this is a broken clock
 MAX_TITLE_FROM_TEXT = 120  # characters of text used as a title when an item has none
 
 
@@ -82,7 +82,7 @@ def _article(
         source_id=source.id,
         source_name=source.name,
         text=item.text,
-        published=clamp_published(item.published, now),
+        published=plausible(item.published, now),
         fetched_at=now,
         language=source.language or item.language or feed_language,
         author=item.author,
@@ -107,20 +107,11 @@ def merge_page(article: Article, page: ExtractedPage | None, now: datetime) -> A
         article,
         text=text,
         title=article.title or page.title,
-        published=article.published or clamp_published(page.published, now),
+        published=article.published or plausible(page.published, now),
         author=article.author or page.author,
         image=article.image or _http_url(page.image),
         language=article.language or page.language,
     )
-
-
-def clamp_published(published: datetime | None, now: datetime) -> datetime | None:
-    """A date more than a day in the future is a broken clock: treat it as unknown."""
-    if published is None:
-        return None
-    if published.tzinfo is None:
-        published = published.replace(tzinfo=UTC)
-    return None if published > now + FUTURE_SLACK else published
 
 
 def not_a_feed_reason(exc: Exception) -> str:

@@ -15,7 +15,7 @@ import sys
 import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from email.utils import format_datetime, parsedate_to_datetime
+from email.utils import format_datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,7 @@ from aggregator.demo.content import (
     load_demo_content,
 )
 from aggregator.sources.load import Config, parse_sources
+from aggregator.times import parse_http_date
 
 # ---------------------------------------------------------------- rendering
 
@@ -314,16 +315,8 @@ def _not_modified(headers: Any, resource: Resource) -> bool:
     if if_none_match is not None:
         tags = {t.strip().removeprefix("W/") for t in if_none_match.split(",")}
         return "*" in tags or resource.etag in tags
-    since = headers.get("If-Modified-Since")
-    if not since:
-        return False
-    try:
-        when = parsedate_to_datetime(since)
-    except (TypeError, ValueError, IndexError):
-        return False
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return resource.last_modified <= when
+    since = parse_http_date(headers.get("If-Modified-Since"))
+    return since is not None and resource.last_modified <= since
 
 
 # ---------------------------------------------------------------- config

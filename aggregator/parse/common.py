@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Mapping
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
@@ -15,8 +15,6 @@ from aggregator.text import clean_text, html_to_text
 MAX_TITLE_CHARS = 1000
 MAX_AUTHOR_CHARS = 300
 MAX_URL_CHARS = 4096
-EARLIEST_DATE = datetime(1990, 1, 1, tzinfo=UTC)  # older dates are broken clocks or defaults
-FUTURE_SLACK = timedelta(days=2)  # scheduled posts and clock skew; later dates are absurd
 LANGUAGE_TAG = re.compile(r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$")
 MARKUP = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9]*[\s>/]|/[a-zA-Z]|!--)")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg")

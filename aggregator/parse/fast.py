@@ -27,6 +27,7 @@ from feedparser.urls import _urljoin
 from aggregator.parse import common
 from aggregator.records import FeedItem, ParsedFeed
 from aggregator.text import clean_text, html_to_text
+from aggregator.times import plausible
 
 # Relative links resolved against xml:base: feedparser's rules are the reference.
 _XML_BASE = re.compile(rb"xml:base\s*=")
@@ -404,10 +405,7 @@ def _published(entry: Mapping[str, Any], now: datetime) -> object:
             return _UNREADABLE
         if moment.tzinfo is None:
             return _UNREADABLE
-        moment = moment.astimezone(UTC).replace(microsecond=0)
-        if moment < common.EARLIEST_DATE or moment > now + common.FUTURE_SLACK:
-            return None
-        return moment
+        return plausible(moment.astimezone(UTC).replace(microsecond=0), now)
     return None
 
 

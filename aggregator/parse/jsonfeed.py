@@ -11,8 +11,6 @@ from feedparser.datetimes import _parse_date as parse_feed_date
 
 from aggregator.errors import NotAFeedError
 from aggregator.parse.common import (
-    EARLIEST_DATE,
-    FUTURE_SLACK,
     MARKUP,
     MAX_AUTHOR_CHARS,
     MAX_TITLE_CHARS,
@@ -25,6 +23,7 @@ from aggregator.parse.common import (
 )
 from aggregator.records import MAX_SUMMARY_CHARS, FeedItem, ParsedFeed
 from aggregator.text import clean_text, html_to_text
+from aggregator.times import plausible
 
 # --- JSON Feed (https://jsonfeed.org), which feedparser 6 does not read ----------------------
 
@@ -94,5 +93,5 @@ def _json_date(raw: Mapping[str, Any], now: datetime) -> datetime | None:
         if isinstance(value, str) and value.strip():
             moment = struct_to_datetime(parse_feed_date(value.strip()))
             if moment is not None:
-                return moment if EARLIEST_DATE <= moment <= now + FUTURE_SLACK else None
+                return plausible(moment, now)
     return None

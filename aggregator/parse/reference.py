@@ -12,8 +12,6 @@ import feedparser
 
 from aggregator.errors import NotAFeedError
 from aggregator.parse.common import (
-    EARLIEST_DATE,
-    FUTURE_SLACK,
     MAX_AUTHOR_CHARS,
     MAX_TITLE_CHARS,
     MAX_URL_CHARS,
@@ -26,6 +24,7 @@ from aggregator.parse.common import (
 )
 from aggregator.records import FeedItem, ParsedFeed
 from aggregator.text import clean_text
+from aggregator.times import plausible
 
 # Exceptions feedparser reports for feeds that are fine apart from a charset/content-type label.
 _BENIGN_BOZO = (feedparser.CharacterEncodingOverride, feedparser.NonXMLContentType)
@@ -152,9 +151,7 @@ def _published(entry: Mapping[str, Any], now: datetime) -> datetime | None:
     for key in ("published_parsed", "updated_parsed", "created_parsed"):
         moment = struct_to_datetime(entry.get(key))
         if moment is not None:
-            if moment < EARLIEST_DATE or moment > now + FUTURE_SLACK:
-                return None
-            return moment
+            return plausible(moment, now)
     return None
 
 

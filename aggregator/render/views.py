@@ -11,13 +11,14 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from urllib.parse import urlsplit
 
 from aggregator.cluster.dedupe import originals
 from aggregator.rank import explain
 from aggregator.records import Article, Story, Summary
 from aggregator.settings import Settings
+from aggregator.times import ago, as_utc, hours_between
 
 MAX_NAME = 64  # longest story file name (without ".html")
 
@@ -119,31 +120,15 @@ class SiteView:
     window: str  # "24 hours"
 
 
-def _utc(dt: datetime) -> datetime:
-    """Aware UTC; naive datetimes are taken to be UTC already."""
-    return dt.replace(tzinfo=UTC) if dt.tzinfo is None else dt.astimezone(UTC)
-
-
-def _ago(dt: datetime, now: datetime) -> str:
-    seconds = (now - dt).total_seconds()
-    if seconds < 60:
-        return "just now"
-    if seconds < 3600:
-        return f"{int(seconds // 60)} min ago"
-    if seconds < 48 * 3600:
-        return f"{int(seconds // 3600)} h ago"
-    return f"{int(seconds // 86400)} days ago"
-
-
 def time_view(dt: datetime, now: datetime) -> TimeView:
     """Format an instant; month and day names are fixed English so output is locale-proof."""
-    dt, now = _utc(dt).replace(microsecond=0), _utc(now)
+    dt, now = as_utc(dt).replace(microsecond=0), as_utc(now)
     text = f"{_DAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]} {dt.year}, {dt:%H:%M} UTC"
     return TimeView(
         iso=dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
         rfc822=email.utils.format_datetime(dt, usegmt=True),
         text=text,
-        ago=_ago(dt, now),
+        ago=ago(hours_between(dt, now)),
     )
 
 
@@ -154,19 +139,14 @@ def _plural(n: int, word: str) -> str:
 def _explain(story: Story, sources: Sequence[SourceView], now: datetime) -> str:
     """Why the story ranks where it does: "5 sources, first seen 3 h ago".
 
-    Uses the parts the ranker kept (``sources``, ``age_hours``), falling back to the members.
+    The ranker's words when the story is ranked; else counted from the members.
     """
     parts = story.score_parts
-    if "sources" in parts and "age_hours" in parts:
+    if parts is not None and math.isfinite(parts.age_hours) and 0 <= parts.age_hours < 1e6:
         return explain(story)  # the ranker's own words
-    count = int(parts.get("sources", len({s.source_name for s in sources})))
-    line = _plural(count, "source")
-    now = _utc(now)
-    age_hours = parts.get("age_hours")
-    if age_hours is not None and math.isfinite(age_hours) and 0 <= age_hours < 1e6:
-        line += f", first seen {_ago(now - timedelta(hours=age_hours), now)}"
-    elif story.first_seen is not None:
-        line += f", first seen {_ago(_utc(story.first_seen), now)}"
+    line = _plural(len({s.source_name for s in sources}), "source")
+    if story.first_seen is not None:
+        line += f", first seen {ago(hours_between(story.first_seen, now))}"
     return line
 
 
@@ -267,7 +247,7 @@ def whats_new(sources: Sequence[SourceView], first_seen: datetime) -> SourceView
         return None
     newest = max(dated, key=lambda s: (s.time.iso if s.time else "", s.number))
     assert newest.time is not None
-    began = _utc(first_seen)
+    began = as_utc(first_seen)
     arrived = datetime.fromisoformat(newest.time.iso.replace("Z", "+00:00"))
     return newest if arrived - began >= WHATS_NEW_AFTER else None
 

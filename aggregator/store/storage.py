@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from aggregator.records import (
     FetchResult,
     FetchState,
     FetchStatus,
+    Score,
     Story,
     Summary,
     SummarySentence,
@@ -300,7 +301,8 @@ class Storage:
                 row.updated = story.updated or row.updated
                 row.category = story.category
                 row.score = story.score
-                row.score_parts = json.dumps(story.score_parts, sort_keys=True)
+                parts = story.score_parts
+                row.score_parts = json.dumps(asdict(parts) if parts else {}, sort_keys=True)
                 row.merged_into = None
                 s.add(row)
                 ids = list(dict.fromkeys(story.article_ids))
@@ -349,8 +351,7 @@ class Storage:
                 first_seen=r.first_seen,
                 updated=r.updated,
                 category=r.category,
-                score=r.score,
-                score_parts=json.loads(r.score_parts or "{}"),
+                score_parts=_score(r.score_parts),
             )
             for r in rows
         ]
@@ -451,6 +452,15 @@ def _article(r: ArticleRow) -> Article:
     )
 
 
+def _score(stored: str | None) -> Score | None:
+    """The stored Score (fields a later release added take their defaults); None if unranked."""
+    parts = json.loads(stored or "{}")
+    if not parts:
+        return None
+    known = {f.name for f in fields(Score)}
+    return Score(**{k: float(v) for k, v in parts.items() if k in known})
+
+
 def _summary(r: SummaryRow) -> Summary:
     return Summary(
         story_id=r.story_id,
@@ -459,7 +469,7 @@ def _summary(r: SummaryRow) -> Summary:
             SummarySentence(text=x["text"], citations=tuple(x["citations"]))
             for x in json.loads(r.sentences or "[]")
         ),
-        method=r.method,
+        method="llm" if r.method == "llm" else "extractive",
         model=r.model,
         input_hash=r.input_hash,
         created=r.created,

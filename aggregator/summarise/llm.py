@@ -12,8 +12,6 @@ import random
 import re
 import time
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -26,6 +24,7 @@ from aggregator.errors import (
     LLMUnavailable,
 )
 from aggregator.settings import LLMSettings
+from aggregator.times import retry_after_seconds
 
 log = logging.getLogger(__name__)
 
@@ -246,20 +245,7 @@ def _retry_after(response: Any) -> float | None:
             return float(millis) / 1000
         except ValueError:
             pass
-    value = headers.get("retry-after")
-    if not value:
-        return None
-    try:
-        return float(value)
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None  # garbage: the caller falls back to its own backoff
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return (when - datetime.now(UTC)).total_seconds()
+    return retry_after_seconds(headers.get("retry-after"))  # None: the caller's own backoff
 
 
 def _answer_object(completion: Any) -> dict[str, Any]:
