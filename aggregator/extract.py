@@ -12,7 +12,6 @@ import codecs
 import logging
 import re
 from datetime import datetime
-from urllib.parse import urljoin, urlsplit
 
 import lxml.etree
 import trafilatura
@@ -21,6 +20,7 @@ from aggregator.errors import WorkerError
 from aggregator.records import ExtractedPage
 from aggregator.text import clean_text, one_line, parse_html, remove_hidden
 from aggregator.times import parse_iso, plausible, utcnow
+from aggregator.urls import absolute_url
 from aggregator.workers import WorkerPool
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def _extract(html: bytes | str, url: str) -> ExtractedPage | None:
         author=one_line(getattr(doc, "author", None))[:MAX_AUTHOR_CHARS],
         published=plausible(precise_date, now) or plausible(_parse_date(doc_date), now),
         language=language,
-        image=_absolute(getattr(doc, "image", None), url),
+        image=absolute_url(getattr(doc, "image", None), url),
     )
 
 
@@ -238,17 +238,6 @@ def _parse_date(value: object) -> datetime | None:
         return parse_iso(value)
     except ValueError:
         return None
-
-
-def _absolute(link: object, base: str) -> str:
-    if not isinstance(link, str) or not link.strip():
-        return ""
-    try:
-        absolute = urljoin(base, link.strip()) if base else link.strip()
-        parts = urlsplit(absolute)
-    except ValueError:
-        return ""
-    return absolute if parts.scheme in {"http", "https"} and parts.netloc else ""
 
 
 # --- worker processes -------------------------------------------------------------------------

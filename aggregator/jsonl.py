@@ -16,7 +16,7 @@ from urllib.parse import urlsplit
 
 from aggregator.records import Article, Story, Summary
 from aggregator.times import iso, parse_iso
-from aggregator.urls import article_id, canonical_url
+from aggregator.urls import absolute_url, article_id, canonical_url
 
 MAX_LINE_CHARS = 5_000_000
 
@@ -43,9 +43,10 @@ def article_from_json(obj: Any, fetched_at: datetime) -> Article:
     url = obj.get("url")
     if not isinstance(url, str) or not url.strip():
         raise ValueError("'url' is required and must be a non-empty string")
-    parts = urlsplit(url.strip())
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
+    link = absolute_url(url)
+    if not link:
         raise ValueError(f"'url' must be an http(s) URL, got {url[:80]!r}")
+    host = urlsplit(link).hostname or ""
     fields: dict[str, str] = {}
     for key in ("title", "text", "source", "language"):
         value = obj.get(key, "")
@@ -66,8 +67,8 @@ def article_from_json(obj: Any, fetched_at: datetime) -> Article:
     unknown = sorted(set(obj) - {"url", "title", "text", "source", "published", "language"})
     if unknown:
         raise ValueError(f"unknown field(s): {', '.join(unknown)}")
-    source_name = fields["source"] or parts.hostname.removeprefix("www.")
-    canonical = canonical_url(url)
+    source_name = fields["source"] or host.removeprefix("www.")
+    canonical = canonical_url(link)
     return Article(
         id=article_id(canonical),
         url=canonical,

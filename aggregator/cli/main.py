@@ -43,6 +43,7 @@ from aggregator.pipeline import (
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
 from aggregator.times import utcnow
+from aggregator.urls import http_url
 
 if TYPE_CHECKING:
     pass
@@ -236,7 +237,7 @@ def cmd_extract(args: argparse.Namespace) -> int:
     from aggregator.times import iso
 
     target: str = args.target
-    if target.startswith(("http://", "https://")):
+    if http_url(target):
         html, base = _download(target, config_from(args)), target
     else:
         try:

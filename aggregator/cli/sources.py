@@ -14,6 +14,7 @@ from aggregator.settings import DEFAULT_CONFIG, FetchSettings, Settings, apply_e
 from aggregator.sources.edit import NewSource, SourcesDocument, add_many, write_atomically
 from aggregator.sources.load import Config, Source, load_config
 from aggregator.sources.opml import ExportFeed, read_opml, write_opml
+from aggregator.urls import absolute_url
 
 # -- commands -------------------------------------------------------------------------------------
 
@@ -116,7 +117,7 @@ def cmd_import_opml(args: argparse.Namespace) -> int:
             language=f.language,
         )
         for f in feeds
-        if f.url.startswith(("http://", "https://"))
+        if absolute_url(f.url)
     ]
     unusable = len(feeds) - len(new)
     added, skipped = add_many(doc, new)

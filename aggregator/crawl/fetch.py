@@ -359,7 +359,7 @@ def _literal_ip(host: str) -> IPAddress | None:
 
 
 def _check_url(url: str) -> str:
-    """Validate scheme and host; return the host key for per-host limits."""
+    """Validate scheme and host (saying what is wrong); return the host key for per-host limits."""
     try:
         parts = urlsplit(url)
         port = parts.port

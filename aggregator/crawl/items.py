@@ -6,7 +6,6 @@ import hashlib
 from collections.abc import Collection
 from dataclasses import replace
 from datetime import datetime
-from urllib.parse import urlsplit
 
 from aggregator.records import (
     Article,
@@ -16,7 +15,7 @@ from aggregator.records import (
 )
 from aggregator.sources.load import Source
 from aggregator.times import plausible
-from aggregator.urls import article_id, canonical_url
+from aggregator.urls import absolute_url, article_id, canonical_url
 
 MAX_TITLE_FROM_TEXT = 120  # characters of text used as a title when an item has none
 
@@ -59,7 +58,7 @@ def article_from_item(
 
 def _identity(source: Source, item: FeedItem) -> tuple[str, str, str] | None:
     """(article id, link, guid) of an item; None when nothing names it."""
-    link = _http_url(item.link) or _http_url(item.guid)
+    link = absolute_url(item.link) or absolute_url(item.guid)
     guid = item.guid or ("" if link else _content_key(item))
     if not link and not guid:
         return None
@@ -109,7 +108,7 @@ def merge_page(article: Article, page: ExtractedPage | None, now: datetime) -> A
         title=article.title or page.title,
         published=article.published or plausible(page.published, now),
         author=article.author or page.author,
-        image=article.image or _http_url(page.image),
+        image=article.image or absolute_url(page.image),
         language=article.language or page.language,
     )
 
@@ -118,15 +117,6 @@ def not_a_feed_reason(exc: Exception) -> str:
     """The parser's reason, always as "not a feed: <why>"."""
     reason = (str(exc).strip() or type(exc).__name__).removesuffix(", not a feed")
     return reason if reason.startswith("not a feed") else f"not a feed: {reason}"
-
-
-def _http_url(value: str) -> str:
-    value = value.strip()
-    try:
-        parts = urlsplit(value)
-    except ValueError:
-        return ""
-    return value if parts.scheme.lower() in {"http", "https"} and parts.hostname else ""
 
 
 def _content_key(item: FeedItem) -> str:

@@ -20,6 +20,7 @@ from aggregator.errors import NotAFeedError, UserError
 from aggregator.parse import parse_feed
 from aggregator.records import FetchStatus, ParsedFeed
 from aggregator.settings import FetchSettings
+from aggregator.urls import absolute_url
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
 COMMON_FEED_PATHS = ("/feed", "/rss.xml", "/atom.xml", "/feed.xml")
@@ -129,8 +130,8 @@ def feed_links(html: bytes, base_url: str) -> list[str]:
     parser.close()
     links: list[str] = []
     for href in parser.hrefs:
-        url = urljoin(base_url, href)
-        if url.startswith(("http://", "https://")) and url not in links:
+        url = absolute_url(href, base_url)
+        if url and url not in links:
             links.append(url)
     return links
 

@@ -7,10 +7,11 @@ import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urljoin, urlsplit
+from urllib.parse import urlsplit
 
 from aggregator.records import FeedItem
 from aggregator.text import clean_text, html_to_text
+from aggregator.urls import absolute_url
 
 MAX_TITLE_CHARS = 1000
 MAX_AUTHOR_CHARS = 300
@@ -36,21 +37,11 @@ def plain_line(value: object, detail: Mapping[str, Any] | None = None) -> str:
     return " ".join(clean_text(text).split())
 
 
-def absolute_url(link: object, base: str) -> str:
-    """An absolute http(s) URL, or "" for anything else (javascript:, mailto:, garbage)."""
-    if not isinstance(link, str):
+def feed_link(link: object, base: str) -> str:
+    """A link from a feed as an absolute http(s) URL, or "" (javascript:, mailto:, garbage)."""
+    if isinstance(link, str) and len(link.strip()) > MAX_URL_CHARS:
         return ""
-    link = link.strip()
-    if not link or len(link) > MAX_URL_CHARS:
-        return ""
-    try:
-        absolute = urljoin(base, link) if base else link
-        parts = urlsplit(absolute)
-    except ValueError:
-        return ""
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
-        return ""
-    return absolute
+    return absolute_url(link, base)
 
 
 def struct_to_datetime(value: object) -> datetime | None:

@@ -140,7 +140,7 @@ def parse_fast(
     return ParsedFeed(
         items=tuple(items),
         title=_title(feed.get("title"))[: common.MAX_TITLE_CHARS],
-        link=common.absolute_url(feed.get("link"), url),
+        link=common.feed_link(feed.get("link"), url),
         language=feed_language,
         format=_FORMATS.get(str(doc.get("version") or feed.get("type") or ""), ""),
     )
@@ -344,7 +344,7 @@ def _item(
         published=published if isinstance(published, datetime) else None,
         author=_author(entry.get("author"))[: common.MAX_AUTHOR_CHARS],
         language=_entry_language(entry) or feed_language,
-        image=_image(entry, base_url) or common.absolute_url(itunes_image, base_url),
+        image=_image(entry, base_url) or common.feed_link(itunes_image, base_url),
     )
 
 
@@ -384,7 +384,7 @@ def _link(entry: Mapping[str, Any], base_url: str) -> str | None:
     if links and not alternates:
         return None  # only enclosures, related links...: fastfeedparser picks one, feedparser none
     for candidate in alternates or [entry.get("link")]:
-        absolute = common.absolute_url(candidate, base_url)
+        absolute = common.feed_link(candidate, base_url)
         if absolute:
             return absolute
     return ""
@@ -435,7 +435,7 @@ def _entry_language(entry: Mapping[str, Any]) -> str:
 
 def _image(entry: Mapping[str, Any], base_url: str) -> str:
     for url in _image_candidates(entry):
-        absolute = common.absolute_url(url, base_url)
+        absolute = common.feed_link(url, base_url)
         if absolute:
             return absolute
     return ""

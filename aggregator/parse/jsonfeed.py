@@ -15,7 +15,7 @@ from aggregator.parse.common import (
     MAX_AUTHOR_CHARS,
     MAX_TITLE_CHARS,
     MAX_URL_CHARS,
-    absolute_url,
+    feed_link,
     has_content,
     language_tag,
     plain_line,
@@ -39,7 +39,7 @@ def parse_json_feed(body: bytes, *, url: str, max_items: int, now: datetime) -> 
     if "jsonfeed.org" not in version or not isinstance(items, list):
         raise NotAFeedError("not a feed: JSON without a JSON Feed version and items")
     feed_language = language_tag(doc.get("language"))
-    base = absolute_url(doc.get("home_page_url"), url) or url
+    base = feed_link(doc.get("home_page_url"), url) or url
     parsed = (
         _json_item(raw, base_url=base, feed_language=feed_language, now=now)
         for raw in items[: max(0, max_items)]
@@ -48,7 +48,7 @@ def parse_json_feed(body: bytes, *, url: str, max_items: int, now: datetime) -> 
     return ParsedFeed(
         items=tuple(item for item in parsed if has_content(item)),
         title=plain_line(html_to_text(str(doc.get("title") or "")))[:MAX_TITLE_CHARS],
-        link=absolute_url(doc.get("home_page_url"), url),
+        link=feed_link(doc.get("home_page_url"), url),
         language=feed_language,
         format="json1" if version.endswith("/1") else "json11",
     )
@@ -69,15 +69,13 @@ def _json_item(
     guid = raw.get("id")
     return FeedItem(
         title=plain_line(html_to_text(str(raw.get("title") or "")))[:MAX_TITLE_CHARS],
-        link=absolute_url(raw.get("url"), base_url)
-        or absolute_url(raw.get("external_url"), base_url),
+        link=feed_link(raw.get("url"), base_url) or feed_link(raw.get("external_url"), base_url),
         guid=clean_text(str(guid))[:MAX_URL_CHARS] if guid is not None else "",
         summary=body[:MAX_SUMMARY_CHARS],
         published=_json_date(raw, now),
         author=plain_line(", ".join(n for n in names if n))[:MAX_AUTHOR_CHARS],
         language=language_tag(raw.get("language")) or feed_language,
-        image=absolute_url(raw.get("image"), base_url)
-        or absolute_url(raw.get("banner_image"), base_url),
+        image=feed_link(raw.get("image"), base_url) or feed_link(raw.get("banner_image"), base_url),
     )
 
 

@@ -15,7 +15,7 @@ from aggregator.parse.common import (
     MAX_AUTHOR_CHARS,
     MAX_TITLE_CHARS,
     MAX_URL_CHARS,
-    absolute_url,
+    feed_link,
     has_content,
     language_tag,
     looks_like_image,
@@ -67,7 +67,7 @@ def parse_with_feedparser(
     return ParsedFeed(
         items=items,
         title=plain_line(feed.get("title", ""), feed.get("title_detail"))[:MAX_TITLE_CHARS],
-        link=absolute_url(feed.get("link"), url),
+        link=feed_link(feed.get("link"), url),
         language=feed_language,
         format=str(parsed.get("version") or ""),
     )
@@ -140,7 +140,7 @@ def _entry_link(entry: Mapping[str, Any], base_url: str) -> str:
     ]
     candidates.append(entry.get("link"))
     for candidate in candidates:
-        absolute = absolute_url(candidate, base_url)
+        absolute = feed_link(candidate, base_url)
         if absolute:
             return absolute
     return ""
@@ -176,7 +176,7 @@ def _entry_language(entry: Mapping[str, Any]) -> str:
 def _image(entry: Mapping[str, Any], base_url: str) -> str:
     """A lead image: media:content, media:thumbnail, then an image enclosure."""
     for url in _image_candidates(entry):
-        absolute = absolute_url(url, base_url)
+        absolute = feed_link(url, base_url)
         if absolute:
             return absolute
     return ""

@@ -12,13 +12,13 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
 
 from aggregator.cluster.dedupe import originals
 from aggregator.rank import explain
 from aggregator.records import Article, Story, Summary
 from aggregator.settings import Settings
 from aggregator.times import ago, as_utc, hours_between
+from aggregator.urls import http_url
 
 MAX_NAME = 64  # longest story file name (without ".html")
 
@@ -37,16 +37,7 @@ def clean_text(text: str) -> str:
 
 def safe_url(url: str) -> str:
     """The URL if it is an absolute http(s) URL, else "" (no javascript:, data:, relative...)."""
-    url = clean_text(url).strip()
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return ""
-    if parts.scheme.lower() not in {"http", "https"} or not parts.netloc:
-        return ""
-    if any(ch.isspace() for ch in url):
-        return ""  # whitespace inside a URL is a smuggling trick, never a real link
-    return url
+    return http_url(clean_text(url))
 
 
 def safe_name(story_id: str) -> str:

@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, 
 from aggregator.errors import ConfigError
 from aggregator.settings import Settings, apply_environment
 from aggregator.sources.reader import Loc, YamlTree, read_yaml
-from aggregator.urls import canonical_url, host_and_port
+from aggregator.urls import absolute_url, canonical_url, host_and_port
 
 ID_PATTERN = r"^[a-z0-9][a-z0-9_.-]{0,63}$"
 
@@ -40,10 +40,10 @@ class Source(BaseModel):
     @field_validator("url")
     @classmethod
     def _http_url(cls, value: str) -> str:
-        parts = urlsplit(value.strip())
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
+        url = absolute_url(value)
+        if not url:
             raise ValueError("must be an http:// or https:// URL with a host")
-        return value.strip()
+        return url
 
 
 class SourcesFile(BaseModel):

@@ -25,6 +25,7 @@ from aggregator.errors import (
 )
 from aggregator.settings import LLMSettings
 from aggregator.times import retry_after_seconds
+from aggregator.urls import http_url
 
 log = logging.getLogger(__name__)
 
@@ -215,19 +216,16 @@ class LLMClient:
 
 def _base_url_problem(base_url: str | None) -> str:
     """Why ``base_url`` cannot work ("" when it can, or when unset: the OpenAI default)."""
-    if base_url is None:
+    if base_url is None or http_url(base_url):
         return ""
     try:
-        parts = urlsplit(base_url)
-        parts.port  # noqa: B018 - raises ValueError for a bad port
+        urlsplit(base_url).port  # noqa: B018 - raises ValueError for a bad port
     except ValueError:
         return f"llm.base_url {base_url!r} is not a valid URL"
-    if parts.scheme not in {"http", "https"} or not parts.hostname:
-        return (
-            f"llm.base_url {base_url!r} must be an http:// or https:// URL, "
-            "e.g. http://127.0.0.1:11434/v1"
-        )
-    return ""
+    return (
+        f"llm.base_url {base_url!r} must be an http:// or https:// URL, "
+        "e.g. http://127.0.0.1:11434/v1"
+    )
 
 
 def _retryable(status: int) -> bool:
