@@ -269,7 +269,16 @@ def render_stage(
     """Render the page's stories to out_dir, swapped in atomically."""
     front = front or front_page(storage, window, settings)
     summaries: Mapping[str, Summary] = storage.summaries(s.id for s in front.stories)
-    path = render_site(front.stories, summaries, front.articles, settings, out_dir, window.until)
+    redirects = storage.redirects(s.id for s in front.stories)
+    path = render_site(
+        front.stories,
+        summaries,
+        front.articles,
+        settings,
+        out_dir,
+        window.until,
+        redirects=redirects,
+    )
     return RenderReport(path=path, stories=len(front.stories))
 
 

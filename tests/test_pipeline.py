@@ -195,3 +195,31 @@ def test_llm_path_end_to_end_always_builds_the_site(
     assert "sk-secret-test-key" not in index
     feed = feedparser.parse((tmp_path / "site" / "atom.xml").read_bytes())
     assert not feed.bozo and len(feed.entries) == 2
+
+
+def test_the_page_of_a_merged_story_redirects_on_the_published_site(tmp_path: Path) -> None:
+    """Storage keeps merges; render_stage publishes a redirect for each absorbed story."""
+    from datetime import timedelta
+
+    from aggregator.pipeline import Window, render_stage
+    from aggregator.records import Article, Story
+    from aggregator.settings import Settings
+    from aggregator.store import Storage
+    from aggregator.times import parse_iso
+
+    now = parse_iso(NOW)
+    articles = [
+        Article(id=f"a{i}", url=url, title=title, source_id=f"s{i}", source_name=source,
+                text=text, published=parse_iso(published), fetched_at=now)
+        for i, (url, source, published, title, text) in enumerate(ARTICLES[:3])
+    ]  # fmt: skip
+    with Storage(f"sqlite:///{tmp_path / 'db.sqlite'}") as storage:
+        storage.add_articles(articles)
+        storage.save_stories([Story(id="early", article_ids=("a0",), first_seen=now)])
+        whole = Story(id="bridge", article_ids=("a0", "a1", "a2"), first_seen=now, updated=now)
+        storage.save_stories([whole], merged={"early": "bridge"})
+        window = Window(until=now, since=now - timedelta(hours=24))
+        render_stage(storage, Settings(), window, tmp_path / "site")
+    page = (tmp_path / "site" / "stories" / "early.html").read_text()
+    assert 'http-equiv="refresh" content="0; url=bridge.html"' in page
+    assert (tmp_path / "site" / "stories" / "bridge.html").is_file()

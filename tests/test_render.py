@@ -136,6 +136,21 @@ def test_site_layout_and_ordering() -> None:
     assert "<script" not in index.lower()
 
 
+def test_a_merged_story_page_sends_readers_to_the_survivor() -> None:
+    redirects = {"old-bridge-story": "3f2a9c0d1e", "off-page": "ffff", "b7e4": "3f2a9c0d1e"}
+    files = build_site(*sample(), SETTINGS, NOW, redirects=redirects)
+    page = lxml.html.fromstring(files["stories/old-bridge-story.html"])
+    assert page.xpath("string(//link[@rel='canonical']/@href)") == (
+        "https://news.example.org/stories/3f2a9c0d1e.html"
+    )
+    refresh = page.xpath("string(//meta[@http-equiv='refresh']/@content)")
+    assert refresh == "0; url=3f2a9c0d1e.html"
+    assert page.xpath("string(//main/p[not(@class)]/a/@href)") == "3f2a9c0d1e.html"
+    assert "stories/off-page.html" not in files  # its survivor is not on the page
+    assert files["stories/b7e4.html"] == site()["stories/b7e4.html"]  # a live page stays
+    assert {k: v for k, v in files.items() if k != "stories/old-bridge-story.html"} == site()
+
+
 def test_citations_link_to_cited_articles() -> None:
     page = lxml.html.fromstring(site()["index.html"])
     summary = page.xpath("(//article)[1]//p[@class='summary']")[0]

@@ -70,8 +70,8 @@ def test_stories_members_and_merge_redirect(storage: Storage) -> None:
     assert live.id == "a"
     assert set(live.article_ids) == {arts[0].id, arts[1].id, arts[2].id, arts[3].id}
     assert live.score_parts == Score(score=2.5, sources=3.0) and live.score == 2.5
-    assert storage.resolve_story_id("b") == "a"
-    assert storage.resolve_story_id("zzz") is None
+    assert storage.redirects(["a"]) == {"b": "a"}  # b's page redirects to a
+    assert storage.redirects(["zzz"]) == {}
 
 
 def test_stories_window_by_update_time(storage: Storage) -> None:

@@ -15,7 +15,14 @@ from aggregator import PROJECT_URL, __version__
 from aggregator.records import Article, Story, Summary
 from aggregator.render.feeds import json_feed, with_feed_content
 from aggregator.render.publish import publish
-from aggregator.render.views import StoryView, clean_text, site_view, story_view, time_view
+from aggregator.render.views import (
+    StoryView,
+    clean_text,
+    safe_name,
+    site_view,
+    story_view,
+    time_view,
+)
 from aggregator.settings import Settings
 
 TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
@@ -53,10 +60,13 @@ def build_site(
     now: datetime,
     *,
     templates_dir: Path | None = None,
+    redirects: Mapping[str, str] | None = None,
 ) -> dict[str, bytes]:
     """Render the discover page, one page per story, RSS, Atom and JSON feeds: path -> bytes.
 
     ``stories`` are already ranked; the first ``settings.max_stories`` are rendered in order.
+    ``redirects`` (merged story id -> the id of the story that absorbed it) get a page that
+    sends readers on to the survivor's, when the survivor is on the page.
     """
     env = _environment((templates_dir or TEMPLATES_DIR).resolve())
     site = site_view(settings)
@@ -87,6 +97,12 @@ def build_site(
     story_template = env.get_template("story.html")
     for view in page:
         files[view.path] = story_template.render(context, story=view, root="../")
+    redirect_template = env.get_template("redirect.html")
+    for old, new in sorted((redirects or {}).items()):
+        target = views.get(safe_name(new))
+        path = f"stories/{safe_name(old)}.html"
+        if target is not None and path not in files:  # a live story's page is never replaced
+            files[path] = redirect_template.render(context, story=target, root="../")
     return {path: _encode(text) for path, text in files.items()}
 
 
@@ -99,7 +115,16 @@ def render_site(
     now: datetime,
     *,
     templates_dir: Path | None = None,
+    redirects: Mapping[str, str] | None = None,
 ) -> Path:
     """Build the site and publish it atomically to out_dir."""
-    site = build_site(stories, summaries, articles, settings, now, templates_dir=templates_dir)
+    site = build_site(
+        stories,
+        summaries,
+        articles,
+        settings,
+        now,
+        templates_dir=templates_dir,
+        redirects=redirects,
+    )
     return publish(site, out_dir)

@@ -356,19 +356,24 @@ class Storage:
             for r in rows
         ]
 
-    def resolve_story_id(self, story_id: str) -> str | None:
-        """Follow merge redirects to the live story id (None if unknown)."""
+    def redirects(self, live_ids: Iterable[str]) -> dict[str, str]:
+        """Every story merged into another, whose chain of merges ends at one of ``live_ids``:
+        old id -> live id (a merged story's page redirects to the one that absorbed it)."""
+        live = set(live_ids)
+        stmt = select(col(StoryRow.id), col(StoryRow.merged_into)).where(
+            col(StoryRow.merged_into).is_not(None)
+        )
         with self.session() as s:
-            seen: set[str] = set()
-            while story_id not in seen:
-                seen.add(story_id)
-                row = s.get(StoryRow, story_id)
-                if row is None:
-                    return None
-                if row.merged_into is None:
-                    return row.id
-                story_id = row.merged_into
-        return None
+            into: dict[str, str] = {old: new for old, new in s.execute(stmt).all() if new}
+        out: dict[str, str] = {}
+        for old in into:
+            seen, current = {old}, into[old]
+            while current in into and current not in seen:  # a chain: a -> b -> c
+                seen.add(current)
+                current = into[current]
+            if current in live:
+                out[old] = current
+        return out
 
     # -- summaries ----------------------------------------------------------------------------
 

@@ -11,7 +11,7 @@ import logging
 import random
 import re
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -44,9 +44,6 @@ class LLMUsage:
     prompt_tokens: int = 0  # as reported by the server (0 when it reports none)
     completion_tokens: int = 0
     fallbacks: int = 0  # summaries that fell back to extractive (bumped by the summariser)
-
-    def as_dict(self) -> dict[str, int]:
-        return asdict(self)
 
 
 class LLMClient:
@@ -90,10 +87,6 @@ class LLMClient:
     def reset_budget(self) -> None:
         """Start a new run: a fresh ledger and a full budget."""
         self.usage = LLMUsage()
-
-    @property
-    def calls_left(self) -> int:
-        return max(0, self.settings.max_calls_per_run - self.usage.calls)
 
     def chat_json(self, system: str, user: str) -> dict[str, Any]:
         """Send one system + user message; return the JSON object the model answered with."""
