@@ -156,8 +156,9 @@ def _extract(html: bytes | str, url: str) -> ExtractedPage | None:
 def _page_title(tree: lxml.etree._Element) -> str:
     """The title the publisher declares (meta tags, then <title>); "" to let trafilatura pick.
 
-    Measured on Mozilla's Readability pages: this order (with the suffix rule below) matches
-    their expected title on 113 of 130 pages; trafilatura's choice (the first <h1>) on 85.
+    On Mozilla's Readability test pages this order (with the suffix rule below) finds the
+    expected title far more often than trafilatura's choice, the first <h1>; tests/test_extract.py
+    pins a floor.
     """
     metas: dict[str, str] = {}
     for meta in tree.iter("meta"):

@@ -10,7 +10,8 @@ from pathlib import Path
 
 from apscheduler.schedulers.blocking import BlockingScheduler
 
-from aggregator.pipeline import RunLockedError, Window, crawl_stage, digest, run_lock
+from aggregator.errors import RunLockedError
+from aggregator.pipeline import Window, crawl_stage, digest, run_lock
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
 from aggregator.times import utcnow

@@ -21,7 +21,7 @@ from aggregator.errors import WorkerError
 
 T = TypeVar("T")
 
-# Modules the forkserver imports once, so a replacement worker starts in about 0.1 s. One
+# Modules the forkserver imports once, so a replacement worker starts without importing them. One
 # forkserver serves every pool of the process, so it preloads what all of them need.
 PRELOAD = ["aggregator.extract", "aggregator.parse"]
 

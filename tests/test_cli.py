@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 
 from aggregator.cli.main import build_parser, main
-from aggregator.pipeline import RunLockedError, run_lock
+from aggregator.errors import RunLockedError
+from aggregator.pipeline import run_lock
 from aggregator.sources.load import load_config
 from tests.loopback import LoopbackServer, Response
 

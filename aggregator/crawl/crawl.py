@@ -40,10 +40,17 @@ from aggregator.crawl.robots import (
 )
 from aggregator.errors import NotAFeedError, StorageError
 from aggregator.parse import worker as parse_worker
-from aggregator.records import Article, FetchResult, FetchStatus, ParsedFeed, SourceOutcome
+from aggregator.records import (
+    Article,
+    FetchResult,
+    FetchState,
+    FetchStatus,
+    ParsedFeed,
+    SourceOutcome,
+)
 from aggregator.settings import Settings
 from aggregator.sources.load import Config, Source
-from aggregator.store.storage import FetchState, Storage
+from aggregator.store import Storage
 
 log = logging.getLogger("aggregator.crawl")
 PARSE_TIMEOUT = 20.0  # seconds one feed may take to parse before the source is failed

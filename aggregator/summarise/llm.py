@@ -176,7 +176,7 @@ class LLMClient:
         """Seconds before retry number ``attempt``: the server's wish, else jittered backoff."""
         if retry_after is not None:
             return min(max(retry_after, 0.0), self._backoff_cap)
-        backoff = min(self._backoff_cap, self._backoff_base * 2 ** (attempt - 1))
+        backoff = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
         return backoff * random.uniform(0.75, 1.0)  # jitter: clients do not retry in lockstep
 
     def _record_tokens(self, completion: Any) -> None:
