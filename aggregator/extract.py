@@ -246,7 +246,7 @@ def _parse_date(value: object) -> datetime | None:
 _workers = WorkerPool(WORKERS)
 
 
-def extract_in_worker(html: bytes, url: str, timeout: float = 20.0) -> ExtractedPage | None:
+def extract_in_worker(html: bytes, url: str, timeout: float) -> ExtractedPage | None:
     """extract_page in a worker process; None on timeout or error (the pool is replaced)."""
     try:
         return _workers.run(extract_page, html, url, timeout=timeout)

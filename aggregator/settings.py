@@ -41,6 +41,12 @@ class FetchSettings(_Strict):
     max_crawl_delay: float = Field(
         10.0, ge=0, description="longest robots.txt Crawl-delay honoured between pages, seconds"
     )
+    parse_timeout: float = Field(
+        20.0, gt=0, description="seconds one feed may take to parse before the source is failed"
+    )
+    extract_timeout: float = Field(
+        20.0, gt=0, description="seconds one article page may take to extract"
+    )
 
 
 class LLMSettings(_Strict):

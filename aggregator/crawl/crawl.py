@@ -53,8 +53,6 @@ from aggregator.sources.load import Config, Source
 from aggregator.store import Storage
 
 log = logging.getLogger("aggregator.crawl")
-PARSE_TIMEOUT = 20.0  # seconds one feed may take to parse before the source is failed
-EXTRACT_TIMEOUT = 20.0  # seconds one article page may take to extract
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -265,7 +263,7 @@ class _Crawler:
         except NotAFeedError as exc:
             return await self._failed(source, state, result, not_a_feed_reason(exc))
         except TimeoutError:
-            reason = f"parsing the feed took longer than {PARSE_TIMEOUT:g} s"
+            reason = f"parsing the feed took longer than {self.settings.parse_timeout:g} s"
             return await self._failed(source, state, result, reason)
         ttl = feed_ttl(result.body)
         ttl_seconds = ttl.total_seconds() if ttl else None
@@ -334,7 +332,7 @@ class _Crawler:
         )
 
     async def _parse(self, result: FetchResult) -> ParsedFeed:
-        """Parse in a worker process that is killed past PARSE_TIMEOUT (a regex-pathological
+        """Parse in a worker process that is killed past ``parse_timeout`` (a regex-pathological
         feed must not hold a core forever); the thread only waits for it."""
         job = functools.partial(
             parse_worker.parse_feed_bounded,
@@ -343,11 +341,11 @@ class _Crawler:
             content_type=result.content_type,
             max_items=self.settings.max_items_per_feed,
             now=self.now,
-            timeout=PARSE_TIMEOUT,
+            timeout=self.settings.parse_timeout,
         )
         loop = asyncio.get_running_loop()
         # the outer bound only guards the waiting thread; the worker's own bound fires first
-        bound = PARSE_TIMEOUT + 30
+        bound = self.settings.parse_timeout + 30
         return await asyncio.wait_for(loop.run_in_executor(self._parse_pool, job), bound)
 
     async def _with_pages(self, source: Source, articles: list[Article]) -> list[Article]:
@@ -381,7 +379,10 @@ class _Crawler:
             return article
         async with self._extract_slots:
             page = await asyncio.to_thread(
-                extract.extract_in_worker, result.body, result.final_url, EXTRACT_TIMEOUT
+                extract.extract_in_worker,
+                result.body,
+                result.final_url,
+                self.settings.extract_timeout,
             )
         if page is None:
             log.info("source %s: nothing extracted from %s", source.id, article.url)
