@@ -15,10 +15,10 @@ import functools
 import logging
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import ParamSpec, TypeVar
 
 from aggregator import extract
@@ -51,6 +51,7 @@ from aggregator.records import (
 from aggregator.settings import Settings
 from aggregator.sources.load import Config, Source
 from aggregator.store import Storage
+from aggregator.times import utcnow
 
 log = logging.getLogger("aggregator.crawl")
 
@@ -117,24 +118,21 @@ def crawl(
 
     Sources not yet due are skipped unless ``force``; gone sources are skipped always.
     """
-    return asyncio.run(
-        crawl_async(config, storage, now=now, sources=sources, force=force, progress=progress)
-    )
+    chosen = config.enabled_sources if sources is None else tuple(sources)
+    return asyncio.run(_crawl(config.settings, storage, chosen, now or utcnow(), force, progress))
 
 
-async def crawl_async(
-    config: Config,
+async def _crawl(
+    settings: Settings,
     storage: Storage,
-    *,
-    now: datetime | None = None,
-    sources: Iterable[Source] | None = None,
-    force: bool = False,
-    progress: Progress | None = None,
+    chosen: Sequence[Source],
+    now: datetime,
+    force: bool,
+    progress: Progress | None,
 ) -> CrawlReport:
     """The crawl on a running event loop: all sources concurrently, one outcome each."""
-    chosen = config.enabled_sources if sources is None else tuple(sources)
-    async with Fetcher(config.settings.fetch) as fetcher:
-        crawler = _Crawler(fetcher, storage, config.settings, now or datetime.now(UTC))
+    async with Fetcher(settings.fetch) as fetcher:
+        crawler = _Crawler(fetcher, storage, settings, now)
         crawler.force = force
         crawler.progress = progress
         try:
