@@ -130,3 +130,24 @@ def test_canonical_url_strips_tracking() -> None:
     assert canonical_url(url) == "https://news.example/a/b?id=3"
     assert article_id(url) == article_id("https://news.example/a/b?id=3")
     assert article_id(guid="g1", source_id="s") != article_id(guid="g1", source_id="t")
+
+
+def test_nul_characters_are_dropped_the_same_way_on_both_databases(storage: Storage) -> None:
+    """PostgreSQL refuses NUL in text (one such line failed a whole ingest); SQLite keeps it.
+    Every writer goes through the same column types, so both store the text without it."""
+    dirty = _article(1, text="before\x00after", author="A\x00B", language="e\x00n")
+    clean = _article(2)
+    assert [a.id for a in storage.add_articles([dirty, clean])] == [dirty.id, clean.id]
+    stored = storage.articles_by_id([dirty.id])[dirty.id]
+    assert (stored.text, stored.author, stored.language) == ("beforeafter", "AB", "en")
+    story = Story(id="s", article_ids=(dirty.id,), title="T\x00itle", first_seen=NOW, updated=NOW)
+    storage.save_stories([story])
+    assert storage.stories()[0].title == "Title"
+    summary = Summary(story_id="s", headline="H\x00", sentences=(SummarySentence("x\x00", ("a",)),),
+                      method="llm", note="n\x00")  # fmt: skip
+    storage.save_summary(summary)
+    saved = storage.summaries(["s"])["s"]
+    assert (saved.headline, saved.note) == ("H", "n")
+    failed = FetchResult(url="https://x.example/", status=FetchStatus.ERROR, error="bad\x00body")
+    storage.record_fetch("src", failed, NOW)
+    assert storage.fetch_state("src").last_error == "badbody"

@@ -1,11 +1,12 @@
-"""SQLModel tables. Times are aware UTC in Python, naive UTC in the database (see UTCTime)."""
+"""SQLModel tables. Times are aware UTC in Python, naive UTC in the database (see UTCTime);
+text never carries a NUL character into either database (see NoNul)."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, Text
+from sqlalchemy import Column, DateTime, Index, String, Text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -27,6 +28,32 @@ class UTCTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value is not None else None
 
 
+class NoNul(TypeDecorator[str]):
+    """Text with NUL characters dropped on the way in: PostgreSQL refuses them (one bad line
+    would fail a whole batch) and SQLite keeps them, so both store the same thing without."""
+
+    impl = Text
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
+        return value.replace("\x00", "") if value and "\x00" in value else value
+
+
+class NoNulString(NoNul):
+    """NoNul for a column of bounded length: ``NoNulString(64)``."""
+
+    impl = String
+    cache_ok = True
+
+
+def _text(default: Any = "", nullable: bool = False) -> Any:
+    return Field(default=default, sa_column=Column(NoNul, nullable=nullable))
+
+
+def _string(length: int, default: Any = "", **column: Any) -> Any:
+    return Field(default=default, max_length=length, sa_type=NoNulString(length), **column)
+
+
 def _time(nullable: bool = True) -> Any:
     return Field(default=None, sa_type=UTCTime, nullable=nullable)
 
@@ -36,19 +63,19 @@ class SourceStateRow(SQLModel, table=True):
 
     __tablename__ = "source_state"
 
-    source_id: str = Field(primary_key=True, max_length=64)
-    etag: str | None = Field(default=None, sa_column=Column(Text))
-    last_modified: str | None = Field(default=None, sa_column=Column(Text))
+    source_id: str = _string(64, ..., primary_key=True)
+    etag: str | None = _text(None, nullable=True)
+    last_modified: str | None = _text(None, nullable=True)
     last_fetched: datetime | None = _time()
     last_success: datetime | None = _time()
-    last_status: str | None = Field(default=None, max_length=32)
-    last_error: str | None = Field(default=None, sa_column=Column(Text))
+    last_status: str | None = _string(32, None, nullable=True)
+    last_error: str | None = _text(None, nullable=True)
     consecutive_failures: int = 0
     articles_total: int = 0
     # Added after the first release: nullable, so Storage can add them to an existing table.
-    url: str | None = Field(default=None, sa_column=Column(Text))  # the URL this state is for
+    url: str | None = _text(None, nullable=True)  # the URL this state is for
     next_fetch: datetime | None = _time()  # not fetched again before this (interval, backoff)
-    gone_url: str | None = Field(default=None, sa_column=Column(Text))  # answered 410 Gone here
+    gone_url: str | None = _text(None, nullable=True)  # answered 410 Gone here
     feed_ttl: float | None = None  # seconds the feed says it stays fresh (<ttl>, sy:update*)
     last_http_status: int | None = None
 
@@ -59,20 +86,20 @@ class ArticleRow(SQLModel, table=True):
     __tablename__ = "article"
     __table_args__ = (Index("ix_article_ts", "ts"), Index("ix_article_source", "source_id"))
 
-    id: str = Field(primary_key=True, max_length=40)
-    url: str = Field(sa_column=Column(Text, nullable=False))
-    guid: str = Field(default="", sa_column=Column(Text, nullable=False))
-    source_id: str = Field(max_length=255)
-    source_name: str = Field(default="", sa_column=Column(Text, nullable=False))
-    title: str = Field(default="", sa_column=Column(Text, nullable=False))
-    text: str = Field(default="", sa_column=Column(Text, nullable=False))
+    id: str = _string(40, ..., primary_key=True)
+    url: str = _text(...)
+    guid: str = _text("")
+    source_id: str = _string(255, ...)
+    source_name: str = _text("")
+    title: str = _text("")
+    text: str = _text("")
     published: datetime | None = _time()
     fetched_at: datetime = _time(nullable=False)
     ts: datetime = _time(nullable=False)  # published, else fetched_at: windows and recency
-    language: str = Field(default="", max_length=35)
-    author: str = Field(default="", sa_column=Column(Text, nullable=False))
-    image: str = Field(default="", sa_column=Column(Text, nullable=False))
-    category: str = Field(default="", max_length=60)
+    language: str = _string(35)
+    author: str = _text("")
+    image: str = _text("")
+    category: str = _string(60)
     weight: float = 1.0
 
 
@@ -82,22 +109,22 @@ class StoryRow(SQLModel, table=True):
     __tablename__ = "story"
     __table_args__ = (Index("ix_story_updated", "updated"),)
 
-    id: str = Field(primary_key=True, max_length=40)
-    title: str = Field(default="", sa_column=Column(Text, nullable=False))
+    id: str = _string(40, ..., primary_key=True)
+    title: str = _text("")
     first_seen: datetime = _time(nullable=False)
     updated: datetime = _time(nullable=False)
-    category: str = Field(default="", max_length=60)
+    category: str = _string(60)
     score: float = 0.0
-    score_parts: str = Field(default="{}", sa_column=Column(Text, nullable=False))  # JSON
-    merged_into: str | None = Field(default=None, max_length=40)  # redirect after a merge
+    score_parts: str = _text("{}")  # JSON
+    merged_into: str | None = _string(40, None, nullable=True)  # redirect after a merge
 
 
 class StoryMemberRow(SQLModel, table=True):
     __tablename__ = "story_member"
     __table_args__ = (Index("ix_story_member_article", "article_id"),)
 
-    story_id: str = Field(primary_key=True, max_length=40)
-    article_id: str = Field(primary_key=True, max_length=40)
+    story_id: str = _string(40, ..., primary_key=True)
+    article_id: str = _string(40, ..., primary_key=True)
 
 
 class SummaryRow(SQLModel, table=True):
@@ -105,11 +132,11 @@ class SummaryRow(SQLModel, table=True):
 
     __tablename__ = "summary"
 
-    story_id: str = Field(primary_key=True, max_length=40)
-    input_hash: str = Field(max_length=64)
-    headline: str = Field(default="", sa_column=Column(Text, nullable=False))
-    sentences: str = Field(default="[]", sa_column=Column(Text, nullable=False))  # JSON
-    method: str = Field(max_length=20)
-    model: str = Field(default="", max_length=200)
-    note: str = Field(default="", sa_column=Column(Text, nullable=False))
+    story_id: str = _string(40, ..., primary_key=True)
+    input_hash: str = _string(64, ...)
+    headline: str = _text("")
+    sentences: str = _text("[]")  # JSON
+    method: str = _string(20, ...)
+    model: str = _string(200)
+    note: str = _text("")
     created: datetime = _time(nullable=False)
