@@ -7,7 +7,6 @@ import json
 import os
 import re
 import shutil
-import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -395,13 +394,22 @@ def test_hostile_ids_never_write_outside(tmp_path: Path) -> None:
     out = tmp_path / "deep" / "site"
     render_site(stories, {}, {"a1": article(1, 1)}, settings, out, NOW)
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert all(out in p.parents for p in written)
+    assert written and all(out.resolve() in p.parents for p in written)  # the live release
     pages = sorted(p.name for p in (out / "stories").iterdir())
     assert len(pages) == len(ids)
     assert all(re.fullmatch(r"[a-z0-9-]{1,64}\.html", p) for p in pages)
 
 
 # --- publishing -----------------------------------------------------------------------------
+
+
+def beside(live: Path) -> list[str]:
+    """What the site's folder holds: nothing but the site (a link) and its release store."""
+    return sorted(p.name for p in live.parent.iterdir())
+
+
+def releases(live: Path) -> int:
+    return len(list((live.parent / f".{live.name}.releases").iterdir()))
 
 
 def snapshot(root: Path) -> dict[str, bytes]:
@@ -428,13 +436,16 @@ def live(tmp_path: Path) -> Path:
 def test_publish_writes_everything(live: Path) -> None:
     assert snapshot(live) == site()
     assert os.stat(live).st_mode & 0o755 == 0o755  # readable by a web server
-    assert sorted(p.name for p in live.parent.iterdir()) == ["site"]
+    assert beside(live) == [".site.releases", "site"] and releases(live) == 1
 
 
 def test_publish_replaces_the_whole_site(live: Path) -> None:
     publish({"index.html": b"new"}, live)
     assert snapshot(live) == {"index.html": b"new"}  # old story pages are gone
-    assert sorted(p.name for p in live.parent.iterdir()) == ["site"]
+    assert beside(live) == [".site.releases", "site"]
+    assert releases(live) == 2  # the previous release stays for readers still on it
+    publish({"index.html": b"newer"}, live)
+    assert snapshot(live) == {"index.html": b"newer"} and releases(live) == 2
 
 
 def test_failure_mid_write_keeps_previous_site(live: Path) -> None:
@@ -443,7 +454,7 @@ def test_failure_mid_write_keeps_previous_site(live: Path) -> None:
     with pytest.raises(OSError, match="No space"):
         publish(broken, live)
     assert snapshot(live) == before
-    assert sorted(p.name for p in live.parent.iterdir()) == ["site"]
+    assert beside(live) == [".site.releases", "site"] and releases(live) == 1
 
 
 @pytest.mark.parametrize(
@@ -454,7 +465,7 @@ def test_publish_refuses_escaping_paths(live: Path, name: str) -> None:
     with pytest.raises(ValueError, match="refusing"):
         publish({"index.html": b"ok", name: b"evil"}, live)
     assert snapshot(live) == before
-    assert sorted(p.name for p in live.parent.iterdir()) == ["site"]
+    assert beside(live) == [".site.releases", "site"] and releases(live) == 1
 
 
 def test_publish_refuses_conflicting_paths(live: Path) -> None:
@@ -462,7 +473,7 @@ def test_publish_refuses_conflicting_paths(live: Path) -> None:
     with pytest.raises(OSError):
         publish({"stories": b"a file", "stories/x.html": b"under it"}, live)
     assert snapshot(live) == before
-    assert sorted(p.name for p in live.parent.iterdir()) == ["site"]
+    assert beside(live) == [".site.releases", "site"] and releases(live) == 1
 
 
 def test_template_error_keeps_previous_site(live: Path, tmp_path: Path) -> None:
@@ -473,7 +484,7 @@ def test_template_error_keeps_previous_site(live: Path, tmp_path: Path) -> None:
     with pytest.raises(Exception, match="no_such_field"):
         render_site(*sample(), SETTINGS, live, NOW, templates_dir=broken)
     assert snapshot(live) == before
-    assert sorted(p.name for p in live.parent.iterdir()) == ["site", "templates"]
+    assert beside(live) == [".site.releases", "site", "templates"] and releases(live) == 1
 
 
 def test_publish_refuses_a_file_as_out_dir(tmp_path: Path) -> None:
@@ -484,17 +495,38 @@ def test_publish_refuses_a_file_as_out_dir(tmp_path: Path) -> None:
     assert target.read_bytes() == b"not a directory"
 
 
-def test_publish_clears_stale_leftovers_only(live: Path) -> None:
-    old = live.parent / ".site.new-crashed"
-    fresh = live.parent / ".site.old-inflight"
-    for leftover in (old, fresh):
+def test_publish_clears_what_a_killed_publish_left(live: Path) -> None:
+    """Leftovers go on the next publish, however young: publishes hold a lock on the release
+    store, so none of them can belong to a publish still running."""
+    store = live.parent / ".site.releases"
+    half = store / "r-20990101T000000-dead00"
+    old_style = live.parent / ".site.new-crashed"
+    for leftover in (half, old_style):
         leftover.mkdir()
         (leftover / "index.html").write_bytes(b"half")
-    an_hour_ago = time.time() - 7200
-    os.utime(old, (an_hour_ago, an_hour_ago))
+    (live.parent / ".site.link-dead").symlink_to(half)
     publish({"index.html": b"new"}, live)
-    assert not old.exists()
-    assert fresh.exists()  # could belong to a publish still running
+    assert not half.exists() and not old_style.exists()
+    assert beside(live) == [".site.releases", "site"] and releases(live) == 2
+
+
+def test_a_site_from_before_releases_becomes_the_previous_release(tmp_path: Path) -> None:
+    out = tmp_path / "site"
+    out.mkdir()
+    (out / "index.html").write_bytes(b"old layout")
+    publish({"index.html": b"new"}, out)
+    assert out.is_symlink() and snapshot(out) == {"index.html": b"new"}
+    assert releases(out) == 2
+
+
+def test_an_editors_own_link_is_followed(tmp_path: Path) -> None:
+    """site -> /var/www/news (a link the editor made): the site is published over there."""
+    webroot = tmp_path / "www" / "news"
+    webroot.mkdir(parents=True)
+    (tmp_path / "site").symlink_to(webroot)
+    publish({"index.html": b"x"}, tmp_path / "site")
+    assert (tmp_path / "site").resolve().parent.name == ".news.releases"
+    assert snapshot(webroot) == {"index.html": b"x"}
 
 
 def test_a_developed_story_says_whats_new() -> None:

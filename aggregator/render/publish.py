@@ -1,23 +1,28 @@
-"""Publishing: write the site beside the live one, then swap it in."""
+"""Publishing: the site is a symlink to a release directory, swapped in one atomic rename.
+
+    site -> .site.releases/r-20261202T193000-x1y2z3   (what the web server serves)
+    .site.releases/r-20261202T180000-a1b2c3           (the previous release, kept for readers
+                                                        still on it; older ones are removed)
+
+Each publish writes a complete new release, points a new symlink at it and renames that over
+``site``: a reader, or a crash at any moment, sees the old site or the new one, never none and
+never half of one. Releases a killed publish left behind are removed by the next publish, which
+holds a lock on the release directory so two publishes never race.
+"""
 
 from __future__ import annotations
 
-import glob
+import fcntl
 import logging
 import os
+import secrets
 import shutil
-import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 log = logging.getLogger(__name__)
-
-STALE_SECONDS = 3600  # leftovers of a crashed publish older than this are removed
-
-
-# ---------------------------------------------------------------------------------------------
-# Publishing.
 
 
 def _relative(name: str) -> PurePosixPath:
@@ -58,58 +63,104 @@ def _write_tree(files: Mapping[str, bytes], root: Path) -> None:
         _fsync_dir(directory)
 
 
-def _remove_stale(parent: Path, name: str) -> None:
-    """Remove what a killed publish left behind (older than an hour, so never a live one)."""
-    cutoff = time.time() - STALE_SECONDS
-    for pattern in (f".{glob.escape(name)}.new-*", f".{glob.escape(name)}.old-*"):
-        for leftover in parent.glob(pattern):
-            try:
-                stale = leftover.stat(follow_symlinks=False).st_mtime < cutoff
-                if stale and leftover.is_dir() and not leftover.is_symlink():
-                    shutil.rmtree(leftover)
-            except OSError as exc:
-                log.warning("could not remove leftover %s: %s", leftover, exc)
-
-
 def publish(files: Mapping[str, bytes], out_dir: Path) -> Path:
-    """Write files into a fresh directory beside out_dir, then swap it in; return out_dir.
+    """Write ``files`` as a new release and swap ``out_dir`` over to it; return ``out_dir``.
 
-    On any error the previous site stays live and the half-built directory is removed. Between
-    the two renames of the swap out_dir is briefly absent; it is never half-written.
+    On any error the previous site stays live and the half-built release is removed. A real
+    directory at ``out_dir`` (a site published before releases) becomes the previous release.
     """
-    target = Path(out_dir).resolve()  # through symlinks, so the renames stay on one filesystem
-    if not target.name:
-        raise ValueError(f"refusing to publish into {out_dir}: not a directory name")
-    if target.exists() and not target.is_dir():
-        raise NotADirectoryError(f"cannot publish into {target}: it exists and is not a directory")
-    target.parent.mkdir(parents=True, exist_ok=True)
-    _remove_stale(target.parent, target.name)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.new-", dir=target.parent))
-    try:
-        staging.chmod(0o755)  # mkdtemp makes it 0700; a web server must be able to read the site
-        _write_tree(files, staging)
-        _swap(staging, target)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
+    target = _target(Path(out_dir))
+    releases = target.parent / f".{target.name}.releases"
+    releases.mkdir(parents=True, exist_ok=True)
+    with _locked(releases):
+        live = _current(target, releases)
+        _clean(target, releases, keep={live})  # what killed publishes left, older releases
+        release = _new_release(releases)
+        try:
+            _write_tree(files, release)
+            previous = _swap(target, releases, release) or live
+        except BaseException:
+            shutil.rmtree(release, ignore_errors=True)
+            raise
+        _clean(target, releases, keep={release, previous})  # the previous stays for its readers
     return target
 
 
-def _swap(staging: Path, target: Path) -> None:
-    """Put staging where target is: old aside, new in place, old removed."""
-    if not target.exists():
-        os.rename(staging, target)
-        _fsync_dir(target.parent)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
-    os.rename(target, old / "site")
+def _target(out_dir: Path) -> Path:
+    """The path to swap: ``out_dir`` itself (its folder resolved), or, where ``out_dir`` is an
+    editor's own symlink to a directory elsewhere, that directory."""
+    target = out_dir.absolute().parent.resolve() / out_dir.name
+    if not out_dir.name or out_dir.name in {".", ".."}:
+        raise ValueError(f"refusing to publish into {out_dir}: not a directory name")
+    if target.is_symlink() and target.resolve().parent.name != f".{target.name}.releases":
+        target = target.resolve()  # someone else's link: publish where it points
+    if target.exists() and not target.is_dir():
+        raise NotADirectoryError(f"cannot publish into {target}: it exists and is not a directory")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    return target
+
+
+@contextmanager
+def _locked(releases: Path) -> Iterator[None]:
+    """One publish at a time per site; a killed publisher's lock goes with its process."""
+    fd = os.open(releases, os.O_RDONLY)
     try:
-        os.rename(staging, target)
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
+def _new_release(releases: Path) -> Path:
+    stamp = time.strftime("%Y%m%dT%H%M%S", time.gmtime())
+    release = releases / f"r-{stamp}-{secrets.token_hex(3)}"
+    release.mkdir(mode=0o755)
+    release.chmod(0o755)  # whatever the umask: a web server must be able to read the site
+    return release
+
+
+def _current(target: Path, releases: Path) -> Path | None:
+    """The release ``target`` points at, if it is a link into ``releases``."""
+    if not target.is_symlink():
+        return None
+    pointed = (target.parent / os.readlink(target)).resolve()
+    return pointed if pointed.parent == releases.resolve() else None
+
+
+def _swap(target: Path, releases: Path, release: Path) -> Path | None:
+    """Point ``target`` at ``release`` with one rename of a fresh symlink over it; return where
+    a site from before releases went (it becomes the previous release), if there was one."""
+    link = target.parent / f".{target.name}.link-{secrets.token_hex(4)}"
+    os.symlink(os.path.relpath(release, target.parent), link)
+    moved = None
+    try:
+        if target.is_dir() and not target.is_symlink():
+            # Only this one publish, the first after an upgrade, has a moment without the
+            # site: between these two renames.
+            moved = releases / f"r-00000000T000000-{secrets.token_hex(3)}"
+            os.rename(target, moved)
+        os.replace(link, target)
     except BaseException:
-        os.rename(old / "site", target)  # put the previous site back before reporting
-        old.rmdir()
+        link.unlink(missing_ok=True)
+        if moved is not None and not target.exists():
+            os.rename(moved, target)  # put the old site back before reporting
         raise
     _fsync_dir(target.parent)
-    shutil.rmtree(old, ignore_errors=True)
-    if old.exists():
-        log.warning("published %s but could not remove the previous site at %s", target, old)
+    return moved
+
+
+def _clean(target: Path, releases: Path, keep: set[Path | None]) -> None:
+    """Remove the releases not in ``keep`` and what a killed publish left beside the site
+    (a temporary link, the staging folders of the releases before this layout)."""
+    doomed = [p for p in releases.iterdir() if p not in keep]
+    leftovers = [*target.parent.glob(f".{target.name}.link-*")]
+    leftovers += [*target.parent.glob(f".{target.name}.new-*")]  # from releases of old
+    leftovers += [*target.parent.glob(f".{target.name}.old-*")]
+    for path in [*doomed, *leftovers]:
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink()
+        except OSError as exc:
+            log.warning("could not remove leftover %s: %s", path, exc)

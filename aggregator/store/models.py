@@ -32,7 +32,7 @@ class NoNul(TypeDecorator[str]):
     """Text with NUL characters dropped on the way in: PostgreSQL refuses them (one bad line
     would fail a whole batch) and SQLite keeps them, so both store the same thing without."""
 
-    impl = Text
+    impl: type[String] = Text
     cache_ok = True
 
     def process_bind_param(self, value: str | None, dialect: Any) -> str | None:
