@@ -14,6 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from aggregator import PROJECT_URL, __version__
 
 DEFAULT_CONFIG = "sources.yaml"
+# A BCP 47-looking language tag: "en", "de", "pt-BR", "zh-Hant-TW".
+LANGUAGE_PATTERN = r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$"
 USER_AGENT = f"aggregator/{__version__} (+{PROJECT_URL})"
 
 
@@ -22,30 +24,46 @@ class _Strict(BaseModel):
 
 
 class FetchSettings(_Strict):
-    timeout: float = Field(20.0, gt=0, description="overall deadline per request, seconds")
-    connect_timeout: float = Field(10.0, gt=0, description="deadline to connect, seconds")
-    max_bytes: int = Field(10_000_000, gt=0, description="cap on the decoded body size")
-    max_redirects: int = Field(5, ge=0)
-    concurrency: int = Field(16, ge=1, description="requests in flight overall")
-    per_host: int = Field(2, ge=1, description="requests in flight per host")
+    timeout: float = Field(20.0, gt=0, le=600, description="overall deadline per request, seconds")
+    connect_timeout: float = Field(10.0, gt=0, le=120, description="deadline to connect, seconds")
+    max_bytes: int = Field(
+        10_000_000, gt=0, le=1_000_000_000, description="cap on the decoded body size"
+    )
+    max_redirects: int = Field(5, ge=0, le=20)
+    concurrency: int = Field(16, ge=1, le=1_000, description="requests in flight overall")
+    per_host: int = Field(2, ge=1, le=100, description="requests in flight per host")
     user_agent: str = USER_AGENT
     allow_private_networks: bool = False
     short_text_chars: int = Field(
-        400, ge=0, description="items whose feed text is shorter get their page extracted"
+        400,
+        ge=0,
+        le=100_000,
+        description="items whose feed text is shorter get their page extracted",
     )
-    max_items_per_feed: int = Field(500, ge=1)
+    max_items_per_feed: int = Field(500, ge=1, le=100_000)
     max_retry_after: float = Field(
-        86_400.0, gt=0, description="longest wait a Retry-After header can impose, seconds"
+        86_400.0,
+        gt=0,
+        le=7 * 86_400,
+        description="longest wait a Retry-After header can impose, seconds",
     )
-    robots_max_bytes: int = Field(512_000, gt=0, description="cap on a robots.txt body")
+    robots_max_bytes: int = Field(
+        512_000, gt=0, le=10_000_000, description="cap on a robots.txt body"
+    )
     max_crawl_delay: float = Field(
-        10.0, ge=0, description="longest robots.txt Crawl-delay honoured between pages, seconds"
+        10.0,
+        ge=0,
+        le=600,
+        description="longest robots.txt Crawl-delay honoured between pages, seconds",
     )
     parse_timeout: float = Field(
-        20.0, gt=0, description="seconds one feed may take to parse before the source is failed"
+        20.0,
+        gt=0,
+        le=600,
+        description="seconds one feed may take to parse before the source is failed",
     )
     extract_timeout: float = Field(
-        20.0, gt=0, description="seconds one article page may take to extract"
+        20.0, gt=0, le=600, description="seconds one article page may take to extract"
     )
 
 
@@ -53,12 +71,14 @@ class LLMSettings(_Strict):
     base_url: str | None = None  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
     model: str = "gpt-4o-mini"
     api_key: str | None = None  # prefer the OPENAI_API_KEY environment variable
-    timeout: float = Field(60.0, gt=0)
-    max_retries: int = Field(2, ge=0)
-    max_tokens: int = Field(700, ge=16)
+    timeout: float = Field(60.0, gt=0, le=3_600)
+    max_retries: int = Field(2, ge=0, le=10)
+    max_tokens: int = Field(700, ge=16, le=100_000)
     temperature: float = Field(0.2, ge=0, le=2)
-    max_calls_per_run: int = Field(100, ge=0, description="budget: LLM calls per run")
-    max_input_chars: int = Field(12_000, ge=500, description="article text sent per story")
+    max_calls_per_run: int = Field(100, ge=0, le=100_000, description="budget: LLM calls per run")
+    max_input_chars: int = Field(
+        12_000, ge=500, le=1_000_000, description="article text sent per story"
+    )
     enabled: bool = True
 
     @property
@@ -70,11 +90,19 @@ class LLMSettings(_Strict):
 class RankSettings(_Strict):
     """Weights of the hot score (see rank.py for the formula)."""
 
-    half_life_hours: float = Field(6.0, gt=0, description="recency halves every this many hours")
-    sources: float = Field(1.0, ge=0, description="points per distinct source, times its weight")
-    articles: float = Field(0.5, ge=0, description="times log(1 + articles)")
-    velocity: float = Field(0.5, ge=0, description="times log(1 + recent articles per hour)")
-    velocity_hours: float = Field(3.0, gt=0, description="the recent span velocity counts over")
+    half_life_hours: float = Field(
+        6.0, gt=0, le=720, description="recency halves every this many hours"
+    )
+    sources: float = Field(
+        1.0, ge=0, le=100, description="points per distinct source, times its weight"
+    )
+    articles: float = Field(0.5, ge=0, le=100, description="times log(1 + articles)")
+    velocity: float = Field(
+        0.5, ge=0, le=100, description="times log(1 + recent articles per hour)"
+    )
+    velocity_hours: float = Field(
+        3.0, gt=0, le=168, description="the recent span velocity counts over"
+    )
     category_decay: float = Field(
         0.85, gt=0, le=1, description="factor per earlier story of the same category"
     )
@@ -83,16 +111,20 @@ class RankSettings(_Strict):
 class Settings(_Strict):
     title: str = "Aggregator: today's news"
     description: str = "The top stories of the last 24 hours, summarised with sources cited."
-    language: str = "en"
+    language: str = Field("en", pattern=LANGUAGE_PATTERN, description="the site's language")
     site_url: str = "http://localhost:8000/"  # where the site is published (for feed links)
-    window_hours: float = Field(24.0, gt=0)
-    max_stories: int = Field(30, ge=1, description="stories on the discover page and feeds")
-    min_sources: int = Field(2, ge=1, description="distinct sources a story needs to be hot")
+    window_hours: float = Field(24.0, gt=0, le=24 * 366)
+    max_stories: int = Field(
+        30, ge=1, le=1_000, description="stories on the discover page and feeds"
+    )
+    min_sources: int = Field(
+        2, ge=1, le=100, description="distinct sources a story needs to be hot"
+    )
     output_dir: str = "site"
     data_dir: str = "data"
     db_url: str | None = None  # any SQLAlchemy URL; default sqlite:///<data_dir>/aggregator.db
-    crawl_interval_minutes: float = Field(30.0, gt=0)
-    digest_interval_minutes: float = Field(60.0, gt=0)
+    crawl_interval_minutes: float = Field(30.0, gt=0, le=10_080)
+    digest_interval_minutes: float = Field(60.0, gt=0, le=10_080)
     # similarity two groups of articles need to form one story; None: the method's tuned default
     # (cluster.DEFAULT_THRESHOLD for TF-IDF, cluster.EMBED_THRESHOLD with embeddings)
     cluster_threshold: float | None = Field(None, gt=0, lt=1, description="similarity to join")
@@ -106,7 +138,10 @@ class Settings(_Strict):
     cluster_time_scale_hours: float = Field(12.0, ge=0, description="0: no time discount")
     cluster_time_floor: float = Field(0.3, gt=0, le=1, description="least time multiplier")
     story_continuation_hours: float = Field(
-        72.0, ge=0, description="a story updated this long before the window still continues"
+        72.0,
+        ge=0,
+        le=24 * 366,
+        description="a story updated this long before the window still continues",
     )
     rank: RankSettings = RankSettings()
     fetch: FetchSettings = FetchSettings()

@@ -13,7 +13,7 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError, field_validator
 
 from aggregator.errors import ConfigError
-from aggregator.settings import Settings, apply_environment
+from aggregator.settings import LANGUAGE_PATTERN, Settings, apply_environment
 from aggregator.sources.reader import Loc, YamlTree, read_yaml
 from aggregator.urls import absolute_url, canonical_url, host_and_port
 
@@ -44,6 +44,16 @@ class Source(BaseModel):
         if not url:
             raise ValueError("must be an http:// or https:// URL with a host")
         return url
+
+    @field_validator("language")
+    @classmethod
+    def _language(cls, value: str) -> str:
+        if not re.match(LANGUAGE_PATTERN, value):
+            raise ValueError(
+                "must be a language tag such as en, de or pt-BR; leave the field out when the "
+                "feed says which language it is in"
+            )
+        return value
 
 
 class SourcesFile(BaseModel):
@@ -144,16 +154,25 @@ def _bool_words(value: Any, model: type[BaseModel], loc: Loc) -> Iterator[Loc]:
                 yield from _bool_words(item, item_type, (*loc, name, index))
 
 
-def parse_sources(text: str, filename: str = "sources.yaml") -> SourcesFile:
+def parse_sources(
+    text: str, filename: str = "sources.yaml", *, require_sources: bool = False
+) -> SourcesFile:
     """Parse and validate sources.yaml text; raise ConfigError listing every problem."""
     text = text.removeprefix("\ufeff")  # a UTF-8 byte order mark is harmless
     if not text.strip():
         raise ConfigError([f"{filename}: the file is empty; it needs a 'sources:' list"])
-    return validate_tree(read_yaml(text, filename), filename)
+    tree = read_yaml(text, filename)
+    return validate_tree(tree, filename, require_sources=require_sources)
 
 
-def validate_tree(tree: YamlTree, filename: str = "sources.yaml") -> SourcesFile:
-    """Validate a document read by ``read_yaml``; raise ConfigError listing every problem."""
+def validate_tree(
+    tree: YamlTree, filename: str = "sources.yaml", *, require_sources: bool = False
+) -> SourcesFile:
+    """Validate a document read by ``read_yaml``; raise ConfigError listing every problem.
+
+    ``require_sources``: a file without a source is an error, for the commands that crawl (a
+    digest that would stay empty for ever); a file of settings alone serves the others.
+    """
     root = tree.root
     if root is None:
         raise ConfigError([f"{filename}: the file holds no settings or sources"])
@@ -199,6 +218,12 @@ def validate_tree(tree: YamlTree, filename: str = "sources.yaml") -> SourcesFile
     if problems:
         raise ConfigError(problems)
     problems.extend(_duplicates(tree, parsed, filename))
+    if require_sources and not parsed.sources:
+        line, col = tree.positions.get(("sources",), (1, 1))
+        problems.append(
+            f"{filename}:{line}:{col}: sources: no source is listed, so every digest would be "
+            "empty; add one (aggregator sources add URL) or see README, Configuration"
+        )
     if problems:
         raise ConfigError(problems)
     return parsed
@@ -234,7 +259,12 @@ def url_key(url: str) -> str:
     return f"{host_and_port(parts)}{parts.path.rstrip('/')}?"
 
 
-def load_config(path: str | Path | None = None, env: dict[str, str] | None = None) -> Config:
+def load_config(
+    path: str | Path | None = None,
+    env: dict[str, str] | None = None,
+    *,
+    require_sources: bool = False,
+) -> Config:
     """Load and validate a sources file; the environment is layered over its settings."""
     if path is None:
         return Config(settings=apply_environment(Settings(), env), sources=())
@@ -256,7 +286,7 @@ def load_config(path: str | Path | None = None, env: dict[str, str] | None = Non
             if "\t" in indent:
                 col = indent.index("\t") + 1
                 raise ConfigError([f"{path}:{number}:{col}: tab used for indentation; use spaces"])
-    parsed = parse_sources(text, str(path))
+    parsed = parse_sources(text, str(path), require_sources=require_sources)
     return Config(
         settings=apply_environment(parsed.settings, env),
         sources=tuple(parsed.sources),

@@ -191,6 +191,11 @@ def read_yaml(text: str, filename: str = "sources.yaml") -> YamlTree:
                     break
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([marked_error(filename, exc, "YAML syntax error")]) from exc
+    except yaml.reader.ReaderError as exc:  # a character YAML refuses: say where it is
+        in_bytes = _Loader is not yaml.SafeLoader  # libyaml counts UTF-8 bytes
+        line, column = _line_and_column(text, exc.position, byte_offsets=in_bytes)
+        problem = f"character U+{exc.character:04X} is not allowed ({exc.reason})"
+        raise ConfigError([f"{filename}:{line}:{column}: {problem}; remove it"]) from exc
     except yaml.YAMLError as exc:  # pragma: no cover - libyaml raises marked errors in practice
         raise ConfigError([f"{filename}: YAML error: {exc}"]) from exc
     finally:
@@ -213,6 +218,15 @@ def _marker_line(text: str, from_line: int) -> int:
         if line.startswith("---"):
             return number
     return from_line + 1
+
+
+def _line_and_column(text: str, position: int, *, byte_offsets: bool) -> tuple[int, int]:
+    """1-based line and column of a reader error's position (libyaml counts UTF-8 bytes)."""
+    if byte_offsets:
+        before = text.encode("utf-8")[:position].decode("utf-8", "ignore")
+    else:
+        before = text[:position]
+    return before.count("\n") + 1, len(before) - before.rfind("\n")
 
 
 def marked_error(filename: str, exc: Any, what: str) -> str:
