@@ -4,6 +4,10 @@ A page or feed that makes a parser hang costs that one call: past its deadline t
 processes are killed and the pool replaced, so later calls run on fresh workers. At most
 ``workers`` calls are in flight per pool, so a deadline counts a call's own run time, not the
 time it spent queued behind others.
+
+Workers die with the process that made them, even one killed with SIGKILL: each watches it and
+exits when it is gone. Without that they would wait on their queues for ever, holding the
+forkserver (and with it multiprocessing's resource tracker) alive.
 """
 
 from __future__ import annotations
@@ -11,7 +15,10 @@ from __future__ import annotations
 import concurrent.futures
 import multiprocessing
 import multiprocessing.context
+import os
+import select
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -24,6 +31,36 @@ T = TypeVar("T")
 # Modules the forkserver imports once, so a replacement worker starts without importing them. One
 # forkserver serves every pool of the process, so it preloads what all of them need.
 PRELOAD = ["aggregator.extract", "aggregator.parse"]
+
+
+def _die_with(parent: int) -> None:
+    """Pool initializer: a thread that ends this worker as soon as ``parent`` is gone."""
+    try:
+        handle: int | None = os.pidfd_open(parent)  # Linux: readable once the process exits
+    except ProcessLookupError:
+        os._exit(0)
+    except (AttributeError, OSError):
+        handle = None
+
+    def watch() -> None:
+        if handle is not None:
+            select.select([handle], [], [])
+        else:  # no pidfd: ask every second (a reused pid keeps a worker a little longer)
+            while _alive(parent):
+                time.sleep(1.0)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _context() -> multiprocessing.context.BaseContext:
@@ -72,7 +109,12 @@ class WorkerPool:
     def _get(self) -> ProcessPoolExecutor:
         with self._lock:
             if self._pool is None:
-                self._pool = ProcessPoolExecutor(max_workers=self.workers, mp_context=_context())
+                self._pool = ProcessPoolExecutor(
+                    max_workers=self.workers,
+                    mp_context=_context(),
+                    initializer=_die_with,
+                    initargs=(os.getpid(),),
+                )
             return self._pool
 
     def _discard(self, pool: ProcessPoolExecutor) -> bool:

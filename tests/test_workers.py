@@ -1,0 +1,84 @@
+"""Worker processes die with the process that made them, even one killed with SIGKILL.
+
+Before: after kill -9 of `aggregator schedule` its forkserver, the parse and extraction workers
+and multiprocessing's resource tracker lived on for ever (the workers held the forkserver's
+pipe open, waiting on queues no one would write to again).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.loopback import LoopbackServer, Response
+
+FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
+<item><title>Harbour bridge reopens</title><link>{page}</link>
+<description>Short teaser.</description></item></channel></rss>"""
+PAGE = b"<html><head><title>Bridge</title></head><body><article>" + b"<p>Words here. </p>" * 60
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``, read from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+def alive(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # a zombie is dead, waiting for its parent to notice
+
+
+def test_no_worker_outlives_a_killed_scheduler(tmp_path: Path) -> None:
+    with LoopbackServer() as srv:
+        srv.routes["/feed.xml"] = Response(body=FEED.replace(b"{page}", srv.url("/a/1").encode()))
+        srv.routes["/a/1"] = Response(body=PAGE, headers={"Content-Type": "text/html"})
+        config = tmp_path / "sources.yaml"
+        config.write_text(
+            f"settings:\n  data_dir: {tmp_path / 'data'}\n  output_dir: {tmp_path / 'site'}\n"
+            f"sources:\n  - id: wire\n    name: Wire\n    url: {srv.url('/feed.xml')}\n"
+        )
+        env = {**os.environ, "AGGREGATOR_ALLOW_PRIVATE_NETWORKS": "1"}
+        daemon = subprocess.Popen(
+            [sys.executable, "-m", "aggregator", "schedule", "--config", str(config)],
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        try:
+            deadline = time.monotonic() + 120
+            workers: list[int] = []
+            # the resource tracker, the forkserver, a parse worker and an extraction worker
+            while len(workers) < 4 or not any(r.path == "/a/1" for r in srv.requests):
+                assert daemon.poll() is None and time.monotonic() < deadline
+                time.sleep(0.2)
+                workers = descendants(daemon.pid)
+        finally:
+            daemon.send_signal(signal.SIGKILL)
+            daemon.wait()
+    deadline = time.monotonic() + 15
+    while any(alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    survivors = [pid for pid in workers if alive(pid)]
+    for pid in survivors:  # do not leave them behind for the rest of the suite either
+        os.kill(pid, signal.SIGKILL)
+    assert survivors == []
