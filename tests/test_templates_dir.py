@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -73,7 +74,7 @@ def test_a_missing_template_folder_is_a_user_error_naming_it(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "no-such-folder"
-    with pytest.raises(UserError, match=f"templates_dir: {missing} is not a folder"):
+    with pytest.raises(UserError, match=re.escape(f"templates_dir: {missing} is not a folder")):
         build_site([], {}, {}, Settings(), NOW, templates_dir=missing)
 
     site = tmp_path / "site"
