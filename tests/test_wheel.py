@@ -44,26 +44,31 @@ def _run(*argv: str | Path, cwd: Path | None = None) -> str:
 
 @pytest.fixture(scope="module")
 def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    pytest.importorskip("hatchling", reason="the dev extra builds the wheel offline")
     out = tmp_path_factory.mktemp("wheel")
     _run(*PIP, "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", out, ROOT)
     (built,) = out.glob("aggregator-*.whl")
     return built
 
 
-def test_the_wheel_carries_templates_prompts_and_demo_data(wheel: Path) -> None:
+def test_the_wheel_carries_templates_prompts_and_the_command(wheel: Path) -> None:
     names = set(zipfile.ZipFile(wheel).namelist())
     expected = {f"aggregator/templates/{p.name}" for p in (ROOT / "templates").iterdir()}
     expected |= {f"aggregator/prompts/{p.name}" for p in (ROOT / "prompts").iterdir()}
-    data = ROOT / "aggregator" / "demo" / "data"
-    expected |= {p.relative_to(ROOT).as_posix() for p in data.rglob("*") if p.is_file()}
     expected |= {"aggregator/py.typed", "aggregator/resources.py", "aggregator/cli/main.py"}
     assert expected <= names, sorted(expected - names)
-    assert any(n.startswith("aggregator/demo/data/outlets/") for n in names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.split("/")[0] in {"templates", "prompts", "tests"}]
     meta = next(n for n in names if n.endswith(".dist-info/entry_points.txt"))
     assert "aggregator = aggregator.cli.main:main" in zipfile.ZipFile(wheel).read(meta).decode()
+
+
+def test_the_wheel_ships_every_demo_file(wheel: Path) -> None:
+    """An installed package (not just this checkout) must carry all the demo content."""
+    names = set(zipfile.ZipFile(wheel).namelist())
+    data = ROOT / "aggregator" / "demo" / "data"
+    content = {p.relative_to(ROOT).as_posix() for p in data.rglob("*") if p.is_file()}
+    assert any(n.startswith("aggregator/demo/data/outlets/") for n in content)
+    assert not content - names, sorted(content - names)
 
 
 def test_the_installed_wheel_runs_the_demo_from_its_own_files(wheel: Path, tmp_path: Path) -> None:
