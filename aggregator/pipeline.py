@@ -88,6 +88,14 @@ def output_dir(config: Config, out: str | Path | None = None) -> Path:
     return path if path.is_absolute() else config.base_dir / path
 
 
+def templates_dir(config: Config) -> Path | None:
+    """The editor's template folder (settings.templates_dir), or None for the shipped templates."""
+    if config.settings.templates_dir is None:
+        return None
+    path = Path(config.settings.templates_dir)
+    return path if path.is_absolute() else config.base_dir / path
+
+
 @contextmanager
 def run_lock(config: Config) -> Iterator[None]:
     """One run at a time per data directory; a second run is refused, never queued."""
@@ -265,6 +273,8 @@ def render_stage(
     window: Window,
     out_dir: Path,
     front: FrontPage | None = None,
+    *,
+    templates_dir: Path | None = None,
 ) -> RenderReport:
     """Render the page's stories to out_dir, swapped in atomically."""
     front = front or front_page(storage, window, settings)
@@ -278,6 +288,7 @@ def render_stage(
         out_dir,
         window.until,
         redirects=redirects,
+        templates_dir=templates_dir,
     )
     return RenderReport(path=path, stories=len(front.stories))
 
@@ -290,7 +301,10 @@ def digest(
     clustered = cluster_stage(storage, settings, window)
     front = front_page(storage, window, settings)  # summarising changes no story or ranking
     summarised = summarise_stage(storage, settings, window, front=front)
-    rendered = render_stage(storage, settings, window, out_dir, front=front)
+    templates = templates_dir(config)
+    rendered = render_stage(
+        storage, settings, window, out_dir, front=front, templates_dir=templates
+    )
     return clustered, summarised, rendered
 
 

@@ -121,6 +121,9 @@ class Settings(_Strict):
         2, ge=1, le=100, description="distinct sources a story needs to be hot"
     )
     output_dir: str = "site"
+    # an editor's own template folder (a relative path: from the config file's folder); each
+    # template there replaces the shipped one of that name; None: the shipped templates only
+    templates_dir: str | None = None
     data_dir: str = "data"
     db_url: str | None = None  # any SQLAlchemy URL; default sqlite:///<data_dir>/aggregator.db
     crawl_interval_minutes: float = Field(30.0, gt=0, le=10_080)

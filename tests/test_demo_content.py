@@ -10,7 +10,6 @@ import re
 import socket
 import struct
 import time
-import tomllib
 import urllib.error
 import urllib.request
 from collections import Counter, defaultdict
@@ -372,24 +371,6 @@ def test_demo_config_quotes_awkward_paths(tmp_path: Path) -> None:
     config = demo_config("http://127.0.0.1:9", out_dir=odd, data_dir=odd / "d")
     assert config.settings.output_dir == str(odd)
     assert config.settings.data_dir == str(odd / "d")
-
-
-# ---------------------------------------------------------------- packaging
-
-
-def test_package_data_ships_every_demo_file() -> None:
-    """An installed package (not just this checkout) must carry all the demo content."""
-    root = Path(__file__).resolve().parents[1]
-    pyproject = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
-    patterns = pyproject["tool"]["setuptools"]["package-data"]["aggregator"]
-    package = root / "aggregator"
-    shipped = {p for pattern in patterns for p in package.glob(pattern) if p.is_file()}
-    content = {
-        p
-        for p in (package / "demo_content").rglob("*")
-        if p.is_file() and "__pycache__" not in p.parts
-    }
-    assert not content - shipped, "add 'demo_content/**/*' to [tool.setuptools.package-data]"
 
 
 def test_a_client_hanging_up_prints_nothing(capfd: pytest.CaptureFixture[str]) -> None:

@@ -39,6 +39,7 @@ from aggregator.pipeline import (
     run_lock,
     run_once,
     summarise_stage,
+    templates_dir,
 )
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
@@ -152,7 +153,10 @@ def cmd_render(args: argparse.Namespace) -> int:
     config = config_from(args)
     window = window_from(args, config)
     with open_database(args, config) as storage, run_lock(config):
-        report = render_stage(storage, config.settings, window, output_dir(config, args.out))
+        out = output_dir(config, args.out)
+        report = render_stage(
+            storage, config.settings, window, out, templates_dir=templates_dir(config)
+        )
     print(f"{report.stories} stories rendered to {report.path}")
     return EXIT_OK
 

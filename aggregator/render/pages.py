@@ -23,9 +23,10 @@ from aggregator.render.views import (
     story_view,
     time_view,
 )
+from aggregator.resources import shipped_dir, template_dirs
 from aggregator.settings import Settings
 
-TEMPLATES_DIR = Path(__file__).resolve().parents[2] / "templates"
+TEMPLATES_DIR = shipped_dir("templates")
 INDEX_SOURCES = 6  # sources listed per story on the discover page; the story page lists all
 
 
@@ -34,11 +35,11 @@ INDEX_SOURCES = 6  # sources listed per story on the discover page; the story pa
 
 
 @lru_cache(maxsize=8)
-def _environment(templates_dir: Path) -> jinja2.Environment:
+def _environment(search_path: tuple[Path, ...]) -> jinja2.Environment:
     # Autoescape everything, XML included; StrictUndefined turns a template typo into an error
     # (and so into a failed publish that leaves the previous site live) instead of blank output.
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(templates_dir),
+        loader=jinja2.FileSystemLoader(search_path),  # the first folder holding a name wins
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
@@ -66,9 +67,10 @@ def build_site(
 
     ``stories`` are already ranked; the first ``settings.max_stories`` are rendered in order.
     ``redirects`` (merged story id -> the id of the story that absorbed it) get a page that
-    sends readers on to the survivor's, when the survivor is on the page.
+    sends readers on to the survivor's, when the survivor is on the page. Templates in
+    ``templates_dir`` (an editor's folder) take the place of the shipped ones of the same name.
     """
-    env = _environment((templates_dir or TEMPLATES_DIR).resolve())
+    env = _environment(template_dirs(templates_dir))
     site = site_view(settings)
     views: dict[str, StoryView] = {}
     for story in stories:

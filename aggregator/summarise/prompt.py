@@ -5,12 +5,12 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from functools import cache
-from pathlib import Path
 
 from aggregator.records import Article
+from aggregator.resources import shipped_dir
 from aggregator.text import clean_text, one_line, shorten
 
-PROMPTS_DIR = Path(__file__).resolve().parents[2] / "prompts"
+PROMPTS_DIR = shipped_dir("prompts")
 SUMMARY_PROMPT = PROMPTS_DIR / "summary.md"
 MAX_PROMPT_ARTICLES = 12  # more members than this: a source-balanced subset is sent
 TITLE_MAX = 300  # per-article title and source name in the prompt
