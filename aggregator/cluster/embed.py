@@ -81,7 +81,8 @@ def _unit_rows(matrix: Any) -> np.ndarray:
     if rows.ndim != 2:
         raise ValueError(f"embeddings must be a 2-d array, got shape {rows.shape}")
     norms = np.linalg.norm(rows, axis=1, keepdims=True)
-    return rows / np.maximum(norms, 1e-12)
+    unit: np.ndarray = rows / np.maximum(norms, 1e-12)
+    return unit
 
 
 class UseEmbedder(_CachedEmbedder):

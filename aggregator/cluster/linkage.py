@@ -112,7 +112,8 @@ def group_rows(
         def pairwise(group: list[int], parts: np.ndarray) -> np.ndarray:
             rows = smoothed[group]
             own = np.asarray(rows.multiply(rows).sum(axis=1))  # a member's 1 to itself
-            return np.asarray(rows @ (rows.T @ parts)) - own * parts
+            total: np.ndarray = np.asarray(rows @ (rows.T @ parts)) - own * parts
+            return total
 
     else:
         similar = sp.csr_matrix(graph.tocsr() + graph.T.tocsr())
