@@ -17,7 +17,7 @@ import lxml.etree
 import trafilatura
 
 from aggregator.errors import WorkerError
-from aggregator.records import ExtractedPage
+from aggregator.records import MAX_NAME_CHARS, MAX_TITLE_CHARS, ExtractedPage
 from aggregator.text import clean_text, one_line, parse_html, remove_hidden
 from aggregator.times import parse_iso, plausible, utcnow
 from aggregator.urls import absolute_url
@@ -26,8 +26,6 @@ from aggregator.workers import WorkerPool
 log = logging.getLogger(__name__)
 
 WORKERS = 2  # extraction is CPU-bound; the crawl overlaps it with network I/O
-MAX_TITLE_CHARS = 1000
-MAX_AUTHOR_CHARS = 300
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([-\w.:]+)""", re.IGNORECASE | re.DOTALL
@@ -146,7 +144,7 @@ def _extract(html: bytes | str, url: str) -> ExtractedPage | None:
     return ExtractedPage(
         text=text,
         title=one_line(title or getattr(doc, "title", None))[:MAX_TITLE_CHARS],
-        author=one_line(getattr(doc, "author", None))[:MAX_AUTHOR_CHARS],
+        author=one_line(getattr(doc, "author", None))[:MAX_NAME_CHARS],
         published=plausible(precise_date, now) or plausible(_parse_date(doc_date), now),
         language=language,
         image=absolute_url(getattr(doc, "image", None), url),

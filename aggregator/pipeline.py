@@ -11,12 +11,14 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Literal, TextIO
 
 from aggregator.cluster.cluster import cluster_articles
 from aggregator.cluster.embed import Embedder, default_embedder
 from aggregator.cluster.linkage import TimeDiscount
 from aggregator.crawl.crawl import CrawlReport, crawl
 from aggregator.errors import RunLockedError
+from aggregator.jsonl import article_to_json, story_to_json, write_lines
 from aggregator.rank import rank_stories
 from aggregator.records import Article, Story, Summary
 from aggregator.render.pages import render_site
@@ -78,11 +80,6 @@ class RunReport:
     render: RenderReport
 
 
-def open_storage(config: Config, db_url: str | None = None) -> Storage:
-    """The database named by --db, else AGGREGATOR_DB_URL/settings, else data_dir's SQLite file."""
-    return Storage(db_url or config.settings.resolved_db_url(config.base_dir))
-
-
 def output_dir(config: Config, out: str | Path | None = None) -> Path:
     path = Path(out) if out is not None else Path(config.settings.output_dir)
     return path if path.is_absolute() else config.base_dir / path
@@ -132,8 +129,17 @@ CONTINUATION_ANCHORS = 5  # newest members per recent story that join the cluste
 
 
 def cluster_stage(storage: Storage, settings: Settings, window: Window) -> ClusterReport:
-    """Group the window's articles into stories, keeping the ids of continuing stories."""
+    """Group the window's articles into stories, keeping the ids of continuing stories.
+
+    With nothing new to read (every article of the window is in a story already) nothing
+    changes: a clustering of a different slice of the same articles (another window, an hour
+    later) would draw some borders elsewhere, minting and retiring ids with no news. Stories
+    change only when articles arrive.
+    """
     articles = storage.articles(since=window.since, until=window.until)
+    grouped_before = storage.story_of_articles(a.id for a in articles)
+    if articles and len(grouped_before) == len(articles):
+        return ClusterReport(len(articles), len(set(grouped_before.values())), 0, 0)
     if window.since is None:
         known = {s.id: s for s in storage.stories()}
         anchors: list[Article] = []
@@ -313,16 +319,39 @@ def run_once(
     storage: Storage,
     *,
     now: datetime | None = None,
-    window_hours: float | None = None,
+    window: Window | None = None,
     out_dir: Path | None = None,
     do_crawl: bool = True,
 ) -> RunReport:
-    """One full cycle under the run lock."""
+    """One full cycle under the run lock: crawl at ``now``, then digest ``window``.
+
+    The window defaults to settings.window_hours up to ``now``; pass Window.last(now, None)
+    for all of history.
+    """
     now = now or utcnow()
-    hours = config.settings.window_hours if window_hours is None else window_hours
-    window = Window.last(now, hours)
+    window = window or Window.last(now, config.settings.window_hours)
     out = out_dir or output_dir(config)
     with run_lock(config):
         crawled = crawl_stage(config, storage, now) if do_crawl else None
         clustered, summarised, rendered = digest(config, storage, window, out)
     return RunReport(crawled, clustered, summarised, rendered)
+
+
+def export(
+    what: Literal["articles", "stories"],
+    storage: Storage,
+    settings: Settings,
+    window: Window,
+    out: TextIO,
+) -> int:
+    """Write the window's articles, or its stories newest first, as JSON Lines; the count.
+
+    The shapes are jsonl.article_to_json (what ``ingest`` reads back) and jsonl.story_to_json.
+    """
+    if what == "articles":
+        articles = storage.articles(since=window.since, until=window.until)
+        return write_lines(out, (article_to_json(a) for a in articles))
+    stories, by_id = current_stories(storage, window, settings)
+    stories.sort(key=lambda s: (s.updated or window.until, s.id), reverse=True)
+    summaries = storage.summaries(s.id for s in stories)
+    return write_lines(out, (story_to_json(s, summaries.get(s.id), by_id) for s in stories))

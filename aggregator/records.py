@@ -15,7 +15,11 @@ from typing import Literal
 
 from aggregator.text import clean_text, html_to_text
 
+# Caps on what one feed item, page or ingest line brings, wherever it comes from:
 MAX_SUMMARY_CHARS = 100_000  # plain-text characters kept of a feed item's teaser or body
+MAX_TITLE_CHARS = 1000  # characters kept of a title
+MAX_NAME_CHARS = 300  # characters kept of an author's or a source's name
+MAX_URL_CHARS = 4096  # a longer link or GUID is not one
 
 
 class FetchStatus(StrEnum):

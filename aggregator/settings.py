@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from aggregator import PROJECT_URL, __version__
 
-DEFAULT_CONFIG = "sources.yaml"
 # A BCP 47-looking language tag: "en", "de", "pt-BR", "zh-Hant-TW".
 LANGUAGE_PATTERN = r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$"
 USER_AGENT = f"aggregator/{__version__} (+{PROJECT_URL})"

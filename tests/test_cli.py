@@ -166,3 +166,35 @@ def test_extract_a_saved_page_and_a_url(capsys: pytest.CaptureFixture[str]) -> N
         assert "HTTP 404" in capsys.readouterr().err
     assert main(["extract", str(FIXTURES / "nope.html")]) == 2
     assert "cannot read" in capsys.readouterr().err
+
+
+def test_run_window_all_digests_every_stored_article(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """ "all" reached run_once as None, which read it as the default 24 hours."""
+    db = f"sqlite:///{tmp_path / 'news.db'}"
+    src = tmp_path / "in.jsonl"
+    days = ("2026-11-25T20:00:00Z", "2026-11-23T20:00:00Z", "2026-11-20T20:00:00Z")
+    _write_jsonl(src, [
+        {"url": f"https://n.example/{i}", "title": f"Topic {word} news", "source": "N",
+         "published": when}
+        for i, (word, when) in enumerate(zip(("alpha", "beta", "gamma"), days, strict=True))
+    ])  # fmt: skip
+    assert main(["ingest", str(src), "--db", db]) == 0
+    config = tmp_path / "sources.yaml"
+    config.write_text(f"settings:\n  data_dir: {tmp_path}\n  min_sources: 1\n")
+    common = ["--config", str(config), "--db", db, "--now", "2026-11-26T00:00:00Z"]
+    site = ["--out", str(tmp_path / "site")]
+    capsys.readouterr()
+    assert main(["run", "--no-crawl", *common, *site]) == 0
+    assert "cluster: 1 articles" in capsys.readouterr().out
+    assert main(["run", "--no-crawl", "--window", "all", *common, *site]) == 0
+    assert "cluster: 3 articles" in capsys.readouterr().out
+
+
+def test_crawl_and_ingest_take_no_window() -> None:
+    parser = build_parser()
+    for command in (["crawl"], ["ingest", "-"]):
+        assert parser.parse_args([*command, "--now", "2026-01-02T03:04:05Z"]).now is not None
+        with pytest.raises(SystemExit):
+            parser.parse_args([*command, "--window", "24"])

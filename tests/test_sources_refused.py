@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from aggregator.cli.main import main
 from aggregator.errors import ConfigError
 from aggregator.sources.edit import NewSource, SourcesDocument
 from aggregator.sources.load import load_config, parse_sources
@@ -71,3 +72,26 @@ def test_a_control_character_is_reported_at_its_line_and_column(tmp_path: Path) 
         load_config(path)
     [problem] = info.value.problems
     assert problem.startswith(f"{path}:3:15: character U+0001 is not allowed")
+
+
+@pytest.mark.parametrize("command", [["sources", "check"], ["crawl"], ["run"], ["schedule"]])
+def test_commands_that_crawl_refuse_a_file_without_sources(
+    command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text("settings:\n  title: T\nsources: []\n", encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'news.db'}"
+    assert main([*command, "--config", str(path), "--db", db]) == 2
+    assert f"error: {path}:3:1: sources: no source is listed" in capsys.readouterr().err
+    assert not (tmp_path / "news.db").exists()  # refused before anything was opened
+
+
+def test_a_digest_of_ingested_articles_needs_no_source(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "sources.yaml"
+    path.write_text("settings:\n  title: T\nsources: []\n", encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'news.db'}"
+    out = tmp_path / "site"
+    assert main(["run", "--no-crawl", "--config", str(path), "--db", db, "--out", str(out)]) == 0
+    assert (out / "index.html").exists()

@@ -49,3 +49,27 @@ def test_uci_ingest_cluster_export(
     assert all(set(s) == keys for s in stories)
     updated = [s["updated"] for s in stories]
     assert updated == sorted(updated, reverse=True)  # most recent first
+
+
+def test_a_second_clustering_of_unchanged_articles_changes_nothing(
+    shared_data: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After --window all, a 24-hour clustering of the same articles minted 30 ids and retired
+    3; the run after it one more: stories changed with nothing new to read."""
+    tsv = shared_data / "clustering" / "uci_news_aggregator_first6k" / "articles.tsv"
+    jsonl = tmp_path / "uci.jsonl"
+    _to_jsonl(tsv, jsonl)
+    db = ["--db", f"sqlite:///{tmp_path / 'uci.db'}"]
+    assert main(["ingest", str(jsonl), *db]) == 0
+    assert main(["cluster", "--window", "all", *db]) == 0
+    out = tmp_path / "stories.jsonl"
+    export = ["export", "stories", "--window", "all", "--output", str(out), *db]
+    assert main(export) == 0
+    before = out.read_text()
+    capsys.readouterr()
+    for hours in ("24", "24", "6", "all"):
+        now = "2014-03-12T05:00:00Z"  # an hour after the newest headline
+        assert main(["cluster", "--window", hours, "--now", now, *db]) == 0
+        assert "(0 new, 0 merged)" in capsys.readouterr().out
+        assert main(export) == 0
+        assert out.read_text() == before

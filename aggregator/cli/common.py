@@ -1,5 +1,10 @@
-"""What every command shares: exit codes, the --config/--db and window options, opening the
-config and the database, and registering a command with its help and example."""
+"""What every command shares: exit codes, the --config/--db, window and clock options, opening
+the config and the database, and registering a command with its help and example.
+
+Nothing heavy is imported here or at the top of any command module: a command imports what it
+uses when it runs, so ``aggregator --help`` never loads the clusterer, the crawler or a database
+driver (tests/test_cli_imports.py holds that).
+"""
 
 from __future__ import annotations
 
@@ -8,31 +13,32 @@ import os
 import sys
 import textwrap
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeAlias
 
 from aggregator.errors import UserError
-from aggregator.pipeline import (
-    Window,
-    open_storage,
-)
-from aggregator.settings import DEFAULT_CONFIG
-from aggregator.sources.load import Config, load_config
-from aggregator.store import Storage
-from aggregator.times import utcnow
 
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from aggregator.pipeline import Window
+    from aggregator.sources.load import Config
+    from aggregator.store import Storage
 
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+DEFAULT_CONFIG = "sources.yaml"  # looked for in the working directory without --config
+
+Handler = Callable[[argparse.Namespace], int]
+Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
 
-# -- shared options ------------------------------------------------------------------------------
+# -- option values -------------------------------------------------------------------------------
 
 
 def parse_window(value: str) -> float | None:
+    """--window: a number of hours, or "all" (None: every article ever stored)."""
     if value.strip().lower() == "all":
         return None
     try:
@@ -53,7 +59,19 @@ def parse_now(value: str) -> datetime:
         raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {value!r}") from None
 
 
-def common_options() -> argparse.ArgumentParser:
+# -- shared option groups ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shared:
+    """The option groups commands take as argparse parents."""
+
+    common: argparse.ArgumentParser  # --config, --db, -v
+    clock: argparse.ArgumentParser  # --now
+    window: argparse.ArgumentParser  # --window and --now
+
+
+def shared_options() -> Shared:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--config",
@@ -66,75 +84,34 @@ def common_options() -> argparse.ArgumentParser:
         help="SQLAlchemy database URL (default: $AGGREGATOR_DB_URL or a SQLite file in data_dir)",
     )
     common.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
-    return common
-
-
-def window_options() -> argparse.ArgumentParser:
-    windowed = argparse.ArgumentParser(add_help=False)
-    windowed.add_argument(
-        "--window",
-        type=parse_window,
-        default=argparse.SUPPRESS,
-        metavar="HOURS|all",
-        help="look at articles of the last HOURS hours (default: window_hours, 24) or 'all'",
-    )
-    windowed.add_argument(
+    clock = argparse.ArgumentParser(add_help=False)
+    clock.add_argument(
         "--now",
         type=parse_now,
         default=None,
         metavar="ISO8601",
         help="pin the clock, e.g. 2026-11-26T08:00:00Z (default: the current time)",
     )
-    return windowed
-
-
-def config_from(args: argparse.Namespace, *, required: bool = False) -> Config:
-    """Load --config / $AGGREGATOR_CONFIG / ./sources.yaml; built-in defaults if absent."""
-    path = args.config or os.environ.get("AGGREGATOR_CONFIG")
-    if path is None and Path(DEFAULT_CONFIG).exists():
-        path = DEFAULT_CONFIG
-    if path is None:
-        if required:
-            raise UserError(
-                f"no sources file: pass --config FILE or create ./{DEFAULT_CONFIG} "
-                "(the README shows its format)"
-            )
-        return load_config(None)
-    return load_config(path)
-
-
-def window_hours(args: argparse.Namespace, config: Config) -> float | None:
-    return getattr(args, "window", config.settings.window_hours)
-
-
-def window_from(args: argparse.Namespace, config: Config) -> Window:
-    return Window.last(args.now or utcnow(), window_hours(args, config))
-
-
-def open_database(args: argparse.Namespace, config: Config) -> Storage:
-    return open_storage(config, args.db)
-
-
-def console() -> Console:
-    """Rich output on stdout; a wide page when piped, so lines are not folded at 80 columns."""
-    from rich.console import Console
-
-    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200)
-
-
-# -- parser ---------------------------------------------------------------------------------------
-
-Handler = Callable[[argparse.Namespace], int]
+    window = argparse.ArgumentParser(add_help=False, parents=[clock])
+    window.add_argument(
+        "--window",
+        type=parse_window,
+        default=argparse.SUPPRESS,
+        metavar="HOURS|all",
+        help="look at articles of the last HOURS hours (default: window_hours, 24) or 'all'",
+    )
+    return Shared(common=common, clock=clock, window=window)
 
 
 def add_command(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser],
+    sub: Subparsers,
     name: str,
     handler: Handler,
     summary: str,
     example: str,
     parents: Sequence[argparse.ArgumentParser],
 ) -> argparse.ArgumentParser:
+    """A command with its one-line summary, an example in its help, and its handler."""
     parser = sub.add_parser(
         name,
         help=summary,
@@ -145,3 +122,61 @@ def add_command(
     )
     parser.set_defaults(handler=handler)
     return parser
+
+
+# -- what handlers share -------------------------------------------------------------------------
+
+
+def config_path(args: argparse.Namespace) -> Path:
+    """--config, else $AGGREGATOR_CONFIG, else ./sources.yaml (which may not exist yet)."""
+    return Path(args.config or os.environ.get("AGGREGATOR_CONFIG") or DEFAULT_CONFIG)
+
+
+def config_from(
+    args: argparse.Namespace, *, required: bool = False, crawls: bool = False
+) -> Config:
+    """Load --config / $AGGREGATOR_CONFIG / ./sources.yaml; built-in defaults if absent.
+
+    ``required``: a command that reads the sources refuses to run without the file; ``crawls``:
+    a command that crawls also refuses a file that lists no source.
+    """
+    from aggregator.sources.load import load_config
+
+    path = args.config or os.environ.get("AGGREGATOR_CONFIG")
+    if path is None and Path(DEFAULT_CONFIG).exists():
+        path = DEFAULT_CONFIG
+    if path is None:
+        if required or crawls:
+            raise UserError(
+                f"no sources file: pass --config FILE or create ./{DEFAULT_CONFIG} "
+                "(the README shows its format)"
+            )
+        return load_config(None)
+    return load_config(path, require_sources=crawls)
+
+
+def now_from(args: argparse.Namespace) -> datetime:
+    from aggregator.times import utcnow
+
+    return args.now or utcnow()
+
+
+def window_from(args: argparse.Namespace, config: Config) -> Window:
+    """--window (hours or all) ending at --now; settings.window_hours when not given."""
+    from aggregator.pipeline import Window
+
+    hours = getattr(args, "window", config.settings.window_hours)
+    return Window.last(now_from(args), hours)
+
+
+def open_database(args: argparse.Namespace, config: Config) -> Storage:
+    from aggregator.store import Storage
+
+    return Storage(config.database_url(args.db))
+
+
+def console() -> Console:
+    """Rich output on stdout; a wide page when piped, so lines are not folded at 80 columns."""
+    from rich.console import Console
+
+    return Console(file=sys.stdout, width=None if sys.stdout.isatty() else 200)

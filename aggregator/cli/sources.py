@@ -4,23 +4,27 @@ from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Sequence
-from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aggregator.cli.common import EXIT_OK, EXIT_PARTIAL, add_command, config_from
-from aggregator.crawl.probe import Probe, discover, probe_all
-from aggregator.errors import DuplicateSourceError, OpmlError, UserError
-from aggregator.settings import DEFAULT_CONFIG, FetchSettings, Settings, apply_environment
-from aggregator.sources.edit import NewSource, SourcesDocument, add_many, write_atomically
-from aggregator.sources.load import Config, Source, load_config
-from aggregator.sources.opml import ExportFeed, read_opml, write_opml
-from aggregator.urls import absolute_url
+from aggregator.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Shared,
+    Subparsers,
+    add_command,
+    config_from,
+    config_path,
+)
+from aggregator.errors import UserError
 
-# -- commands -------------------------------------------------------------------------------------
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from aggregator.settings import FetchSettings
 
 
 def cmd_check(args: argparse.Namespace) -> int:
-    config = config_from(args, required=True)
+    config = config_from(args, required=True, crawls=True)
     enabled = config.enabled_sources
     languages = sorted({s.language for s in enabled if s.language})
     categories = sorted({s.category for s in enabled})
@@ -30,51 +34,46 @@ def cmd_check(args: argparse.Namespace) -> int:
     )
     if not args.probe:
         return EXIT_OK
+    from aggregator.cli.output import print_probes
+    from aggregator.crawl.probe import probe_all
+
     probes = probe_all([s.url for s in enabled], config.settings.fetch)
-    _print_probes(enabled, probes)
+    print_probes(enabled, probes)
     failed = sum(1 for p in probes if not p.ok)
     print(f"probe: {len(probes)} sources, {len(probes) - failed} OK, {failed} failed")
     return EXIT_PARTIAL if failed else EXIT_OK
 
 
-def _print_probes(sources: Sequence[Source], probes: Sequence[Probe]) -> None:
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(show_lines=False)
-    for column in ("source", "status", "format", "items", "newest item", "full text", "problem"):
-        table.add_column(column, overflow="fold")
-    for source, probe in zip(sources, probes, strict=True):
-        newest = probe.newest.strftime("%Y-%m-%d %H:%M") if probe.newest else "-"
-        full = ("yes" if probe.full_text else "teaser") if probe.ok and probe.items else "-"
-        table.add_row(
-            source.id,
-            probe.status if probe.ok else f"[red]{probe.status}[/red]",
-            probe.format or "-",
-            str(probe.items),
-            newest,
-            full,
-            probe.error,
-        )
-    width = None if sys.stdout.isatty() else 160
-    Console(width=width, soft_wrap=False, highlight=False).print(table)
-
-
-def _config_path(args: argparse.Namespace) -> Path:
-    import os
-
-    return Path(args.config or os.environ.get("AGGREGATOR_CONFIG") or DEFAULT_CONFIG)
+def add_check(sub: Subparsers, shared: Shared) -> None:
+    p = add_command(
+        sub,
+        "check",
+        cmd_check,
+        "Validate sources.yaml (errors name the file, line and field); --probe fetches each "
+        "enabled source once and shows status, format, items, newest date and full text.",
+        "aggregator sources check --config sources.yaml\n"
+        "aggregator sources check --probe   # exit 1 when a source fails",
+        [shared.common],
+    )
+    p.add_argument("--probe", action="store_true", help="fetch every enabled source once")
 
 
 def _fetch_settings(path: Path) -> FetchSettings:
     """The file's fetch settings (environment applied); the defaults for a file not made yet."""
+    from aggregator.settings import Settings, apply_environment
+    from aggregator.sources.load import load_config
+
     if path.exists():
         return load_config(path).settings.fetch
     return apply_environment(Settings()).fetch
 
 
 def cmd_add(args: argparse.Namespace) -> int:
-    path = _config_path(args)
+    from aggregator.crawl.probe import discover
+    from aggregator.errors import DuplicateSourceError
+    from aggregator.sources.edit import NewSource, SourcesDocument
+
+    path = config_path(args)
     settings = _fetch_settings(path)  # also validates the file before any network work
     doc = SourcesDocument(path)
     found = doc.existing(args.url)
@@ -100,60 +99,80 @@ def cmd_add(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def add_add(sub: Subparsers, shared: Shared) -> None:
+    p = add_command(
+        sub,
+        "add",
+        cmd_add,
+        "Add a feed, given its URL or its site's home page (the feed is discovered), to "
+        "sources.yaml, keeping the file's comments and layout.",
+        "aggregator sources add https://www.theguardian.com/world --category world",
+        [shared.common],
+    )
+    p.add_argument("url", metavar="URL", help="a feed URL or a site's home page")
+    p.add_argument("--id", metavar="ID", help="the source id (default: from the feed's title)")
+    p.add_argument("--name", metavar="NAME", help="display name (default: the feed's title)")
+    p.add_argument("--category", metavar="C", help="category (default: general)")
+
+
 def cmd_import_opml(args: argparse.Namespace) -> int:
-    try:
-        feeds = read_opml(Path(args.file).read_bytes())
-    except OSError as exc:
-        raise UserError(f"{args.file}: cannot read: {exc.strerror}") from exc
-    except OpmlError as exc:
-        raise UserError(f"{args.file}: {exc}") from exc
-    path = _config_path(args)
-    doc = SourcesDocument(path)
-    new = [
-        NewSource(
-            url=f.url,
-            name=f.title,
-            category=args.category or f.category,
-            language=f.language,
-        )
-        for f in feeds
-        if absolute_url(f.url)
-    ]
-    unusable = len(feeds) - len(new)
-    added, skipped = add_many(doc, new)
-    if added:
-        doc.save()
-    for url, reason in skipped:
+    from aggregator.sources.edit import import_opml
+
+    path = config_path(args)
+    report = import_opml(args.file, path, category=args.category)
+    for url, reason in report.skipped:
         print(f"  skipped {url}: {reason}", file=sys.stderr)
     print(
-        f"{len(added)} sources added to {path}, {len(skipped)} skipped "
-        f"(already listed or invalid), {unusable} outlines without an http(s) feed URL"
+        f"{len(report.added)} sources added to {path}, {len(report.skipped)} skipped "
+        f"(already listed or invalid), {report.unusable} outlines without an http(s) feed URL"
     )
     return EXIT_OK
 
 
-def cmd_export_opml(args: argparse.Namespace) -> int:
-    config: Config = config_from(args, required=True)
-    feeds = (
-        ExportFeed(url=s.url, name=s.name, category=s.category, language=s.language)
-        for s in config.sources
+def add_import_opml(sub: Subparsers, shared: Shared) -> None:
+    p = add_command(
+        sub,
+        "import-opml",
+        cmd_import_opml,
+        "Add the feeds of an OPML file to sources.yaml; feeds already listed are skipped.",
+        "aggregator sources import-opml subscriptions.opml --category tech",
+        [shared.common],
     )
-    data = write_opml(feeds, title=config.settings.title)
+    p.add_argument("file", metavar="FILE", help="an OPML 1.0/2.0 file")
+    p.add_argument("--category", metavar="C", help="category for every imported feed")
+
+
+def cmd_export_opml(args: argparse.Namespace) -> int:
+    from aggregator.sources.opml import export_opml
+
+    config = config_from(args, required=True)
+    data = export_opml(config)
     if args.output in (None, "-"):
         sys.stdout.buffer.write(data)
         sys.stdout.flush()
     else:
+        from pathlib import Path
+
+        from aggregator.sources.edit import write_atomically
+
         write_atomically(Path(args.output), data.decode("utf-8"))
         print(f"{len(config.sources)} sources written to {args.output}", file=sys.stderr)
     return EXIT_OK
 
 
-# -- parser ---------------------------------------------------------------------------------------
+def add_export_opml(sub: Subparsers, shared: Shared) -> None:
+    p = add_command(
+        sub,
+        "export-opml",
+        cmd_export_opml,
+        "Write the sources as OPML 2.0 (one folder per category), for a feed reader.",
+        "aggregator sources export-opml --output sources.opml",
+        [shared.common],
+    )
+    p.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
 
 
-def add_sources_commands(
-    sub: argparse._SubParsersAction[argparse.ArgumentParser], common: argparse.ArgumentParser
-) -> None:
+def add_sources(sub: Subparsers, shared: Shared) -> None:
     """The ``sources`` command and its actions."""
     sources = sub.add_parser(
         "sources",
@@ -163,46 +182,8 @@ def add_sources_commands(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = sources.add_subparsers(dest="sources_command", metavar="ACTION", required=True)
-    p = add_command(
-        actions,
-        "check",
-        cmd_check,
-        "Validate sources.yaml (errors name the file, line and field); --probe fetches each "
-        "enabled source once and shows status, format, items, newest date and full text.",
-        "aggregator sources check --config sources.yaml\n"
-        "aggregator sources check --probe   # exit 1 when a source fails",
-        [common],
-    )
-    p.add_argument("--probe", action="store_true", help="fetch every enabled source once")
-    p = add_command(
-        actions,
-        "add",
-        cmd_add,
-        "Add a feed, given its URL or its site's home page (the feed is discovered), to "
-        "sources.yaml, keeping the file's comments and layout.",
-        "aggregator sources add https://www.theguardian.com/world --category world",
-        [common],
-    )
-    p.add_argument("url", metavar="URL", help="a feed URL or a site's home page")
-    p.add_argument("--id", metavar="ID", help="the source id (default: from the feed's title)")
-    p.add_argument("--name", metavar="NAME", help="display name (default: the feed's title)")
-    p.add_argument("--category", metavar="C", help="category (default: general)")
-    p = add_command(
-        actions,
-        "import-opml",
-        cmd_import_opml,
-        "Add the feeds of an OPML file to sources.yaml; feeds already listed are skipped.",
-        "aggregator sources import-opml subscriptions.opml --category tech",
-        [common],
-    )
-    p.add_argument("file", metavar="FILE", help="an OPML 1.0/2.0 file")
-    p.add_argument("--category", metavar="C", help="category for every imported feed")
-    p = add_command(
-        actions,
-        "export-opml",
-        cmd_export_opml,
-        "Write the sources as OPML 2.0 (one folder per category), for a feed reader.",
-        "aggregator sources export-opml --output sources.opml",
-        [common],
-    )
-    p.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
+    for add in (add_check, add_add, add_import_opml, add_export_opml):
+        add(actions, shared)
+
+
+COMMANDS = (add_sources,)

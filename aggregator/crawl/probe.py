@@ -1,5 +1,5 @@
-"""Probing and feed discovery: one fetch of a feed to see what it holds, or of a home page to
-find the feed it advertises.
+"""One-off fetches for the editor's commands: probing a feed to see what it holds, finding the
+feed a home page advertises, and extracting one article page (``aggregator extract``).
 
 Both fetch through ``crawl.fetch.Fetcher`` (so ``allow_private_networks`` and every other fetch
 limit apply) and parse with ``parse_feed``, as a crawl would.
@@ -15,12 +15,13 @@ from datetime import datetime
 from html.parser import HTMLParser
 from urllib.parse import urljoin
 
-from aggregator.crawl.fetch import FEED_ACCEPT, Fetcher
+from aggregator.crawl.fetch import FEED_ACCEPT, PAGE_ACCEPT, Fetcher
 from aggregator.errors import NotAFeedError, UserError
+from aggregator.extract import extract_page
 from aggregator.parse import parse_feed
-from aggregator.records import FetchStatus, ParsedFeed
+from aggregator.records import ExtractedPage, FetchStatus, ParsedFeed
 from aggregator.settings import FetchSettings
-from aggregator.urls import absolute_url
+from aggregator.urls import absolute_url, http_url
 
 FEED_TYPES = ("application/rss+xml", "application/atom+xml", "application/feed+json")
 COMMON_FEED_PATHS = ("/feed", "/rss.xml", "/atom.xml", "/feed.xml")
@@ -169,3 +170,38 @@ def discover(url: str, settings: FetchSettings) -> Discovered:
         raise UserError(f"no feed found at {url}; tried: " + "; ".join(tried))
 
     return asyncio.run(run())
+
+
+# -- one article page ----------------------------------------------------------------------------
+
+
+def extract_target(target: str, settings: FetchSettings, *, base_url: str = "") -> ExtractedPage:
+    """The article in a saved page (a file path) or at an http(s) URL, fetched as a crawl would.
+
+    ``base_url`` resolves a file's relative links; a URL is its own base. Raises UserError naming
+    the target when it cannot be read or fetched, or holds no article text.
+    """
+    if http_url(target):
+        html, base = _download(target, settings), target
+    else:
+        try:
+            with open(target, "rb") as handle:
+                html = handle.read()
+        except OSError as exc:
+            raise UserError(f"{target}: cannot read: {exc.strerror}") from exc
+        base = base_url
+    page = extract_page(html, base)
+    if page is None:
+        raise UserError(f"{target}: no article text found")
+    return page
+
+
+def _download(url: str, settings: FetchSettings) -> bytes:
+    async def get() -> bytes:
+        async with Fetcher(settings) as fetcher:
+            result = await fetcher.get(url, accept=PAGE_ACCEPT)
+        if result.status is not FetchStatus.OK:
+            raise UserError(f"{url}: {result.error or result.status.value}")
+        return result.body
+
+    return asyncio.run(get())

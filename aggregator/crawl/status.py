@@ -6,11 +6,13 @@ for every source of sources.yaml.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
 from aggregator.crawl.due import is_due
+from aggregator.errors import UserError
 from aggregator.records import FetchState
 from aggregator.sources.load import Config
 from aggregator.store import Storage
@@ -122,3 +124,11 @@ def status_report(config: Config, storage: Storage, now: datetime) -> list[Sourc
         )
         for s in config.sources
     ]
+
+
+def clear_health(config: Config, storage: Storage, source_ids: Iterable[str]) -> None:
+    """Forget the sources' failures, waits and gone flag, so the next crawl fetches them."""
+    for source_id in source_ids:
+        if config.source(source_id) is None:
+            raise UserError(f"no source {source_id!r} in {config.path}")
+        storage.clear_source_health(source_id)

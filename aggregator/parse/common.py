@@ -9,14 +9,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from aggregator.records import FeedItem
+from aggregator.records import MAX_URL_CHARS, FeedItem
 from aggregator.settings import LANGUAGE_PATTERN
 from aggregator.text import clean_text, html_to_text
 from aggregator.urls import absolute_url
 
-MAX_TITLE_CHARS = 1000
-MAX_AUTHOR_CHARS = 300
-MAX_URL_CHARS = 4096
 LANGUAGE_TAG = re.compile(LANGUAGE_PATTERN)
 MARKUP = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9]*[\s>/]|/[a-zA-Z]|!--)")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg")

@@ -25,7 +25,7 @@ from feedparser.mixin import _FeedParserMixin
 from feedparser.urls import _urljoin
 
 from aggregator.parse import common
-from aggregator.records import FeedItem, ParsedFeed
+from aggregator.records import MAX_NAME_CHARS, MAX_TITLE_CHARS, MAX_URL_CHARS, FeedItem, ParsedFeed
 from aggregator.text import clean_text, html_to_text
 from aggregator.times import plausible
 
@@ -139,7 +139,7 @@ def parse_fast(
         items.append(item)
     return ParsedFeed(
         items=tuple(items),
-        title=_title(feed.get("title"))[: common.MAX_TITLE_CHARS],
+        title=_title(feed.get("title"))[:MAX_TITLE_CHARS],
         link=common.feed_link(feed.get("link"), url),
         language=feed_language,
         format=_FORMATS.get(str(doc.get("version") or feed.get("type") or ""), ""),
@@ -331,18 +331,18 @@ def _item(
     if link is None:
         return None
     # Without any <guid>/<id>, fastfeedparser reports the link as the id; feedparser none.
-    guid = clean_text(str(entry.get("id") or ""))[: common.MAX_URL_CHARS] if has_guid else ""
+    guid = clean_text(str(entry.get("id") or ""))[:MAX_URL_CHARS] if has_guid else ""
     if guid and base_url and not _ABSOLUTE.match(guid) and raw.guid_is_link():
         guid = _urljoin(base_url, guid)  # feedparser resolves a relative permalink GUID
     summary, summary_is_html = _summary(entry)
     return FeedItem(
-        title=_title(entry.get("title"))[: common.MAX_TITLE_CHARS],
+        title=_title(entry.get("title"))[:MAX_TITLE_CHARS],
         link=link,
         guid=guid,
         summary=summary,
         summary_is_html=summary_is_html,
         published=published if isinstance(published, datetime) else None,
-        author=_author(entry.get("author"))[: common.MAX_AUTHOR_CHARS],
+        author=_author(entry.get("author"))[:MAX_NAME_CHARS],
         language=_entry_language(entry) or feed_language,
         image=_image(entry, base_url) or common.feed_link(itunes_image, base_url),
     )

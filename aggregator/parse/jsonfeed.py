@@ -12,16 +12,20 @@ from feedparser.datetimes import _parse_date as parse_feed_date
 from aggregator.errors import NotAFeedError
 from aggregator.parse.common import (
     MARKUP,
-    MAX_AUTHOR_CHARS,
-    MAX_TITLE_CHARS,
-    MAX_URL_CHARS,
     feed_link,
     has_content,
     language_tag,
     plain_line,
     struct_to_datetime,
 )
-from aggregator.records import MAX_SUMMARY_CHARS, FeedItem, ParsedFeed
+from aggregator.records import (
+    MAX_NAME_CHARS,
+    MAX_SUMMARY_CHARS,
+    MAX_TITLE_CHARS,
+    MAX_URL_CHARS,
+    FeedItem,
+    ParsedFeed,
+)
 from aggregator.text import clean_text, html_to_text
 from aggregator.times import plausible
 
@@ -73,7 +77,7 @@ def _json_item(
         guid=clean_text(str(guid))[:MAX_URL_CHARS] if guid is not None else "",
         summary=body[:MAX_SUMMARY_CHARS],
         published=_json_date(raw, now),
-        author=plain_line(", ".join(n for n in names if n))[:MAX_AUTHOR_CHARS],
+        author=plain_line(", ".join(n for n in names if n))[:MAX_NAME_CHARS],
         language=language_tag(raw.get("language")) or feed_language,
         image=feed_link(raw.get("image"), base_url) or feed_link(raw.get("banner_image"), base_url),
     )

@@ -12,9 +12,6 @@ import feedparser
 
 from aggregator.errors import NotAFeedError
 from aggregator.parse.common import (
-    MAX_AUTHOR_CHARS,
-    MAX_TITLE_CHARS,
-    MAX_URL_CHARS,
     feed_link,
     has_content,
     language_tag,
@@ -22,7 +19,7 @@ from aggregator.parse.common import (
     plain_line,
     struct_to_datetime,
 )
-from aggregator.records import FeedItem, ParsedFeed
+from aggregator.records import MAX_NAME_CHARS, MAX_TITLE_CHARS, MAX_URL_CHARS, FeedItem, ParsedFeed
 from aggregator.text import clean_text
 from aggregator.times import plausible
 
@@ -158,7 +155,7 @@ def _published(entry: Mapping[str, Any], now: datetime) -> datetime | None:
 def _author(entry: Mapping[str, Any]) -> str:
     detail = entry.get("author_detail") or {}
     name = detail.get("name") if isinstance(detail, dict) else None
-    return plain_line(name or entry.get("author") or "")[:MAX_AUTHOR_CHARS]
+    return plain_line(name or entry.get("author") or "")[:MAX_NAME_CHARS]
 
 
 def _entry_language(entry: Mapping[str, Any]) -> str:

@@ -17,7 +17,6 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from urllib.parse import urlsplit
 
 from ruamel.yaml import YAML
@@ -25,9 +24,11 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import CommentMark, YAMLError
 from ruamel.yaml.tokens import CommentToken
 
-from aggregator.errors import ConfigError, DuplicateSourceError, UserError
+from aggregator.errors import ConfigError, DuplicateSourceError, OpmlError, UserError
 from aggregator.sources.load import ID_PATTERN, SourcesFile, parse_sources, url_key, validate_tree
+from aggregator.sources.opml import read_opml
 from aggregator.sources.reader import read_yaml
+from aggregator.urls import absolute_url
 
 MAX_ID_CHARS = 48
 NEW_FILE = "# Feeds for aggregator: see README.md, section Configuration.\nsources: []\n"
@@ -257,10 +258,12 @@ def write_atomically(path: Path, text: str) -> None:
         raise
 
 
-def add_many(doc: SourcesDocument, sources: Iterable[NewSource]) -> tuple[list[str], list[Any]]:
+def add_many(
+    doc: SourcesDocument, sources: Iterable[NewSource]
+) -> tuple[list[str], list[tuple[str, str]]]:
     """Add each source that is not listed yet: (ids added, (url, reason) of those skipped)."""
     added: list[str] = []
-    skipped: list[Any] = []
+    skipped: list[tuple[str, str]] = []
     for source in sources:
         try:
             added.append(doc.add(source))
@@ -269,3 +272,36 @@ def add_many(doc: SourcesDocument, sources: Iterable[NewSource]) -> tuple[list[s
         except UserError as exc:
             skipped.append((source.url, str(exc)))
     return added, skipped
+
+
+@dataclass(frozen=True)
+class OpmlImport:
+    added: list[str]  # ids of the sources added
+    skipped: list[tuple[str, str]]  # (url, reason) of feeds already listed or refused
+    unusable: int  # outlines without an http(s) feed URL
+
+
+def import_opml(
+    opml_file: str | Path, sources_file: str | Path, *, category: str | None = None
+) -> OpmlImport:
+    """Add an OPML file's feeds to the sources file (made when missing), comments kept.
+
+    ``category`` overrides every feed's folder. Raises UserError naming the OPML file when it
+    cannot be read or is not OPML; the sources file is written only when a feed was added.
+    """
+    try:
+        feeds = read_opml(Path(opml_file).read_bytes())
+    except OSError as exc:
+        raise UserError(f"{opml_file}: cannot read: {exc.strerror}") from exc
+    except OpmlError as exc:
+        raise UserError(f"{opml_file}: {exc}") from exc
+    doc = SourcesDocument(Path(sources_file))
+    new = [
+        NewSource(url=f.url, name=f.title, category=category or f.category, language=f.language)
+        for f in feeds
+        if absolute_url(f.url)
+    ]
+    added, skipped = add_many(doc, new)
+    if added:
+        doc.save()
+    return OpmlImport(added=added, skipped=skipped, unusable=len(feeds) - len(new))

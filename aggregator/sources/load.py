@@ -85,6 +85,10 @@ class Config:
     def source(self, source_id: str) -> Source | None:
         return next((s for s in self.sources if s.id == source_id), None)
 
+    def database_url(self, override: str | None = None) -> str:
+        """--db if given, else AGGREGATOR_DB_URL/settings, else data_dir's SQLite file."""
+        return override or self.settings.resolved_db_url(self.base_dir)
+
 
 # Words YAML 1.1 read as booleans; under 1.2 they are strings, so a boolean field rejects them.
 _YAML_11_BOOLS = re.compile(r"^(y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF)$")

@@ -13,10 +13,14 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from typing import TYPE_CHECKING
 
 from lxml import etree
 
 from aggregator.errors import OpmlError
+
+if TYPE_CHECKING:
+    from aggregator.sources.load import Config
 
 MAX_OPML_BYTES = 20_000_000  # a subscription list; anything larger is not one
 _OPML_START = re.compile(rb"<opml\b", re.I)
@@ -174,3 +178,12 @@ def write_opml(
         if feed.language:
             outline.set("language", feed.language)
     return bytes(etree.tostring(root, xml_declaration=True, encoding="UTF-8", pretty_print=True))
+
+
+def export_opml(config: Config) -> bytes:
+    """Every source of a loaded sources file as OPML 2.0, titled with settings.title."""
+    feeds = (
+        ExportFeed(url=s.url, name=s.name, category=s.category, language=s.language)
+        for s in config.sources
+    )
+    return write_opml(feeds, title=config.settings.title)

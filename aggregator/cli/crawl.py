@@ -1,0 +1,115 @@
+"""The crawl and the sources' health: ``crawl`` and ``status``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import TYPE_CHECKING
+
+from aggregator.cli.common import (
+    EXIT_OK,
+    EXIT_PARTIAL,
+    Shared,
+    Subparsers,
+    add_command,
+    config_from,
+    now_from,
+    open_database,
+)
+
+if TYPE_CHECKING:
+    from datetime import datetime
+
+    from aggregator.crawl.crawl import CrawlReport
+    from aggregator.sources.load import Config
+    from aggregator.store import Storage
+
+
+def cmd_crawl(args: argparse.Namespace) -> int:
+    from aggregator.cli.output import print_crawl
+    from aggregator.crawl.crawl import crawl
+    from aggregator.pipeline import run_lock
+
+    config = config_from(args, required=True, crawls=True)
+    now = now_from(args)
+    with open_database(args, config) as storage, run_lock(config):
+        if sys.stdout.isatty():
+            report = _crawl_with_progress(config, storage, now, force=args.force)
+        else:
+            report = crawl(config, storage, now=now, force=args.force)
+    print_crawl(report)
+    return EXIT_PARTIAL if report.all_failed else EXIT_OK
+
+
+def _crawl_with_progress(
+    config: Config, storage: Storage, now: datetime, *, force: bool
+) -> CrawlReport:
+    """The crawl with a progress bar (only when stdout is a terminal)."""
+    from rich.progress import Progress
+
+    from aggregator.crawl.crawl import crawl
+
+    with Progress(transient=True) as bar:
+        task = bar.add_task("crawling", total=len(config.enabled_sources))
+        return crawl(config, storage, now=now, force=force, progress=lambda _id: bar.advance(task))
+
+
+def add_crawl(sub: Subparsers, shared: Shared) -> None:
+    p = add_command(
+        sub,
+        "crawl",
+        cmd_crawl,
+        "Fetch every enabled source that is due and store new articles.",
+        "aggregator crawl --config sources.yaml\n"
+        "aggregator crawl --force     # fetch sources that are not due yet too",
+        [shared.common, shared.clock],
+    )
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="ignore due times (interval, backoff, Retry-After); gone sources and robots.txt "
+        "still apply",
+    )
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from aggregator.cli.output import print_status, status_json
+    from aggregator.crawl.status import clear_health, status_report
+
+    config = config_from(args, required=True)
+    now = now_from(args)
+    with open_database(args, config) as storage:
+        if args.clear:
+            clear_health(config, storage, args.clear)
+            for source_id in args.clear:
+                print(f"{source_id}: failures, waits and the gone flag cleared", file=sys.stderr)
+        rows = status_report(config, storage, now)
+    if args.json:
+        print(json.dumps(status_json(rows, now), ensure_ascii=False, indent=2))
+    else:
+        print_status(rows, now)
+    return EXIT_OK
+
+
+def add_status(sub: Subparsers, shared: Shared) -> None:
+    p = add_command(
+        sub,
+        "status",
+        cmd_status,
+        "Show every source's health: state, last success and error, failures, next fetch.",
+        "aggregator status --config sources.yaml\n"
+        "aggregator status --json | jq '.sources[] | select(.state != \"ok\")'\n"
+        "aggregator status --clear bbc-world   # fetch a gone or backing-off source again",
+        [shared.common, shared.clock],
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument(
+        "--clear",
+        action="append",
+        metavar="SOURCE_ID",
+        help="forget a source's failures, waits and gone flag first (repeatable)",
+    )
+
+
+COMMANDS = (add_crawl, add_status)

@@ -1,0 +1,125 @@
+"""How reports are printed: problem lines on stderr, tables on stdout (rich, imported late)."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING
+
+from aggregator.cli.common import console
+
+if TYPE_CHECKING:
+    from aggregator.crawl.crawl import CrawlReport
+    from aggregator.crawl.probe import Probe
+    from aggregator.crawl.status import SourceStatus
+    from aggregator.pipeline import RunReport
+    from aggregator.sources.load import Source
+
+
+def print_crawl(report: CrawlReport) -> None:
+    """One line per source with a problem (stderr), then the summary table (stdout)."""
+    from rich.table import Table
+
+    from aggregator.records import FetchStatus
+
+    for outcome in report.outcomes:
+        if outcome.status is FetchStatus.ERROR:
+            print(f"  {outcome.source_id}: {outcome.error}", file=sys.stderr)
+    for skipped in report.skipped:
+        if skipped.gone:
+            print(f"  {skipped.source_id}: {skipped.reason}", file=sys.stderr)
+    table = Table(title="crawl", title_justify="left")
+    headers = ("sources", "fetched", "not modified", "skipped", "failed", "new articles")
+    for header in headers:
+        table.add_column(header, justify="right")
+    sources = len(report.outcomes) + len(report.skipped)
+    counts = (sources, report.fetched, report.not_modified, len(report.skipped), report.failed)
+    table.add_row(*(str(n) for n in (*counts, report.new_articles)))
+    console().print(table)
+
+
+def print_run(report: RunReport) -> None:
+    if report.crawl is not None:
+        print_crawl(report.crawl)
+    c, s, r = report.cluster, report.summarise, report.render
+    print(f"cluster: {c.articles} articles -> {c.stories} stories ({c.new_stories} new)")
+    print(
+        f"summarise: {s.written} written ({s.llm} by the LLM, {s.fallbacks} fallbacks), "
+        f"{s.reused} unchanged"
+    )
+    print(f"render: {r.stories} stories -> {r.path}")
+
+
+def _when(value: datetime | None, now: datetime) -> str:
+    from aggregator.crawl.due import describe_wait
+
+    return "-" if value is None else describe_wait(value, now)
+
+
+def print_status(rows: Sequence[SourceStatus], now: datetime) -> None:
+    from rich.table import Table
+
+    table = Table(title=f"sources at {now:%Y-%m-%d %H:%M} UTC", title_justify="left")
+    for header in ("source", "state", "last success", "failures", "next fetch", "24 h"):
+        table.add_column(header, justify="right" if header in {"failures", "24 h"} else "left")
+    table.add_column("last error", overflow="fold")
+    for row in rows:
+        due = _when(row.next_fetch, now) if row.next_fetch and row.next_fetch > now else "now"
+        if row.state.value in {"gone", "disabled"}:
+            due = "never"
+        table.add_row(
+            row.id,
+            row.state.value,
+            _when(row.last_success, now),
+            str(row.consecutive_failures),
+            due,
+            str(row.articles_24h),
+            row.last_error or "",
+        )
+    console().print(table)
+
+
+def status_json(rows: Sequence[SourceStatus], now: datetime) -> dict[str, object]:
+    from aggregator.times import iso
+
+    out: list[dict[str, object]] = []
+    for row in rows:
+        out.append(
+            {
+                "id": row.id,
+                "name": row.name,
+                "url": row.url,
+                "state": row.state.value,
+                "last_success": iso(row.last_success),
+                "last_fetched": iso(row.last_fetched),
+                "last_error": row.last_error,
+                "consecutive_failures": row.consecutive_failures,
+                "next_fetch": iso(row.next_fetch),
+                "articles_24h": row.articles_24h,
+            }
+        )
+    return {"generated": iso(now), "sources": out}
+
+
+def print_probes(sources: Sequence[Source], probes: Sequence[Probe]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_lines=False)
+    for column in ("source", "status", "format", "items", "newest item", "full text", "problem"):
+        table.add_column(column, overflow="fold")
+    for source, probe in zip(sources, probes, strict=True):
+        newest = probe.newest.strftime("%Y-%m-%d %H:%M") if probe.newest else "-"
+        full = ("yes" if probe.full_text else "teaser") if probe.ok and probe.items else "-"
+        table.add_row(
+            source.id,
+            probe.status if probe.ok else f"[red]{probe.status}[/red]",
+            probe.format or "-",
+            str(probe.items),
+            newest,
+            full,
+            probe.error,
+        )
+    width = None if sys.stdout.isatty() else 160
+    Console(width=width, soft_wrap=False, highlight=False).print(table)

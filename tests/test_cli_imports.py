@@ -1,0 +1,81 @@
+"""The command line imports only what a command uses: --help, status and sources check start
+without the clusterer, the crawler's HTTP client, the LLM client or the page extractor.
+
+Measured with ``python -X importtime`` (which lists every module a process imports), not with a
+timer: the list does not depend on the machine's load.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+# What the pipeline's stages need and these commands do not (each costs 0.1 to 1 s to import).
+PIPELINE = {
+    "numpy",
+    "scipy",
+    "sklearn",
+    "aiohttp",
+    "openai",
+    "trafilatura",
+    "feedparser",
+    "fastfeedparser",
+    "jinja2",
+    "apscheduler",
+}
+DATABASE = {"sqlalchemy", "sqlmodel"}
+CONFIG = {"pydantic", "yaml", "ruamel", "lxml"}
+
+SOURCES = """\
+sources:
+  - id: wire
+    name: The Wire
+    url: https://wire.example/feed.xml
+"""
+
+
+def _imported(tmp_path: Path, *args: str) -> set[str]:
+    """The top-level packages ``python -m aggregator ARGS`` imports, run in tmp_path."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "aggregator", *args],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    names = set()
+    for line in proc.stderr.splitlines():
+        if line.startswith("import time:") and line.count("|") == 2:
+            names.add(line.rsplit("|", 1)[1].strip().split(".")[0])
+    assert "aggregator" in names, "python -X importtime printed no import list"
+    return names
+
+
+def test_help_imports_no_stage_no_database_and_no_config_reader(tmp_path: Path) -> None:
+    names = _imported(tmp_path, "--help")
+    assert not names & (PIPELINE | DATABASE | CONFIG), sorted(
+        names & (PIPELINE | DATABASE | CONFIG)
+    )
+    for command in ("run", "crawl", "sources", "export"):
+        names = _imported(tmp_path, command, "--help")
+        assert not names & (PIPELINE | DATABASE), (command, sorted(names & (PIPELINE | DATABASE)))
+
+
+def test_status_imports_the_database_but_no_stage(tmp_path: Path) -> None:
+    (tmp_path / "sources.yaml").write_text(SOURCES)
+    names = _imported(tmp_path, "status", "--db", f"sqlite:///{tmp_path / 'news.db'}", "--json")
+    assert "sqlalchemy" in names  # the measurement sees what it should
+    assert not names & PIPELINE, sorted(names & PIPELINE)
+
+
+def test_sources_check_reads_the_file_without_a_database_or_a_stage(tmp_path: Path) -> None:
+    (tmp_path / "sources.yaml").write_text(SOURCES)
+    names = _imported(tmp_path, "sources", "check")
+    assert "yaml" in names
+    assert not names & (PIPELINE | DATABASE), sorted(names & (PIPELINE | DATABASE))
