@@ -8,7 +8,6 @@ chosen with ``BENCH_CLUSTER_SIZES=1000,10000`` (the large ones take minutes).
 
 from __future__ import annotations
 
-import csv
 import os
 import random
 import string
@@ -31,7 +30,8 @@ from aggregator.cluster.linkage import (
 from aggregator.cluster.neighbours import EXACT_MAX_ARTICLES
 from aggregator.records import Article
 from aggregator.urls import article_id
-from tests.support.metrics import adjusted_rand_index, bcubed, normalized_mutual_information
+from tests.support.metrics import bcubed, score_stories
+from tests.support.uci import load_uci, spread
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 UCI = SHARED / "clustering" / "uci_news_aggregator_first6k" / "articles.tsv"
@@ -94,45 +94,15 @@ def uci(
     started = perf_counter()
     result = cluster_articles(articles, embedder=embedder, time=time)
     elapsed = perf_counter() - started
-    found = {a: s.id for s in result.stories for a in s.article_ids}
-    ids = sorted(gold)
-    pred, truth = [found[i] for i in ids], [gold[i] for i in ids]
-    precision, recall, f1 = bcubed(pred, truth)
+    score = score_stories(result.stories, gold)
+    precision, recall, f1, ari, nmi = score.precision, score.recall, score.f1, score.ari, score.nmi
     print(
-        f"{label}: {len(articles)} articles, {len(set(truth))} gold stories -> "
+        f"{label}: {len(articles)} articles, {score.gold_stories} gold stories -> "
         f"{len(result.stories)} found in {elapsed:.1f} s"
     )
-    ari, nmi = adjusted_rand_index(pred, truth), normalized_mutual_information(pred, truth)
     print(
         f"{label}: B-cubed P {precision:.3f} R {recall:.3f} F1 {f1:.3f} ARI {ari:.3f} NMI {nmi:.3f}"
     )
-
-
-def load_uci(path: Path) -> tuple[list[Article], dict[str, str]]:
-    """UCI rows as Articles (id from the URL) and the gold story of each; tests use it too."""
-    articles: list[Article] = []
-    gold: dict[str, str] = {}
-    with path.open(newline="", encoding="utf-8") as handle:
-        for row in csv.DictReader(handle, delimiter="\t", quoting=csv.QUOTE_NONE):
-            article = Article(
-                id=article_id(row["url"]),
-                url=row["url"],
-                title=row["title"],
-                source_id=row["hostname"],
-                source_name=row["publisher"],
-                published=datetime.fromisoformat(row["published_utc"]),
-                category=row["category"],
-            )
-            articles.append(article)
-            gold[article.id] = row["story_id"]
-    return articles, gold
-
-
-def spread(articles: list[Article], hours: float) -> list[Article]:
-    """Each article moved later by a seeded random 0 to ``hours`` hours; tests use it too."""
-    rng = random.Random(7)
-    return [replace(a, published=a.timestamp + timedelta(hours=rng.uniform(0, hours)))
-            for a in articles]  # fmt: skip
 
 
 def reworded(

@@ -13,7 +13,7 @@ from aggregator.cli.main import build_parser, main
 from aggregator.errors import RunLockedError
 from aggregator.pipeline import run_lock
 from aggregator.sources.load import load_config
-from tests.loopback import LoopbackServer, Response
+from tests.support.loopback import LoopbackServer, Response
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -24,7 +24,7 @@ from aggregator.settings import Settings
 from aggregator.sources.load import Config, Source
 from aggregator.store.storage import Storage
 from aggregator.times import plausible
-from tests.loopback import LoopbackServer, Request, Response
+from tests.support.loopback import LoopbackServer, Request, Response
 
 FIXTURES = Path(__file__).parent / "fixtures" / "crawl"
 NOW = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)

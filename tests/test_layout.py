@@ -1,5 +1,6 @@
 """The package's shape: no import circle between modules or between stage packages, and no
-module reaching for another module's private names."""
+module reaching for another module's private names. And the tests' own: no test file imports the
+benchmarks (what both use lives in tests/support/)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "aggregator"
+TESTS = Path(__file__).resolve().parent
 
 
 def modules() -> dict[str, Path]:
@@ -120,8 +122,41 @@ def test_no_module_imports_a_private_name_from_another() -> None:
     assert private == []
 
 
-def test_the_checks_see_a_circle_and_a_private_import() -> None:
-    """The checks above can fail: a made-up graph with a circle is caught."""
+def benchmark_imports(path: Path, name: str) -> list[str]:
+    """What the file (module ``name``) imports from ``benchmarks``, inside functions too."""
+    return [target for target, _ in imports(path, name, {}) if target.split(".")[0] == "benchmarks"]
+
+
+def test_no_test_file_imports_the_benchmarks() -> None:
+    """Benchmarks may import tests.support; tests never import benchmarks."""
+    found = [
+        f"{path.relative_to(TESTS.parent)} imports {target}"
+        for path in sorted(TESTS.rglob("*.py"))
+        for target in benchmark_imports(
+            path, ".".join(path.relative_to(TESTS.parent).with_suffix("").parts)
+        )
+    ]
+    assert found == []
+
+
+def test_the_checks_see_a_circle_and_a_private_import(tmp_path: Path) -> None:
+    """The checks above can fail: a made-up graph with a circle is caught, and so are made-up
+    imports of the benchmarks."""
     assert cycles({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": {"a"}}) == [["a", "b", "c"]]
     assert stage("aggregator.crawl.fetch") == "aggregator.crawl"
     assert is_private("_helper") and not is_private("__version__") and not is_private("helper")
+    test = tmp_path / "test_x.py"
+    test.write_text(
+        "import benchmarks\nimport benchmarks.bench_parse as bp\n"
+        "from benchmarks.bench_cluster import load_uci\nfrom benchmarks import bench_sources\n"
+        "from tests.support.uci import load_uci\nimport benchmarking\n"
+        "def f():\n    from benchmarks.bench_parse import agreement\n",
+        encoding="utf-8",
+    )
+    assert benchmark_imports(test, "tests.test_x") == [
+        "benchmarks",
+        "benchmarks.bench_parse",
+        "benchmarks.bench_cluster",
+        "benchmarks",
+        "benchmarks.bench_parse",
+    ]

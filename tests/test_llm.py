@@ -17,7 +17,7 @@ from aggregator.errors import (
 )
 from aggregator.settings import LLMSettings
 from aggregator.summarise.llm import PLACEHOLDER_KEY, LLMClient, extract_json_object
-from tests.openai_stub import OpenAIStub, Reply, reply_json
+from tests.support.openai_stub import OpenAIStub, Reply, reply_json
 
 KEY = "sk-test-Secret1234567890abcdef"
 GOOD = {"headline": "Quake hits coast", "sentences": [{"text": "A quake hit.", "citations": [1]}]}

@@ -12,7 +12,7 @@ from lxml import etree
 from aggregator.cli.main import main
 from aggregator.errors import OpmlError
 from aggregator.sources.load import load_config
-from aggregator.sources.opml import ExportFeed, _parser, read_opml, write_opml
+from aggregator.sources.opml import ExportFeed, read_opml, safe_xml_parser, write_opml
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 
@@ -46,7 +46,7 @@ def test_external_entities_are_never_read(tmp_path: Path) -> None:
     ).encode()
     [feed] = read_opml(data)
     assert feed.url == "https://x.example/rss"
-    root = etree.fromstring(data, _parser())  # the parser read_opml uses
+    root = etree.fromstring(data, safe_xml_parser())  # the parser read_opml uses
     assert b"SECRET" not in etree.tostring(root)
 
 

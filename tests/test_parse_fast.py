@@ -19,7 +19,7 @@ from aggregator.parse import parse_feed
 from aggregator.parse.fast import parse_fast, repair_xml
 from aggregator.parse.reference import parse_with_feedparser
 from aggregator.records import FeedItem, ParsedFeed
-from benchmarks.bench_parse import agreement
+from tests.support.parse_agreement import agreement
 
 NOW = datetime(2026, 3, 1, tzinfo=UTC)
 URL = "https://blog.example.org/feed.xml"

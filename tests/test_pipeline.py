@@ -10,7 +10,7 @@ import pytest
 from lxml import etree, html
 
 from aggregator.cli.main import main
-from tests.openai_stub import OpenAIStub, Reply, reply_json
+from tests.support.openai_stub import OpenAIStub, Reply, reply_json
 
 NOW = "2026-11-26T12:00:00Z"
 

@@ -319,7 +319,7 @@ def test_ten_thousand_real_sources_load(shared_data: Path, tmp_path: Path) -> No
     """Kagi Kite's feed list, topped up to 10,000: it loads (the 2 s figure is a benchmark)."""
     import time
 
-    from benchmarks.bench_sources import big_sources_yaml
+    from tests.support.source_lists import big_sources_yaml
 
     path = tmp_path / "sources.yaml"
     path.write_text(big_sources_yaml(lists=shared_data / "source_lists"), encoding="utf-8")

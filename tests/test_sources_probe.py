@@ -11,7 +11,7 @@ from aggregator.cli.main import main
 from aggregator.crawl.probe import feed_links, judge
 from aggregator.records import FeedItem, ParsedFeed
 from aggregator.sources.load import load_config
-from tests.loopback import LoopbackServer, Response
+from tests.support.loopback import LoopbackServer, Response
 
 LONG = "Every word of the article is in the feed. " * 20  # about 840 characters
 

@@ -15,7 +15,7 @@ from aggregator.crawl.crawl import crawl
 from aggregator.records import FetchResult, FetchStatus
 from aggregator.sources.load import load_config
 from aggregator.store.storage import Storage
-from tests.loopback import LoopbackServer, Request, Response
+from tests.support.loopback import LoopbackServer, Request, Response
 
 FIXTURES = Path(__file__).parent / "fixtures" / "crawl"
 NOW = datetime(2025, 7, 1, 12, 0, tzinfo=UTC)

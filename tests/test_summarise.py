@@ -24,7 +24,7 @@ from aggregator.summarise.prompt import (
     share_budget,
 )
 from aggregator.summarise.summariser import Summariser, needs_summary, summary_input_hash
-from tests.openai_stub import OpenAIStub, Reply, reply_json
+from tests.support.openai_stub import OpenAIStub, Reply, reply_json
 
 KEY = "sk-test-Secret1234567890abcdef"
 WHEN = datetime(2024, 5, 6, 9, 0, tzinfo=UTC)

@@ -17,10 +17,15 @@ import aggregator.cluster.linkage
 import aggregator.cluster.neighbours
 from aggregator.cluster.cluster import cluster_articles
 from aggregator.cluster.embed import Embedder, default_embedder, use_available
-from aggregator.records import Article
-from benchmarks.bench_cluster import load_uci as load_uci_file
-from benchmarks.bench_cluster import spread
-from tests.support.metrics import adjusted_rand_index, bcubed, normalized_mutual_information
+from aggregator.records import Article, Story
+from tests.support.metrics import (
+    adjusted_rand_index,
+    bcubed,
+    normalized_mutual_information,
+    score_stories,
+)
+from tests.support.uci import load_uci as load_uci_file
+from tests.support.uci import spread
 
 UCI = Path("clustering") / "uci_news_aggregator_first6k" / "articles.tsv"
 
@@ -69,17 +74,13 @@ def score(
     started = time.perf_counter()
     result = cluster_articles(articles, embedder=embedder)
     elapsed = time.perf_counter() - started
-    found = {a: s.id for s in result.stories for a in s.article_ids}
-    ids = sorted(gold)
-    pred, truth = [found[i] for i in ids], [gold[i] for i in ids]
-    precision, recall, f1 = bcubed(pred, truth)
-    ari = adjusted_rand_index(pred, truth)
-    nmi = normalized_mutual_information(pred, truth)
+    s = score_stories(result.stories, gold)
     print(
-        f"UCI{' + embeddings' if embedder else ''}: P {precision:.3f} R {recall:.3f} F1 {f1:.3f} "
-        f"ARI {ari:.3f} NMI {nmi:.3f} stories {len(result.stories)} ({elapsed:.1f} s)"
+        f"UCI{' + embeddings' if embedder else ''}: P {s.precision:.3f} R {s.recall:.3f} "
+        f"F1 {s.f1:.3f} ARI {s.ari:.3f} NMI {s.nmi:.3f} stories {len(result.stories)} "
+        f"({elapsed:.1f} s)"
     )
-    return precision, recall, f1, ari, len(result.stories), ids, found
+    return s.precision, s.recall, s.f1, s.ari, len(result.stories), s.ids, s.found
 
 
 @pytest.mark.shared
@@ -163,6 +164,22 @@ def test_bcubed_on_a_worked_example() -> None:
     assert bcubed([], []) == (1.0, 1.0, 1.0)
     with pytest.raises(ValueError, match="differ in length"):
         bcubed([1], [1, 2])
+
+
+def test_score_stories_on_a_worked_example() -> None:
+    """The figures of the labels each article's story gives; articles outside the gold ignored."""
+    stories = [Story("s1", ("a", "b", "c")), Story("s2", ("d", "e", "extra"))]
+    gold = {"a": "x", "b": "x", "c": "y", "d": "y", "e": "y"}
+    pred, truth = ["s1", "s1", "s1", "s2", "s2"], ["x", "x", "y", "y", "y"]
+    score = score_stories(stories, gold)
+    assert (score.precision, score.recall, score.f1) == pytest.approx(bcubed(pred, truth))
+    assert score.ari == pytest.approx(adjusted_rand_index(pred, truth))
+    assert score.nmi == pytest.approx(normalized_mutual_information(pred, truth))
+    assert score.ids == ["a", "b", "c", "d", "e"]
+    assert score.found == {"a": "s1", "b": "s1", "c": "s1", "d": "s2", "e": "s2", "extra": "s2"}
+    assert score.gold_stories == 2
+    with pytest.raises(KeyError):
+        score_stories(stories[:1], gold)
 
 
 def test_ari_and_nmi_ignore_label_names() -> None:

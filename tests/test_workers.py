@@ -14,7 +14,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.loopback import LoopbackServer, Response
+from tests.support.loopback import LoopbackServer, Response
 
 FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
 <item><title>Harbour bridge reopens</title><link>{page}</link>

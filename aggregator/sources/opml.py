@@ -40,7 +40,8 @@ class OpmlFeed:
     language: str = ""  # a ``language`` attribute (written by our export; not OPML 2.0 core)
 
 
-def _parser(recover: bool = False) -> etree.XMLParser:
+def safe_xml_parser(recover: bool = False) -> etree.XMLParser:
+    """The lxml parser read_opml uses: no entity expansion, DTD, network, comments or PIs."""
     return etree.XMLParser(
         resolve_entities=False,
         no_network=True,
@@ -77,12 +78,12 @@ def _parse(data: bytes) -> etree._Element | list[OpmlFeed]:
     """Strict XML; then with bare ``&`` escaped (common in hand-made lists); then, for a file
     that is still broken (quotes inside attribute values...), a tolerant scan of its outlines."""
     try:
-        return etree.fromstring(data, _parser())
+        return etree.fromstring(data, safe_xml_parser())
     except etree.XMLSyntaxError as exc:
         first = exc
     repaired = _BARE_AMPERSAND.sub(b"&amp;", data)
     try:
-        return etree.fromstring(repaired, _parser())
+        return etree.fromstring(repaired, safe_xml_parser())
     except etree.XMLSyntaxError:
         pass
     if not _OPML_START.search(data[:4096]):

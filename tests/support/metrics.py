@@ -1,14 +1,18 @@
 """Clustering quality: B-cubed precision/recall/F1 (the headline numbers), ARI and NMI.
 
-Each takes two label sequences of equal length, predicted and gold, one label per item.
+Each takes two label sequences of equal length, predicted and gold, one label per item;
+``score_stories`` gives all of them for stories found against gold stories.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Hashable, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 
 from sklearn.metrics import adjusted_rand_score, normalized_mutual_info_score
+
+from aggregator.records import Story
 
 
 def bcubed(pred: Sequence[Hashable], gold: Sequence[Hashable]) -> tuple[float, float, float]:
@@ -39,6 +43,39 @@ def normalized_mutual_information(pred: Sequence[Hashable], gold: Sequence[Hasha
     """Mutual information normalised to [0, 1] (arithmetic mean of the entropies)."""
     _check(pred, gold)
     return float(normalized_mutual_info_score(_codes(gold), _codes(pred)))
+
+
+@dataclass(frozen=True)
+class StoryScore:
+    """Stories found against gold stories: the figures, and the story each article went to."""
+
+    precision: float  # B-cubed
+    recall: float
+    f1: float
+    ari: float
+    nmi: float
+    ids: list[str]  # every article id of the gold, sorted
+    found: dict[str, str]  # article id -> id of the story found for it
+    gold_stories: int  # distinct gold stories
+
+
+def score_stories(stories: Iterable[Story], gold: Mapping[str, str]) -> StoryScore:
+    """B-cubed P/R/F1, ARI and NMI of ``stories`` against ``gold`` (article id -> gold story),
+    over the articles of the gold; each of them must be in a story (KeyError otherwise)."""
+    found = {a: s.id for s in stories for a in s.article_ids}
+    ids = sorted(gold)
+    pred, truth = [found[i] for i in ids], [gold[i] for i in ids]
+    precision, recall, f1 = bcubed(pred, truth)
+    return StoryScore(
+        precision=precision,
+        recall=recall,
+        f1=f1,
+        ari=adjusted_rand_index(pred, truth),
+        nmi=normalized_mutual_information(pred, truth),
+        ids=ids,
+        found=found,
+        gold_stories=len(set(truth)),
+    )
 
 
 def _codes(labels: Sequence[Hashable]) -> list[int]:
