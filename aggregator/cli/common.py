@@ -12,7 +12,8 @@ import argparse
 import os
 import sys
 import textwrap
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -173,6 +174,17 @@ def open_database(args: argparse.Namespace, config: Config) -> Storage:
     from aggregator.store import Storage
 
     return Storage(config.database_url(args.db))
+
+
+@contextmanager
+def stage_run(args: argparse.Namespace) -> Iterator[tuple[Config, Window, Storage]]:
+    """The config, the window and the open database of a single stage, under the run lock."""
+    from aggregator.pipeline import run_lock
+
+    config = config_from(args)
+    window = window_from(args, config)
+    with open_database(args, config) as storage, run_lock(config):
+        yield config, window, storage
 
 
 def console() -> Console:

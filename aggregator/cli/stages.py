@@ -9,18 +9,14 @@ from aggregator.cli.common import (
     Shared,
     Subparsers,
     add_command,
-    config_from,
-    open_database,
-    window_from,
+    stage_run,
 )
 
 
 def cmd_cluster(args: argparse.Namespace) -> int:
-    from aggregator.pipeline import cluster_stage, run_lock
+    from aggregator.pipeline import cluster_stage
 
-    config = config_from(args)
-    window = window_from(args, config)
-    with open_database(args, config) as storage, run_lock(config):
+    with stage_run(args) as (config, window, storage):
         report = cluster_stage(storage, config.settings, window)
     print(
         f"{report.articles} articles in {window.describe()} -> {report.stories} stories "
@@ -41,11 +37,9 @@ def add_cluster(sub: Subparsers, shared: Shared) -> None:
 
 
 def cmd_summarise(args: argparse.Namespace) -> int:
-    from aggregator.pipeline import run_lock, summarise_stage
+    from aggregator.pipeline import summarise_stage
 
-    config = config_from(args)
-    window = window_from(args, config)
-    with open_database(args, config) as storage, run_lock(config):
+    with stage_run(args) as (config, window, storage):
         report = summarise_stage(storage, config.settings, window)
     print(
         f"{report.considered} stories on the page: {report.written} summaries written "
@@ -66,11 +60,9 @@ def add_summarise(sub: Subparsers, shared: Shared) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from aggregator.pipeline import output_dir, render_stage, run_lock, templates_dir
+    from aggregator.pipeline import output_dir, render_stage, templates_dir
 
-    config = config_from(args)
-    window = window_from(args, config)
-    with open_database(args, config) as storage, run_lock(config):
+    with stage_run(args) as (config, window, storage):
         report = render_stage(
             storage,
             config.settings,
