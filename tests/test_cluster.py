@@ -16,15 +16,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-import aggregator.cluster.features
-import aggregator.cluster.linkage
-import aggregator.cluster.neighbours
 from aggregator.cluster.cluster import ClusterResult, cluster_articles
 from aggregator.cluster.embed import default_embedder, use_available
-from aggregator.cluster.features import url_words
+from aggregator.cluster.features import article_vectors, lead, url_words
 from aggregator.cluster.identity import assign_story_ids, new_story_id
-from aggregator.cluster.linkage import DEFAULT_THRESHOLD, TimeDiscount, average_linkage
+from aggregator.cluster.linkage import average_linkage, time_factors
 from aggregator.records import Article
+from aggregator.settings import ClusterParams, TimeDiscount
 from aggregator.urls import article_id
 from tests.support.metrics import bcubed
 
@@ -147,7 +145,7 @@ def test_empty_single_and_wordless_inputs() -> None:
 
 def test_threshold_default_and_extremes() -> None:
     articles, _ = load_window()
-    default = cluster_articles(articles, threshold=DEFAULT_THRESHOLD)
+    default = cluster_articles(articles, threshold=ClusterParams().tfidf_threshold)
     assert cluster_articles(articles) == default
     strict = cluster_articles(articles, threshold=0.99).stories
     assert len(strict) >= len(articles) - 5  # only copies and near-copies stay together
@@ -170,30 +168,21 @@ def test_planted_stories_among_noise_at_scale() -> None:
     assert recall == 1.0 and precision > 0.75 and f1 > 0.85  # noise pairs cost some precision
 
 
-def test_large_windows_in_time_slices_find_the_same_stories(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """The path past EXACT_MAX_ARTICLES (time slices, their groups merged by mean vectors)
+def test_large_windows_in_time_slices_find_the_same_stories() -> None:
+    """The path past exact_max_articles (time slices, their groups merged by mean vectors)
     finds the same stories here, though each story's articles spread over the whole day and
     so across slices."""
     articles, truth = synthetic(stories=40, per_story=15, noise=600, seed=7)
     exact = cluster_articles(articles)
-    for name, value in {
-        "EXACT_MAX_ARTICLES": 500,
-        "SLICE_ARTICLES": 150,
-        "CANDIDATE_MAX_DF": 60,
-    }.items():
-        for module in (aggregator.cluster.linkage, aggregator.cluster.neighbours):
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, value)
-    approximate = story_of(cluster_articles(articles))
+    sliced = ClusterParams(exact_max_articles=500, slice_articles=150, candidate_max_df=60)
+    approximate = story_of(cluster_articles(articles, params=sliced))
     ids = list(truth)
     _, recall, f1 = bcubed([approximate[a] for a in ids], [truth[a] for a in ids])
     _, _, exact_f1 = bcubed([story_of(exact)[a] for a in ids], [truth[a] for a in ids])
     print(f"exact F1 {exact_f1:.4f}, in slices R {recall:.4f} F1 {f1:.4f}")
     assert recall >= 0.99 and f1 >= exact_f1 - 0.02  # measured: R 0.998 (one article apart)
     window, events_of = load_window()
-    result = cluster_articles(window)
+    result = cluster_articles(window, params=sliced)
     assert all(len(found) == 1 for found in events(result, events_of))
 
 
@@ -316,19 +305,20 @@ def test_features_match_scikit_learn() -> None:
     when = datetime(2024, 5, 2, tzinfo=UTC)
     articles += [make(f"x{i}", title, when) for i, title in enumerate(extra)]
     titles = [a.title for a in articles]
-    leads = [f"{url_words(a.url)} {aggregator.cluster.features.lead(a.text)}" for a in articles]
+    params = ClusterParams()
+    leads = [f"{url_words(a.url)} {lead(a.text, params.lead_words)}" for a in articles]
     both = TfidfVectorizer(sublinear_tf=True, stop_words="english", dtype=np.float32)
     both_matrix = both.fit_transform(titles + leads)
     words = normalize(
         normalize(both_matrix[: len(titles)])
-        + aggregator.cluster.features.LEAD_WEIGHT * normalize(both_matrix[len(titles) :])
+        + params.lead_weight * normalize(both_matrix[len(titles) :])
     )
     content = TfidfVectorizer(stop_words="english").build_analyzer()
     chars = TfidfVectorizer(
-        sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5), dtype=np.float32
+        sublinear_tf=True, analyzer="char_wb", ngram_range=(3, params.ngram_max), dtype=np.float32
     ).fit_transform([" ".join(content(title)) for title in titles])
     expected = normalize(sp.hstack([words, chars], format="csr"))
-    found = aggregator.cluster.features.article_vectors(articles)
+    found = article_vectors(articles, params)
     assert found.shape == expected.shape
     assert abs(found - expected).max() < 1e-6
 
@@ -442,7 +432,7 @@ def test_alike_stories_a_day_apart_stay_apart_but_a_clear_report_continues() -> 
 def test_time_discount_factors() -> None:
     discount = TimeDiscount(grace_hours=6, scale_hours=12, floor=0.3)
     gaps = np.array([0.0, 6.0, 18.0, 30.0, 200.0])
-    assert discount.factors(gaps) == pytest.approx([1.0, 1.0, math.exp(-1), 0.3, 0.3])
+    assert time_factors(discount, gaps) == pytest.approx([1.0, 1.0, math.exp(-1), 0.3, 0.3])
 
 
 def test_assign_story_ids_greedy_claims() -> None:
@@ -514,7 +504,7 @@ def synthetic(
 
 def two_alike_stories(seed: int) -> list[Article]:
     """Two stories of 5 that share words of one kind of event (2 of 4 per title) but not their
-    names, among 40 unrelated articles: average similarity just above DEFAULT_THRESHOLD."""
+    names, among 40 unrelated articles: average similarity just above the TF-IDF threshold."""
     rng = random.Random(seed)
 
     def word() -> str:

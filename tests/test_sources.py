@@ -136,16 +136,16 @@ def test_default_db_is_sqlite_under_data_dir(tmp_path: Path) -> None:
 
 
 def test_cluster_threshold_defaults_to_the_methods_tuned_one() -> None:
-    from aggregator.cluster.linkage import DEFAULT_THRESHOLD
+    from aggregator.settings import ClusterParams
 
     assert Settings().cluster_threshold is None  # cluster_articles then uses its own default
     assert Settings().cluster_embedder == "none"
-    assert 0 < DEFAULT_THRESHOLD < 1
+    assert 0 < ClusterParams().tfidf_threshold < 1
 
 
 def test_time_discount_settings_reach_the_clustering() -> None:
-    from aggregator.cluster.linkage import TimeDiscount
     from aggregator.pipeline import time_discount
+    from aggregator.settings import TimeDiscount
 
     assert time_discount(Settings()) == TimeDiscount()  # the measured defaults
     settings = parse_sources(

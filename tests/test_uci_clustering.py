@@ -1,6 +1,6 @@
 """Quality gate: B-cubed F1 and ARI on 6,366 real headlines (UCI News Aggregator, 87 stories).
 
-Time is a feature (cluster.TimeDiscount: content alone within 6 h, then a decay to a floor).
+Time is a feature (settings.TimeDiscount: content alone within 6 h, then a decay to a floor).
 UCI's timestamps are crawl times, every gold story a batch a few seconds long, so a time feature
 could score for the wrong reason; test_uci_quality_holds_when_stories_spread_over_hours checks
 that the gain survives when each story's headlines are spread over 6 hours.
@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
-import aggregator.cluster.linkage
-import aggregator.cluster.neighbours
 from aggregator.cluster.cluster import cluster_articles
 from aggregator.cluster.embed import Embedder, default_embedder, use_available
 from aggregator.records import Article, Story
+from aggregator.settings import ClusterParams
 from tests.support.metrics import (
     adjusted_rand_index,
     bcubed,
@@ -36,9 +35,9 @@ FLOOR_F1 = 0.85
 FLOOR_ARI = 0.84
 # Each story's headlines moved by 0-6 h (seeded), so no story is a burst of seconds: F1 0.848.
 FLOOR_SPREAD_F1 = 0.84
-# With the multilingual sentence encoder (EMBED_THRESHOLD 0.13): P 0.920, R 0.762, F1 0.833,
-# ARI 0.848, 350 stories; precision is what it buys (0.860 -> 0.920), about 15 s once the
-# weights are loaded.
+# With the multilingual sentence encoder (ClusterParams.embed_threshold 0.13): P 0.920,
+# R 0.762, F1 0.833, ARI 0.848, 350 stories; precision is what it buys (0.860 -> 0.920), about
+# 15 s once the weights are loaded.
 FLOOR_EMBED_F1 = 0.82
 FLOOR_EMBED_PRECISION = 0.9
 FLOOR_EMBED_ARI = 0.83
@@ -47,12 +46,12 @@ FLOOR_EMBED_ARI = 0.83
 # keep their id (98.6 %), 95/98 of all stories (96.9 %; singletons may join a story).
 FLOOR_KEPT_STORIES = 0.97
 FLOOR_KEPT_ALL = 0.93
-# The path of large windows (past EXACT_MAX_ARTICLES: time slices, then their groups merged by
+# The path of large windows (past exact_max_articles: time slices, then their groups merged by
 # mean vectors) scaled down to UCI with the ratios of a 50k window (SLICED): measured P 0.881,
 # R 0.856, F1 0.868, ARI 0.871, 223 stories; ids kept 70/70 (2+), 103/105 in all. Comparing
 # only pairs that share a rarer feature, as before, scored F1 0.245 here: stories larger than
-# CANDIDATE_MAX_DF fell apart.
-SLICED = {"EXACT_MAX_ARTICLES": 2_000, "SLICE_ARTICLES": 1_000, "CANDIDATE_MAX_DF": 64}
+# candidate_max_df fell apart.
+SLICED = ClusterParams(exact_max_articles=2_000, slice_articles=1_000, candidate_max_df=64)
 FLOOR_SLICED_F1 = 0.85
 FLOOR_SLICED_ARI = 0.84
 
@@ -63,16 +62,19 @@ def load_uci(shared_data: Path) -> tuple[list[Article], dict[str, str]]:
 
 
 def score(
-    shared_data: Path, embedder: Embedder | None, spread_hours: float = 0.0
+    shared_data: Path,
+    embedder: Embedder | None,
+    spread_hours: float = 0.0,
+    params: ClusterParams = ClusterParams(),
 ) -> tuple[float, float, float, float, int, list[str], dict[str, str]]:
-    """(P, R, F1, ARI, stories, article ids, article id -> story id) of one clustering; with
-    ``spread_hours``, each article published up to that much later (seeded)."""
+    """(P, R, F1, ARI, stories, article ids, article id -> story id) of one clustering with
+    ``params``; with ``spread_hours``, each article published up to that much later (seeded)."""
     articles, gold = load_uci(shared_data)
     assert len(articles) == len(gold) == 6366
     if spread_hours:
         articles = spread(articles, spread_hours)
     started = time.perf_counter()
-    result = cluster_articles(articles, embedder=embedder)
+    result = cluster_articles(articles, embedder=embedder, params=params)
     elapsed = time.perf_counter() - started
     s = score_stories(result.stories, gold)
     print(
@@ -114,11 +116,16 @@ def test_uci_clustering_quality_with_sentence_embeddings(shared_data: Path) -> N
 
 @pytest.mark.shared
 def test_uci_story_ids_survive_a_second_run(shared_data: Path) -> None:
+    ids_survive_a_second_run(shared_data, ClusterParams())
+
+
+def ids_survive_a_second_run(shared_data: Path, params: ClusterParams) -> None:
+    """Cluster the first half by time, then all with the first run's stories as previous."""
     articles, _gold = load_uci(shared_data)
     by_time = sorted(articles, key=lambda a: (a.timestamp, a.id))
-    first = cluster_articles(by_time[: len(by_time) // 2]).stories
+    first = cluster_articles(by_time[: len(by_time) // 2], params=params).stories
     previous = {a: s.id for s in first for a in s.article_ids}
-    second = {s.id for s in cluster_articles(articles, previous).stories}
+    second = {s.id for s in cluster_articles(articles, previous, params=params).stories}
     multi = [s for s in first if len(s.article_ids) >= 2]
     kept, kept_all = sum(s.id in second for s in multi), sum(s.id in second for s in first)
     print(f"UCI ids kept: {kept}/{len(multi)} stories of 2+, {kept_all}/{len(first)} in all")
@@ -126,20 +133,10 @@ def test_uci_story_ids_survive_a_second_run(shared_data: Path) -> None:
     assert kept_all >= FLOOR_KEPT_ALL * len(first)
 
 
-@pytest.fixture
-def large_window_path(monkeypatch: pytest.MonkeyPatch) -> None:
-    """UCI's 6,366 headlines clustered as a window past EXACT_MAX_ARTICLES (see SLICED)."""
-    for name, value in SLICED.items():
-        for module in (aggregator.cluster.linkage, aggregator.cluster.neighbours):
-            if hasattr(module, name):
-                monkeypatch.setattr(module, name, value)
-
-
 @pytest.mark.shared
-def test_uci_quality_holds_on_the_path_of_large_windows(
-    shared_data: Path, large_window_path: None
-) -> None:
-    _precision, _recall, f1, ari, stories, ids, found = score(shared_data, None)
+def test_uci_quality_holds_on_the_path_of_large_windows(shared_data: Path) -> None:
+    """UCI's 6,366 headlines clustered as a window past exact_max_articles (see SLICED)."""
+    _precision, _recall, f1, ari, stories, ids, found = score(shared_data, None, params=SLICED)
     assert f1 >= FLOOR_SLICED_F1
     assert ari >= FLOOR_SLICED_ARI
     assert 87 <= stories <= 400
@@ -148,9 +145,9 @@ def test_uci_quality_holds_on_the_path_of_large_windows(
 
 @pytest.mark.shared
 def test_uci_story_ids_survive_a_second_run_on_the_path_of_large_windows(
-    shared_data: Path, large_window_path: None
+    shared_data: Path,
 ) -> None:
-    test_uci_story_ids_survive_a_second_run(shared_data)
+    ids_survive_a_second_run(shared_data, SLICED)
 
 
 def test_bcubed_on_a_worked_example() -> None:

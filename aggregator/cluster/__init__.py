@@ -19,7 +19,9 @@ The steps, one module each:
 
 ``cluster.cluster_articles`` runs them. Optionally (``embed``) a sentence embedding of title and
 lead joins the TF-IDF cosine in step 3, so one event reported in several languages becomes one
-story. ``dedupe`` finds the near-duplicate articles inside a story (syndicated copies).
+story. ``dedupe`` finds the near-duplicate articles inside a story (syndicated copies). The
+tuning values of every step are ``aggregator.settings.ClusterParams`` (cluster_articles(...,
+params=...)); README's "Clustering quality" has what the defaults score.
 
 Memory stays bounded: similarities are computed in row blocks and only the strongest neighbours
 of each article are kept; no n x n dense matrix is ever built.

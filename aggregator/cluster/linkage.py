@@ -3,105 +3,69 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
 
 from aggregator.cluster.neighbours import (
-    EXACT_MAX_ARTICLES,
-    SMOOTH_MIN_SIM,
-    SMOOTH_NEIGHBOURS,
     candidate_neighbours,
     keep_largest,
     smooth,
     top_neighbours,
     top_per_row,
 )
-
-# Average cosine similarity (of smoothed vectors) two groups need to merge. Tuned on the UCI
-# news aggregator headlines (B-cubed F1 0.85, flat from 0.095 to 0.11), the hand-written window
-# in tests/fixtures/cluster and the demo outlets (at 0.1 the demo merged a budget deal with a
-# rate cut in the same country; from 0.105 B-cubed precision there is 1.0, F1 0.98).
-DEFAULT_THRESHOLD = 0.105
-GRAPH_MIN_SIM = 0.05  # similarities below this count as 0 in the linkage (sparse graph)
-GRAPH_MAX_NEIGHBOURS = 400  # strongest neighbours kept per article in the linkage graph
-
-# Stickiness: a group holding members of two stories of an earlier run keeps them together only
-# when their average similarity reaches STICKY_MARGIN times the threshold; a rerun does not
-# fold one established story into another on a borderline score (see _keep_stories_apart).
-STICKY_MARGIN = 1.5
-# The default threshold of that combined similarity. Lower scores better on UCI (F1 0.86 at
-# 0.1 against 0.833 here, see tests/test_uci_clustering.py), but from 0.12 down a strike and a
-# rate decision in one country (tests/fixtures/cluster/multilingual.json) become one story.
-EMBED_THRESHOLD = 0.13
-SLICE_ARTICLES = 3_000
-SLICE_NEIGHBOURS = 200
-MEAN_MAX_TERMS = 400
+from aggregator.settings import ClusterParams, TimeDiscount
 
 
-@dataclass(frozen=True)
-class TimeDiscount:
-    """How the hours between two articles discount their similarity in the linkage graph.
-
-    Within ``grace_hours`` of each other two articles are compared by content alone (an event's
-    coverage unfolds over a morning); past it the similarity is multiplied by
-    exp(-(gap - grace_hours) / scale_hours), never by less than ``floor``. So a report a day
-    later continues a story when it is clearly about it (similarity of at least threshold /
-    floor), while a loosely alike one starts a new story: Tuesday's market close is not Monday's.
-    Measured on the UCI headlines (tests/test_uci_clustering.py): B-cubed F1 0.798 without it,
-    0.851 with it; with each story's headlines spread over 6 h instead of UCI's crawl batches of
-    a few seconds, still 0.848.
-    """
-
-    grace_hours: float = 6.0
-    scale_hours: float = 12.0
-    floor: float = 0.3
-
-    def factors(self, gap_hours: np.ndarray) -> np.ndarray:
-        """The multiplier of each pair's similarity, from the hours between the two."""
-        past = np.maximum(gap_hours - self.grace_hours, 0.0)
-        return np.maximum(self.floor, np.exp(-past / self.scale_hours))
-
-
-DEFAULT_TIME = TimeDiscount()
+def time_factors(discount: TimeDiscount, gap_hours: np.ndarray) -> np.ndarray:
+    """The multiplier of each pair's similarity, from the hours between the two."""
+    past = np.maximum(gap_hours - discount.grace_hours, 0.0)
+    return np.maximum(discount.floor, np.exp(-past / discount.scale_hours))
 
 
 def group_rows(
     vectors: sp.csr_matrix,
     threshold: float,
+    params: ClusterParams,
     dense: np.ndarray | None = None,
     stories_before: np.ndarray | None = None,
     time: tuple[np.ndarray, TimeDiscount] | None = None,
 ) -> list[list[int]]:
     """Row indices grouped by average linkage, each group ascending, groups by first member.
 
-    ``stories_before`` (see _previous_codes) makes earlier stories sticky (see STICKY_MARGIN);
-    ``time`` (each row's time in hours, the discount) lowers pairs far apart in time. Rows are
-    oldest first; past EXACT_MAX_ARTICLES (TF-IDF alone) they are grouped in time slices and
-    the slices' groups merged by their mean vectors (see SLICE_ARTICLES).
+    ``stories_before`` (see _previous_codes) makes earlier stories sticky (see
+    ClusterParams.sticky_margin); ``time`` (each row's time in hours, the discount) lowers pairs
+    far apart in time. Rows are oldest first; past ``params.exact_max_articles`` (TF-IDF alone)
+    they are grouped in time slices and the slices' groups merged by their mean vectors (see
+    ClusterParams.slice_articles).
     """
     n = vectors.shape[0]
     if n == 1:
         return [[0]]
-    sliced = dense is None and n > EXACT_MAX_ARTICLES
+    sliced = dense is None and n > params.exact_max_articles
     if sliced:
-        smoothed = smooth(vectors, _window_neighbours(vectors))
+        smoothed = smooth(vectors, params, _window_neighbours(vectors, params))
+        size = params.slice_articles
         graph = sp.block_diag(
             [
                 _linkage_graph(
-                    smoothed[start : start + SLICE_ARTICLES], None, time, start, SLICE_NEIGHBOURS
+                    smoothed[start : start + size],
+                    None,
+                    time,
+                    start,
+                    params.slice_neighbours,
+                    params,
                 )
-                for start in range(0, n, SLICE_ARTICLES)
+                for start in range(0, n, size)
             ],
             format="coo",
         )
     else:
-        smoothed = smooth(vectors)
-        graph = _linkage_graph(smoothed, dense, time, 0)
+        smoothed = smooth(vectors, params)
+        graph = _linkage_graph(smoothed, dense, time, 0, params.graph_max_neighbours, params)
     labels = np.asarray(average_linkage(n, graph.row, graph.col, graph.data, threshold))
     if sliced:
-        labels = _merge_fragments(smoothed, labels, threshold, time)
+        labels = _merge_fragments(smoothed, labels, threshold, time, params)
     groups: dict[int, list[int]] = {}
     for index, label in enumerate(labels.tolist()):
         groups.setdefault(label, []).append(index)
@@ -121,7 +85,7 @@ def group_rows(
         def pairwise(group: list[int], parts: np.ndarray) -> np.ndarray:
             return np.asarray(similar[group][:, group] @ parts)
 
-    margin = STICKY_MARGIN * threshold
+    margin = params.sticky_margin * threshold
     return sorted(
         part
         for group in groups.values()
@@ -134,36 +98,36 @@ def _linkage_graph(
     dense: np.ndarray | None,
     time: tuple[np.ndarray, TimeDiscount] | None,
     offset: int,
-    k: int = GRAPH_MAX_NEIGHBOURS,
+    k: int,
+    params: ClusterParams,
 ) -> sp.coo_matrix:
-    """The linkage graph of rows ``offset`` on: each pair once (upper triangle), discounted by
-    the hours between the two."""
-    graph = top_neighbours(smoothed, k, GRAPH_MIN_SIM, dense)
+    """The linkage graph of rows ``offset`` on, up to ``k`` neighbours per row: each pair once
+    (upper triangle), discounted by the hours between the two."""
+    graph = top_neighbours(smoothed, k, params.graph_min_sim, params, dense)
     graph = sp.triu(graph.maximum(graph.T), k=1).tocoo()
     if time is not None:
         hours, discount = time
         gaps = np.abs(hours[graph.row + offset] - hours[graph.col + offset])
-        graph.data *= discount.factors(gaps)
+        graph.data *= time_factors(discount, gaps)
     return graph
 
 
-def _window_neighbours(vectors: sp.csr_matrix) -> sp.csr_matrix:
-    """The smoothing neighbours of a window past EXACT_MAX_ARTICLES: the closest of those found
-    exactly within each time slice and of those sharing a rare feature anywhere in the window
-    (a story that trickles in all day has members in many slices)."""
+def _window_neighbours(vectors: sp.csr_matrix, params: ClusterParams) -> sp.csr_matrix:
+    """The smoothing neighbours of a window past ``params.exact_max_articles``: the closest of
+    those found exactly within each time slice and of those sharing a rare feature anywhere in
+    the window (a story that trickles in all day has members in many slices)."""
     n = vectors.shape[0]
+    k, min_sim, size = params.smooth_neighbours, params.smooth_min_sim, params.slice_articles
     within = sp.block_diag(
         [
-            top_neighbours(
-                vectors[start : start + SLICE_ARTICLES], SMOOTH_NEIGHBOURS, SMOOTH_MIN_SIM
-            )
-            for start in range(0, n, SLICE_ARTICLES)
+            top_neighbours(vectors[start : start + size], k, min_sim, params)
+            for start in range(0, n, size)
         ],
         format="csr",
     )
-    across = candidate_neighbours(vectors, SMOOTH_NEIGHBOURS, SMOOTH_MIN_SIM)
+    across = candidate_neighbours(vectors, k, min_sim, params.candidate_max_df)
     both = within.maximum(across).tocoo()
-    return top_per_row(n, both.row, both.col, both.data, SMOOTH_NEIGHBOURS)
+    return top_per_row(n, both.row, both.col, both.data, k)
 
 
 def _merge_fragments(
@@ -171,6 +135,7 @@ def _merge_fragments(
     labels: np.ndarray,
     threshold: float,
     time: tuple[np.ndarray, TimeDiscount] | None,
+    params: ClusterParams,
 ) -> np.ndarray:
     """Labels after merging the groups of the time slices by average linkage on their members'
     average similarity: the dot product of the groups' mean vectors (every pair of members
@@ -180,11 +145,11 @@ def _merge_fragments(
     _, label, size = np.unique(labels, return_inverse=True, return_counts=True)
     groups = size.size
     members = sp.csr_matrix((1 / size[label], (label, np.arange(n))), shape=(groups, n))
-    means = keep_largest(sp.csr_matrix(members @ smoothed), MEAN_MAX_TERMS)
+    means = keep_largest(sp.csr_matrix(members @ smoothed), params.mean_max_terms)
     if time is not None:  # a group's time: its members' mean
         hours, discount = time
         time = (np.bincount(label, weights=hours, minlength=groups) / size, discount)
-    graph = _linkage_graph(means, None, time, 0)
+    graph = _linkage_graph(means, None, time, 0, params.graph_max_neighbours, params)
     merged = average_linkage(groups, graph.row, graph.col, graph.data, threshold, sizes=size)
     return np.asarray(merged)[label]
 

@@ -10,34 +10,12 @@ import numpy as np
 import scipy.sparse as sp
 
 from aggregator.cluster.features import normalise_rows
+from aggregator.settings import ClusterParams
 
-SMOOTH_NEIGHBOURS = 20  # neighbours whose vectors an article borrows from
-SMOOTH_MIN_SIM = 0.2  # ...only when at least this similar: a chance overlap lends nothing
-SMOOTH_WEIGHT = 3.0  # weight of the borrowed vector against the article's own
-SMOOTH_MAX_TERMS = 300  # borrowed terms kept per article (bounds memory)
+# The tuning values (how many neighbours, how similar, the embeddings' weight, the size past
+# which large windows are compared in time slices) are ClusterParams' (aggregator.settings).
+
 BLOCK_CELLS = 4_000_000  # dense cells per row block when computing similarities
-
-# With sentence embeddings (cluster_articles(..., embedder=...)) the linkage graph scores a pair
-# (1 - EMBED_WEIGHT) * TF-IDF cosine + EMBED_WEIGHT * rescaled embedding cosine; languages then
-# meet. Two unrelated headlines still get an embedding cosine of 0.1-0.4 (same country, same
-# kind of news), so the cosine is rescaled to max(0, (cos - EMBED_FLOOR) / (1 - EMBED_FLOOR)).
-EMBED_WEIGHT = 0.6
-EMBED_FLOOR = 0.3
-
-# Past EXACT_MAX_ARTICLES (TF-IDF alone) comparing every pair costs too much (50k: ~17x the
-# pairs of 12k). The window, oldest first, is cut into slices of SLICE_ARTICLES, each grouped
-# exactly (its linkage graph keeps SLICE_NEIGHBOURS per article); then the slices' groups merge
-# by average linkage on the dot products of their mean vectors (MEAN_MAX_TERMS largest terms
-# each), which is the average similarity over all their members' pairs. The smoothing
-# neighbours come from the slice and from the pairs sharing a rare feature (one held by at most
-# CANDIDATE_MAX_DF articles: a name) anywhere in the window, so a story that trickles in all
-# day still meets itself; past EXACT_MAX_ARTICLES groups, they too meet through rare features.
-# Measured (python -m benchmarks cluster, "uci x8"): the UCI headlines eight times over,
-# reworded (51k articles, stories of 500 to 2,500), B-cubed F1 0.887; comparing only the pairs
-# that share a feature held by at most 500 articles, as before, gave 0.214 there (a story
-# larger than that lost its own words).
-EXACT_MAX_ARTICLES = 12_000
-CANDIDATE_MAX_DF = 100
 
 _WORKERS = min(2, os.cpu_count() or 1)  # threads for the sparse products (2 pay on 2 cores)
 
@@ -49,19 +27,21 @@ def top_neighbours(
     vectors: sp.csr_matrix,
     k: int,
     min_sim: float,
+    params: ClusterParams,
     dense: np.ndarray | None = None,
-    weight: float = EMBED_WEIGHT,
 ) -> sp.csr_matrix:
     """Row i holds up to ``k`` similarities >= ``min_sim`` to other rows (not itself).
 
     The similarity is the dot product of ``vectors`` (the cosine of unit rows), or, with
     ``dense`` (unit rows, one per article), that cosine mixed with the rescaled cosine of
-    ``dense`` (see EMBED_FLOOR). Past EXACT_MAX_ARTICLES rows without ``dense``, only the pairs
-    sharing a rarer feature are compared (see candidate_neighbours).
+    ``dense`` (see ClusterParams.embed_weight and embed_floor). Past
+    ``params.exact_max_articles`` rows without ``dense``, only the pairs sharing a rarer
+    feature are compared (see candidate_neighbours).
     """
     n = vectors.shape[0]
-    if dense is None and n > EXACT_MAX_ARTICLES:
-        return candidate_neighbours(vectors, k, min_sim)
+    if dense is None and n > params.exact_max_articles:
+        return candidate_neighbours(vectors, k, min_sim, params.candidate_max_df)
+    weight, floor = params.embed_weight, params.embed_floor
     transposed = vectors.T.tocsr()  # measured: faster products than CSC here
     dense_t = None if dense is None else np.ascontiguousarray(dense.T)
     block = max(1, BLOCK_CELLS // max(n, 1))
@@ -72,9 +52,9 @@ def top_neighbours(
         if dense is not None and dense_t is not None:
             scores *= 1.0 - weight
             semantic = dense[start:stop] @ dense_t
-            semantic -= EMBED_FLOOR
+            semantic -= floor
             np.maximum(semantic, 0.0, out=semantic)
-            scores += (weight / (1.0 - EMBED_FLOOR)) * semantic
+            scores += (weight / (1.0 - floor)) * semantic
         local = np.arange(stop - start)
         scores[local, local + start] = 0.0  # an article is not its own neighbour
         r, c, s = _strongest(scores, k, min_sim)
@@ -86,18 +66,20 @@ def top_neighbours(
     return sp.csr_matrix((sims, (rows, cols)), shape=(n, n))
 
 
-def candidate_neighbours(vectors: sp.csr_matrix, k: int, min_sim: float) -> sp.csr_matrix:
-    """Like top_neighbours, with the features held by more than CANDIDATE_MAX_DF rows left out.
+def candidate_neighbours(
+    vectors: sp.csr_matrix, k: int, min_sim: float, max_df: int
+) -> sp.csr_matrix:
+    """Like top_neighbours, with the features held by more than ``max_df`` rows left out.
 
     Without them the product is sparse: a row meets only the few others that share a name or a
     rarer word with it, so the work grows with those pairs, not with the square of the window.
     The similarity is the dot product over the rarer features alone (a lower bound); frequent
     words count where rows are compared exactly (within a time slice, and between the slices'
-    groups while they are at most EXACT_MAX_ARTICLES).
+    groups while they are at most ClusterParams.exact_max_articles).
     """
     n = vectors.shape[0]
     df = np.bincount(vectors.indices, minlength=vectors.shape[1])
-    rare = _keep_columns(vectors, df <= CANDIDATE_MAX_DF)
+    rare = _keep_columns(vectors, df <= max_df)
     rows, cols, sims = _similar_pairs(rare, min_sim)
     # each pair was scored once (row < col); both articles see it
     return top_per_row(
@@ -200,10 +182,11 @@ def _strongest(dense: np.ndarray, k: int, min_sim: float) -> tuple[np.ndarray, .
 
 def smooth(
     vectors: sp.csr_matrix,
+    params: ClusterParams,
     neighbours: sp.csr_matrix | None = None,
-    weight: float = SMOOTH_WEIGHT,
 ) -> sp.csr_matrix:
-    """Each vector plus a weighted mean of its close neighbours, renormalised.
+    """Each vector plus a weighted mean of its close neighbours (by default its
+    ``params.smooth_neighbours`` closest), times ``params.smooth_weight``, renormalised.
 
     Neighbour j of i counts sim_ij^2 / sum_j sim_ij: the closest speak loudest, and the borrowed
     mass is at most the best similarity, so a lone, weak neighbour lends little (an article
@@ -211,12 +194,12 @@ def smooth(
     """
     graph = neighbours
     if graph is None:
-        graph = top_neighbours(vectors, SMOOTH_NEIGHBOURS, SMOOTH_MIN_SIM)
+        graph = top_neighbours(vectors, params.smooth_neighbours, params.smooth_min_sim, params)
     totals = np.asarray(graph.sum(axis=1)).ravel()
     graph.data **= 2
     graph = sp.csr_matrix(sp.diags(1 / np.maximum(totals, 1e-12)) @ graph)
-    borrowed = keep_largest(sp.csr_matrix(graph @ vectors), SMOOTH_MAX_TERMS)
-    return normalise_rows(vectors + weight * borrowed)
+    borrowed = keep_largest(sp.csr_matrix(graph @ vectors), params.smooth_max_terms)
+    return normalise_rows(vectors + params.smooth_weight * borrowed)
 
 
 def keep_largest(matrix: sp.csr_matrix, per_row: int) -> sp.csr_matrix:
