@@ -213,6 +213,27 @@ class FetchState:
 
 
 @dataclass(frozen=True)
+class FetchRecord:
+    """What one fetch of a source changes in its stored FetchState (see Storage.record_fetches).
+
+    ``url`` is the source's URL as configured: when it differs from the one the state was kept
+    for, the editor changed it and the old validators, failures and gone flag go.
+    ``keep_validators``: a failed fetch whose body answered 200 (a feed that would not parse)
+    keeps its validators, so an unchanged body costs a 304 next time instead of a parse.
+    """
+
+    source_id: str
+    result: FetchResult  # its body is not stored
+    now: datetime
+    new_articles: int = 0
+    url: str | None = None
+    next_fetch: datetime | None = None
+    gone: bool = False
+    feed_ttl: float | None = None
+    keep_validators: bool = False
+
+
+@dataclass(frozen=True)
 class SourceOutcome:
     """One source's result for a crawl: new items, not modified, or an error."""
 

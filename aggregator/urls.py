@@ -4,6 +4,7 @@ stripped) and the stable article ids made from them."""
 from __future__ import annotations
 
 import hashlib
+import re
 from urllib.parse import SplitResult, parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
 # Query parameters that only track the reader; they never change which article a URL names.
@@ -18,6 +19,7 @@ TRACKING_PARAMS = frozenset(
 
 
 _TAB_NEWLINE = str.maketrans("", "", "\t\n\r")
+_NOT_IN_URL = re.compile(r"[\s\x00-\x1f\x7f]")  # whitespace (any script's) and control characters
 
 
 def http_url(value: object) -> str:
@@ -29,7 +31,7 @@ def http_url(value: object) -> str:
     if not isinstance(value, str):
         return ""
     url = value.strip()
-    if not url or any(ch.isspace() or ord(ch) < 32 or ord(ch) == 127 for ch in url):
+    if not url or _NOT_IN_URL.search(url):
         return ""
     try:
         parts = urlsplit(url)

@@ -694,3 +694,73 @@ def test_progress_is_called_once_per_source(tmp_path: Path) -> None:
         crawl(config, storage, now=NOW, progress=seen.append)
         crawl(config, storage, now=NOW, progress=seen.append)  # both skipped: not due
     assert sorted(seen) == ["missing", "missing", "news", "news"]
+
+
+# -- at scale ---------------------------------------------------------------------------------
+
+
+def test_an_unreadable_feed_keeps_its_validators_and_is_not_parsed_again(
+    storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A feed that answered but would not parse costs a 304 next time, not a fetch and a parse
+    (a second crawl restarted the parse workers for five such feeds); it still fails."""
+    from aggregator.parse import worker as parse_worker
+
+    with LoopbackServer() as srv:
+        srv.routes["/feed"] = Response(
+            body=b"<rss><channel><item>", headers={**RSS, "ETag": '"v1"'}
+        )
+
+        def not_modified(request: Request) -> Response:
+            if request.headers.get("If-None-Match") == '"v1"':
+                return Response(status=304, headers={"ETag": '"v1"'})
+            return Response(body=b"<rss><channel><item>", headers={**RSS, "ETag": '"v1"'})
+
+        config = make_config(source("broken", srv.url("/feed")))
+        first = by_source(crawl(config, storage, now=NOW))["broken"]
+        srv.routes["/feed"] = not_modified
+        parses: list[bytes] = []
+        real = parse_worker.parse_feed_bounded
+        monkeypatch.setattr(
+            parse_worker,
+            "parse_feed_bounded",
+            lambda body, **kw: parses.append(body) or real(body, **kw),
+        )
+        second = by_source(crawl(config, storage, now=NOW + timedelta(hours=2), force=True))[
+            "broken"
+        ]
+        state = storage.fetch_state("broken")
+    assert first.status is FetchStatus.ERROR and first.error.startswith("not a feed")
+    assert srv.requests[-1].headers.get("If-None-Match") == '"v1"'
+    assert parses == []  # the 304 was enough
+    assert second.status is FetchStatus.ERROR and second.error == first.error
+    assert state.consecutive_failures == 2 and state.etag == '"v1"'
+
+
+def test_work_in_flight_is_bounded_by_the_concurrency_not_the_number_of_sources(
+    storage: Storage,
+) -> None:
+    """Every source used to start at once, and parsed feeds waited in memory for their turn:
+    memory grew with the source list. A source is now fetched only when one of a fixed number
+    of lanes (twice the fetch concurrency) is free."""
+    done = 0
+    in_flight: list[int] = []
+
+    def feed(request: Request) -> Response:
+        in_flight.append(len(in_flight) + 1 - done)  # requests so far, minus sources finished
+        return Response(body=fixture("news.rss", srv), headers=RSS)
+
+    with LoopbackServer() as srv:
+        srv.routes.update({f"/feed/{n}": feed for n in range(40)})
+        config = make_config(
+            *(source(f"s{n}", srv.url(f"/feed/{n}")) for n in range(40)), concurrency=2, per_host=2
+        )
+
+        def finished(_source_id: str) -> None:
+            nonlocal done
+            done += 1
+
+        report = crawl(config, storage, now=NOW, progress=finished)
+    assert len(report.outcomes) == 40 and report.failed == 0
+    assert len(in_flight) == 40
+    assert max(in_flight) <= 4  # 2 lanes per request slot

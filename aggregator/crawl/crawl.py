@@ -25,9 +25,10 @@ from aggregator import extract
 from aggregator.crawl.due import describe_wait, feed_ttl, is_due, next_fetch_time
 from aggregator.crawl.fetch import PAGE_ACCEPT, Fetcher, HttpResult
 from aggregator.crawl.items import (
-    articles_from_feed,
-    item_ids,
+    articles_from_items,
+    item_texts,
     merge_page,
+    named_items,
     needs_page,
     not_a_feed_reason,
 )
@@ -38,10 +39,12 @@ from aggregator.crawl.robots import (
     robots_rules,
     url_origin,
 )
-from aggregator.errors import NotAFeedError, StorageError
+from aggregator.errors import NotAFeedError, StorageError, WorkerError
 from aggregator.parse import worker as parse_worker
 from aggregator.records import (
     Article,
+    FeedItem,
+    FetchRecord,
     FetchResult,
     FetchState,
     FetchStatus,
@@ -54,6 +57,10 @@ from aggregator.store import Storage
 from aggregator.times import utcnow
 
 log = logging.getLogger("aggregator.crawl")
+
+# A batch of writes is stored once it holds this many new articles or sources' fetches.
+WRITE_ARTICLES = 2_000
+WRITE_SOURCES = 200
 
 P = ParamSpec("P")
 T = TypeVar("T")
@@ -130,13 +137,14 @@ async def _crawl(
     force: bool,
     progress: Progress | None,
 ) -> CrawlReport:
-    """The crawl on a running event loop: all sources concurrently, one outcome each."""
+    """The crawl on a running event loop: one outcome per source, a bounded number at a time."""
+    states = await asyncio.to_thread(storage.fetch_states)  # one query, not one per source
     async with Fetcher(settings.fetch) as fetcher:
-        crawler = _Crawler(fetcher, storage, settings, now)
+        crawler = _Crawler(fetcher, storage, settings, now, states)
         crawler.force = force
         crawler.progress = progress
         try:
-            results = await asyncio.gather(*(crawler.source(s) for s in chosen))
+            results = await crawler.run(chosen)
         finally:
             crawler.close()
     outcomes = tuple(r for r in results if isinstance(r, SourceOutcome))
@@ -144,17 +152,43 @@ async def _crawl(
     return CrawlReport(outcomes, skipped)
 
 
-class _Crawler:
-    """Shared state of one crawl: the fetcher, the storage and the clock."""
+@dataclass
+class _Written:
+    """A source's share of a pending write: its new articles and its fetch record."""
 
-    def __init__(self, fetcher: Fetcher, storage: Storage, settings: Settings, now: datetime):
+    index: int  # the source's place in the crawl's results
+    source: Source
+    state: FetchState
+    articles: list[Article]
+    record: FetchRecord
+
+
+class _Crawler:
+    """Shared state of one crawl: the fetcher, the storage and the clock.
+
+    Sources go through a fixed number of lanes (twice the fetch concurrency), so the work in
+    flight, and the memory it holds, is bounded by the concurrency, never by the number of
+    sources. Their writes are gathered and stored in batches, one transaction each.
+    """
+
+    def __init__(
+        self,
+        fetcher: Fetcher,
+        storage: Storage,
+        settings: Settings,
+        now: datetime,
+        states: dict[str, FetchState] | None = None,
+    ):
         self.fetcher = fetcher
         self.storage = storage
         self.crawl_interval = timedelta(minutes=settings.crawl_interval_minutes)
         self.settings = settings.fetch
         self.now = now
+        self.states = states if states is not None else {}
         self.force = False
         self.progress: Progress | None = None
+        self.lanes = 2 * self.settings.concurrency
+        self.results: list[SourceOutcome | SkippedSource] = []
         # robots.txt per origin, fetched once per crawl by whichever page asks first
         self._robots: dict[str, asyncio.Future[RobotsRules]] = {}
         # robots.txt Crawl-delay: one page at a time per origin, spaced by the delay
@@ -168,22 +202,37 @@ class _Crawler:
         # Parsing gets its own threads: a parse that overruns its time bound is abandoned, and
         # the default executor would make asyncio.run wait for it on the way out.
         self._parse_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="parse")
+        self._pending: list[_Written] = []
+        self._pending_ids: set[str] = set()
+        self._pending_articles = 0
 
     def close(self) -> None:
         self._parse_pool.shutdown(wait=False, cancel_futures=True)
+
+    async def run(self, sources: Sequence[Source]) -> list[SourceOutcome | SkippedSource]:
+        """Every source's outcome, in the order given."""
+        self.results = [SkippedSource(s.id, "not reached") for s in sources]
+        queue = iter(enumerate(sources))
+
+        async def lane() -> None:
+            for index, source in queue:  # the lanes share one iterator: each source once
+                self.results[index] = await self.source(source, index)
+
+        await asyncio.gather(*(lane() for _ in range(min(self.lanes, len(sources)))))
+        await self._flush()
+        return self.results
 
     async def _db(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         async with self._db_lock:
             return await asyncio.to_thread(func, *args, **kwargs)
 
-    async def source(self, source: Source) -> SourceOutcome | SkippedSource:
+    async def source(self, source: Source, index: int = -1) -> SourceOutcome | SkippedSource:
         """One source's outcome; nothing raised here reaches the other sources."""
         started = time.monotonic()
-        state = FetchState(source_id=source.id)
+        state = self.states.get(source.id, FetchState(source_id=source.id)).for_url(source.url)
         try:
-            state = (await self._db(self.storage.fetch_state, source.id)).for_url(source.url)
             skip = self._skip(source, state)
-            outcome: SourceOutcome | SkippedSource = skip or await self._crawl(source, state)
+            outcome: SourceOutcome | SkippedSource = skip or await self._crawl(source, state, index)
         except StorageError as exc:
             error = f"storage failed: {exc}"
             log.error("source %s (%s): %s", source.id, source.url, error)
@@ -238,19 +287,28 @@ class _Crawler:
             max_retry_after=timedelta(seconds=self.settings.max_retry_after),
         )
 
-    async def _crawl(self, source: Source, state: FetchState) -> SourceOutcome:
+    async def _crawl(self, source: Source, state: FetchState, index: int) -> SourceOutcome:
         result = await self.fetcher.get(
             source.url, etag=state.etag, last_modified=state.last_modified
         )
         if result.status is FetchStatus.NOT_MODIFIED:
+            if _unreadable_before(state):
+                # the body that would not parse last time, unchanged: the same failure, no parse
+                error = state.last_error or "not a feed"
+                return await self._failed(source, state, result, error, kept=True)
             # 304: no parse, nothing rewritten; only the source's health is noted
-            await self._db(
-                self.storage.record_fetch,
-                source.id,
-                result,
-                self.now,
-                url=source.url,
-                next_fetch=self._next_fetch(source, result, ttl=state.feed_ttl),
+            await self._write(
+                index,
+                source,
+                state,
+                [],
+                FetchRecord(
+                    source.id,
+                    result,
+                    self.now,
+                    url=source.url,
+                    next_fetch=self._next_fetch(source, result, ttl=state.feed_ttl),
+                ),
             )
             log.info("source %s (%s): not modified", source.id, source.url)
             return SourceOutcome(source.id, FetchStatus.NOT_MODIFIED)
@@ -258,52 +316,123 @@ class _Crawler:
             return await self._failed(source, state, result, result.error or "fetch failed")
         try:
             feed = await self._parse(result)
+            named = named_items(source, feed)
+            known = await self._db(self.storage.known_article_ids, [n[0][0] for n in named])
+            named = [n for n in named if n[0][0] not in known and n[0][0] not in self._pending_ids]
+            texts = await self._texts([item for _, item in named])
         except NotAFeedError as exc:
-            return await self._failed(source, state, result, not_a_feed_reason(exc))
+            return await self._failed(source, state, result, not_a_feed_reason(exc), kept=True)
         except TimeoutError:
             reason = f"parsing the feed took longer than {self.settings.parse_timeout:g} s"
-            return await self._failed(source, state, result, reason)
+            return await self._failed(source, state, result, reason, kept=True)
         ttl = feed_ttl(result.body)
         ttl_seconds = ttl.total_seconds() if ttl else None
-        known = await self._db(self.storage.known_article_ids, item_ids(source, feed))
-        fresh = articles_from_feed(source, feed, self.now, skip=known)
+        fresh = articles_from_items(source, named, texts, self.now, feed.language)
         fresh = await self._with_pages(source, fresh)
-        inserted = await self._db(self.storage.add_articles, fresh)
-        await self._db(
-            self.storage.record_fetch,
+        record = FetchRecord(
             source.id,
-            result,
+            replace(result, body=b""),
             self.now,
-            len(inserted),
+            len(fresh),
             url=source.url,
             next_fetch=self._next_fetch(source, result, ttl=ttl_seconds),
             feed_ttl=ttl_seconds,
         )
+        await self._write(index, source, state, fresh, record)
         log.info(
             "source %s (%s): %d items, %d new",
             source.id,
             source.url,
             len(feed.items),
-            len(inserted),
+            len(fresh),
         )
         return SourceOutcome(
-            source.id, FetchStatus.OK, new_articles=len(inserted), seen_items=len(feed.items)
+            source.id, FetchStatus.OK, new_articles=len(fresh), seen_items=len(feed.items)
         )
 
+    async def _texts(self, items: Sequence[FeedItem]) -> list[str]:
+        """The items' plain text: HTML converted in a worker process (the costly part of
+        reading a feed), plain text cleaned here."""
+        html = [item for item in items if item.summary_is_html]
+        if not html:
+            return [item.text for item in items]
+        job = functools.partial(
+            parse_worker.in_worker, item_texts, html, timeout=self.settings.parse_timeout
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            converted = iter(await loop.run_in_executor(self._parse_pool, job))
+        except WorkerError as exc:
+            raise NotAFeedError(f"reading its items' text {exc}") from None
+        return [next(converted) if item.summary_is_html else item.text for item in items]
+
+    # -- batched writes -------------------------------------------------------------------------
+
+    async def _write(
+        self,
+        index: int,
+        source: Source,
+        state: FetchState,
+        articles: list[Article],
+        record: FetchRecord,
+    ) -> None:
+        """Queue a source's new articles and fetch record; a batch is stored when it is full."""
+        self._pending.append(_Written(index, source, state, articles, record))
+        self._pending_ids.update(a.id for a in articles)
+        self._pending_articles += len(articles)
+        if self._pending_articles >= WRITE_ARTICLES or len(self._pending) >= WRITE_SOURCES:
+            await self._flush()
+
+    async def _flush(self) -> None:
+        """Store the pending batch in one transaction; if that fails, source by source, so a
+        failure is charged to the source whose write failed, as if there were no batching."""
+        batch, self._pending = self._pending, []
+        self._pending_ids = set()
+        self._pending_articles = 0
+        if not batch:
+            return
+        articles = [a for w in batch for a in w.articles]
+        try:
+            await self._db(self.storage.save_crawl, articles, [w.record for w in batch])
+            return
+        except StorageError as exc:
+            log.warning("storing a batch of %d sources failed (%s); one by one", len(batch), exc)
+        for written in batch:
+            try:
+                await self._db(self.storage.save_crawl, written.articles, [written.record])
+            except StorageError as exc:
+                error = f"storage failed: {exc}"
+                log.error("source %s (%s): %s", written.source.id, written.source.url, error)
+                await self._record_error(written.source, written.state, error)
+                if 0 <= written.index < len(self.results):
+                    self.results[written.index] = SourceOutcome(
+                        written.source.id, FetchStatus.ERROR, error=error
+                    )
+
     async def _failed(
-        self, source: Source, state: FetchState, result: FetchResult, error: str
+        self,
+        source: Source,
+        state: FetchState,
+        result: FetchResult,
+        error: str,
+        *,
+        kept: bool = False,
     ) -> SourceOutcome:
-        """Record and log an expected failure; the validators are not kept.
+        """Record and log an expected failure.
 
         The source backs off (or waits as long as the server's Retry-After asked); a 410 Gone
-        flags it so no later crawl fetches that URL again.
+        flags it so no later crawl fetches that URL again. ``kept``: the server answered with
+        a body that could not be read (or a 304 for that same body), whose validators are kept
+        so an unchanged body is not fetched and parsed again only to fail again.
         """
         gone = result.http_status == 410
         if gone:
             error += "; not fetched again until its URL changes"
         log.warning("source %s (%s): %s", source.id, source.url, error)
+        if kept and result.status is FetchStatus.NOT_MODIFIED:
+            result = replace(result, etag=state.etag, last_modified=state.last_modified)
         failed = replace(result, status=FetchStatus.ERROR, error=error, body=b"")
-        await self._store_failure(source, state, failed, gone=gone)
+        await self._store_failure(source, state, failed, gone=gone, kept=kept)
         return SourceOutcome(source.id, FetchStatus.ERROR, error=error)
 
     async def _record_error(self, source: Source, state: FetchState, error: str) -> None:
@@ -315,19 +444,26 @@ class _Crawler:
             log.exception("source %s: could not record the failure", source.id)
 
     async def _store_failure(
-        self, source: Source, state: FetchState, failed: FetchResult, *, gone: bool = False
+        self,
+        source: Source,
+        state: FetchState,
+        failed: FetchResult,
+        *,
+        gone: bool = False,
+        kept: bool = False,
     ) -> None:
         """Store one more consecutive failure and the backed-off time of the next fetch."""
         failures = state.consecutive_failures + 1
-        await self._db(
-            self.storage.record_fetch,
+        record = FetchRecord(
             source.id,
             failed,
             self.now,
             url=source.url,
             next_fetch=self._next_fetch(source, failed, failures=failures),
             gone=gone,
+            keep_validators=kept,
         )
+        await self._db(self.storage.record_fetches, [record])
 
     async def _parse(self, result: FetchResult) -> ParsedFeed:
         """Parse in a worker process that is killed past ``parse_timeout`` (a regex-pathological
@@ -417,6 +553,16 @@ class _Crawler:
         rules = robots_rules(result)
         log.info("robots.txt of %s: %s", origin, rules.why)
         return rules
+
+
+def _unreadable_before(state: FetchState) -> bool:
+    """The last fetch failed on a body the server sent (or confirmed with a 304): a feed that
+    would not parse. Other failures (no answer, an HTTP error) carry no such status."""
+    return (
+        state.last_status == FetchStatus.ERROR.value
+        and state.last_http_status in {200, 304}
+        and bool(state.last_error)
+    )
 
 
 def _max_age(result: FetchResult) -> timedelta | None:

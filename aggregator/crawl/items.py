@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import datetime
 
@@ -23,9 +23,23 @@ MAX_TITLE_FROM_TEXT = 120  # characters of text used as a title when an item has
 # -- pure decisions ------------------------------------------------------------------------------
 
 
-def item_ids(source: Source, feed: ParsedFeed) -> list[str]:
-    """The article id of each usable item of a feed, in feed order (for the store lookup)."""
-    return [ident[0] for ident in (_identity(source, item) for item in feed.items) if ident]
+Identity = tuple[str, str, str]  # (article id, link, guid) of a feed item
+
+
+def named_items(
+    source: Source, feed: ParsedFeed, *, skip: Collection[str] = ()
+) -> list[tuple[Identity, FeedItem]]:
+    """Each usable item of a feed with its identity, first of each id only, in feed order;
+    items whose id is in ``skip`` (already stored) are left out."""
+    out: list[tuple[Identity, FeedItem]] = []
+    seen = set(skip)
+    for item in feed.items:
+        identity = _identity(source, item)
+        if identity is None or identity[0] in seen:
+            continue
+        seen.add(identity[0])
+        out.append((identity, item))
+    return out
 
 
 def articles_from_feed(
@@ -35,15 +49,27 @@ def articles_from_feed(
 
     Items whose id is in ``skip`` (already stored) are left out before their text is made.
     """
-    out: dict[str, Article] = {}
-    seen = set(skip)
-    for item in feed.items:
-        identity = _identity(source, item)
-        if identity is None or identity[0] in seen:
-            continue
-        seen.add(identity[0])
-        out[identity[0]] = _article(source, item, now, identity, feed_language=feed.language)
-    return list(out.values())
+    named = named_items(source, feed, skip=skip)
+    return articles_from_items(source, named, [item.text for _, item in named], now, feed.language)
+
+
+def articles_from_items(
+    source: Source,
+    named: Sequence[tuple[Identity, FeedItem]],
+    texts: Sequence[str],
+    now: datetime,
+    feed_language: str = "",
+) -> list[Article]:
+    """Articles of ``source`` from named items and their plain texts (see item_texts)."""
+    return [
+        _article(source, item, now, identity, feed_language=feed_language, text=text)
+        for (identity, item), text in zip(named, texts, strict=True)
+    ]
+
+
+def item_texts(items: Sequence[FeedItem]) -> list[str]:
+    """The plain text of each item: the costly step of reading a feed, run in a worker."""
+    return [item.text for item in items]
 
 
 def article_from_item(
@@ -56,7 +82,7 @@ def article_from_item(
     return _article(source, item, now, identity, feed_language=feed_language)
 
 
-def _identity(source: Source, item: FeedItem) -> tuple[str, str, str] | None:
+def _identity(source: Source, item: FeedItem) -> Identity | None:
     """(article id, link, guid) of an item; None when nothing names it."""
     link = absolute_url(item.link) or absolute_url(item.guid)
     guid = item.guid or ("" if link else _content_key(item))
@@ -69,18 +95,20 @@ def _article(
     source: Source,
     item: FeedItem,
     now: datetime,
-    identity: tuple[str, str, str],
+    identity: Identity,
     *,
     feed_language: str,
+    text: str | None = None,
 ) -> Article:
     ident, link, _guid = identity
+    text = item.text if text is None else text
     return Article(
         id=ident,
         url=canonical_url(link) if link else "",
-        title=item.title or _title_from_text(item.text),
+        title=item.title or _title_from_text(text),
         source_id=source.id,
         source_name=source.name,
-        text=item.text,
+        text=text,
         published=plausible(item.published, now),
         fetched_at=now,
         language=source.language or item.language or feed_language,

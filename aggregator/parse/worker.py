@@ -9,7 +9,9 @@ other unreadable feed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from datetime import datetime
+from typing import Any, TypeVar
 
 from aggregator.errors import NotAFeedError, WorkerError
 from aggregator.parse import parse_feed
@@ -17,6 +19,7 @@ from aggregator.records import ParsedFeed
 from aggregator.workers import WorkerPool
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 WORKERS = 2  # parsing is CPU-bound; the crawl overlaps it with network I/O
 
@@ -46,6 +49,12 @@ def parse_feed_bounded(
     except WorkerError as exc:
         log.warning("parsing %s %s; gave up", url or "<feed>", exc)
         raise NotAFeedError(f"parsing {exc}") from None
+
+
+def in_worker(func: Callable[..., T], *args: Any, timeout: float, **kwargs: Any) -> T:
+    """Any other step of reading a feed (its items' plain text) in the same worker processes;
+    WorkerError when it takes longer than ``timeout``."""
+    return _workers.run(func, *args, timeout=timeout, **kwargs)
 
 
 def shutdown_workers() -> None:

@@ -1,0 +1,280 @@
+"""The crawl at scale, beside a naive crawler, on 200 real feeds served from 127.0.0.1.
+
+tests/support/feed_farm.py serves the 200 real feeds of fastfeedparser's benchmark data as any
+number of distinct sources over 20 ports, with ETag and Last-Modified. Each crawl runs as
+``aggregator crawl --force`` in its own process; its wall time and the peak resident memory of
+its whole process tree (workers included) are measured from outside. The naive crawler is what
+one would write in an afternoon: sequential urllib, feedparser, sqlite3, no conditional GET.
+
+Run from the repository root: ``.venv/bin/python -m benchmarks crawl``. Environment:
+``BENCH_CRAWL_SIZES`` (default ``200,1000,10000``), ``BENCH_CRAWL_PG=0`` to skip PostgreSQL,
+``BENCH_CRAWL_PAGES=0`` to skip the variant that also fetches article pages.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from tests.support.feed_farm import FEEDS, PAGES, FeedFarm
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
+NAIVE_SOURCES = 200
+
+
+@dataclass(frozen=True)
+class Measured:
+    seconds: float
+    peak_mb: float  # peak resident memory of the process tree
+    cpu: float  # CPU seconds of the process tree (user + system)
+    articles: int  # articles in the database afterwards
+
+    def rate(self, sources: int) -> float:
+        return sources / self.seconds
+
+
+def _tree_rss(root: int) -> int:
+    """Resident bytes of a process and all its descendants, from /proc."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                fields = handle.read().rsplit(b")", 1)[1].split()
+            with open(f"/proc/{entry}/statm", "rb") as handle:
+                pages = int(handle.read().split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        pid = int(entry)
+        children.setdefault(int(fields[1]), []).append(pid)
+        rss[pid] = pages * os.sysconf("SC_PAGE_SIZE")
+    total, todo = 0, [root]
+    while todo:
+        pid = todo.pop()
+        total += rss.get(pid, 0)
+        todo.extend(children.get(pid, ()))
+    return total
+
+
+def _measure(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
+    """Run a command: wall seconds, peak MB of its process tree (sampled every 50 ms) and the
+    CPU seconds of the tree (every descendant is reaped by the time it ends)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        args,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    peak = 0
+    done = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not done.wait(0.05):
+            peak = max(peak, _tree_rss(process.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    _, err = process.communicate()
+    seconds = time.perf_counter() - started
+    done.set()
+    sampler.join()
+    if process.returncode not in (0, 1):
+        raise RuntimeError(f"{args[:4]} failed: {err.decode()[-2000:]}")
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return seconds, peak / 2**20, cpu
+
+
+def _count(db_url: str) -> int:
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(db_url)
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(text("select count(*) from article")).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def _fresh_pg(name: str) -> str | None:
+    """A new empty PostgreSQL database, or None when the server is not there."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.exc import OperationalError
+
+    engine = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as connection:
+            connection.execute(text(f'drop database if exists "{name}"'))
+            connection.execute(text(f'create database "{name}"'))
+    except OperationalError:
+        return None
+    finally:
+        engine.dispose()
+    return f"{PG_SERVER}/{name}"
+
+
+def _sources_yaml(urls: list[str], data_dir: Path) -> str:
+    lines = [
+        "settings:",
+        f"  data_dir: {data_dir}",
+        "  fetch:",
+        "    allow_private_networks: true",  # the farm is on 127.0.0.1
+        "sources:",
+    ]
+    for j, url in enumerate(urls):
+        lines += [f"  - id: s{j}", f"    name: Source {j}", f"    url: {url}"]
+    return "\n".join(lines) + "\n"
+
+
+def crawl_twice(urls: list[str], tmp: Path, db_url: str) -> tuple[Measured, Measured]:
+    """The project: a first crawl into an empty database, then a second (all 304)."""
+    config = tmp / f"sources-{len(urls)}.yaml"
+    config.write_text(_sources_yaml(urls, tmp / "data"), encoding="utf-8")
+    command = [sys.executable, "-m", "aggregator", "crawl", "--force", "--config", str(config)]
+    out = []
+    for _ in range(2):
+        seconds, peak, cpu = _measure([*command, "--db", db_url])
+        out.append(Measured(seconds, peak, cpu, _count(db_url)))
+    return out[0], out[1]
+
+
+def naive_crawl(urls_file: str, db_path: str) -> None:
+    """What one would write first: fetch, parse, insert, one feed after the other."""
+    import urllib.request
+
+    import feedparser
+
+    db = sqlite3.connect(db_path)
+    db.execute(
+        "create table if not exists article (id text primary key, source text, title text, "
+        "summary text, published text)"
+    )
+    for number, url in enumerate(json.loads(Path(urls_file).read_text())):
+        try:
+            with urllib.request.urlopen(url, timeout=30) as response:
+                body = response.read()
+        except OSError:
+            continue
+        parsed = feedparser.parse(body)
+        rows = [
+            (
+                entry.get("link") or entry.get("id") or "",
+                f"s{number}",
+                entry.get("title", ""),
+                entry.get("summary", ""),
+                entry.get("published", ""),
+            )
+            for entry in parsed.entries
+        ]
+        db.executemany("insert or ignore into article values (?, ?, ?, ?, ?)", rows)
+        db.commit()
+    db.close()
+
+
+def naive_twice(urls: list[str], tmp: Path) -> tuple[Measured, Measured]:
+    urls_file, db_path = tmp / "naive-urls.json", tmp / "naive.db"
+    urls_file.write_text(json.dumps(urls))
+    code = (
+        "import sys; from benchmarks.bench_crawl import naive_crawl; "
+        "naive_crawl(sys.argv[1], sys.argv[2])"
+    )
+    out = []
+    for _ in range(2):
+        seconds, peak, cpu = _measure([sys.executable, "-c", code, str(urls_file), str(db_path)])
+        with sqlite3.connect(db_path) as db:
+            count = int(db.execute("select count(*) from article").fetchone()[0])
+        out.append(Measured(seconds, peak, cpu, count))
+    return out[0], out[1]
+
+
+def _row(label: str, sources: int, first: Measured, second: Measured, base: float) -> str:
+    """One table row; ``base`` is the naive crawler's feeds/s (0 for its own row)."""
+    return (
+        f"{label:<24} {sources:>7,} {first.seconds:>7.1f} {first.cpu:>6.1f} "
+        f"{first.rate(sources):>8.1f} "
+        f"{first.articles / first.seconds:>10,.0f} {max(first.peak_mb, second.peak_mb):>8,.0f} "
+        f"{second.seconds:>8.1f} {first.rate(sources) / base if base else 1:>6.1f}"
+    )
+
+
+def run() -> None:
+    if not (FEEDS / "benchmark_data_index.tsv").is_file():
+        print(f"skipped: {FEEDS.resolve()} not found (fresh clone without ../shared/data)")
+        return
+    sizes = [int(s) for s in os.environ.get("BENCH_CRAWL_SIZES", "200,1000,10000").split(",")]
+    use_pg = os.environ.get("BENCH_CRAWL_PG", "1") != "0"
+    header = (
+        f"{'crawler':<24} {'sources':>7} {'first s':>7} {'CPU s':>6} {'feeds/s':>8} "
+        f"{'articles/s':>10} "
+        f"{'peak MB':>8} {'second s':>8} {'x naive':>6}"
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp_name, FeedFarm() as farm:
+        tmp = Path(tmp_name)
+        naive_urls = farm.source_urls(NAIVE_SOURCES)
+        naive_first, naive_second = naive_twice(naive_urls, tmp)
+        print(header)
+        print(_row("naive (urllib+feedparser)", NAIVE_SOURCES, naive_first, naive_second, 0))
+        naive_rate = naive_first.rate(NAIVE_SOURCES)
+        naive_second_rate = NAIVE_SOURCES / naive_second.seconds
+        for size in sizes:
+            urls = farm.source_urls(size)
+            sqlite_url = f"sqlite:///{tmp / f'crawl-{size}.db'}"
+            first, second = crawl_twice(urls, tmp, sqlite_url)
+            print(_row("aggregator, SQLite", size, first, second, naive_rate))
+            print(
+                f"{'':<24} second crawl {size / second.seconds:,.0f} feeds/s = "
+                f"{size / second.seconds / naive_second_rate:.1f}x the naive crawler's second"
+            )
+            pg_url = _fresh_pg(f"bench_crawl_{size}") if use_pg else None
+            if pg_url is not None:
+                pg_first, pg_second = crawl_twice(urls, tmp, pg_url)
+                print(_row("aggregator, PostgreSQL", size, pg_first, pg_second, naive_rate))
+                print(
+                    f"{'':<24} PostgreSQL/SQLite time: first "
+                    f"{pg_first.seconds / first.seconds:.2f}, second "
+                    f"{pg_second.seconds / second.seconds:.2f}"
+                )
+    print("x naive: the project's feeds/s over the naive crawler's, first crawl")
+    if os.environ.get("BENCH_CRAWL_PAGES", "1") != "0" and PAGES.is_dir():
+        _pages()
+
+
+def _pages() -> None:
+    """Feeds whose items link to article pages on the farm: pages fetched and extracted."""
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-pages-") as tmp_name,
+        FeedFarm(pages=True) as farm,
+    ):
+        tmp = Path(tmp_name)
+        urls = farm.source_urls(200)
+        db_url = f"sqlite:///{tmp / 'pages.db'}"
+        first, _ = crawl_twice(urls, tmp, db_url)
+        from sqlalchemy import create_engine, text
+
+        engine = create_engine(db_url)
+        with engine.connect() as connection:
+            long = connection.execute(
+                text("select count(*) from article where length(text) > 1000")
+            ).scalar_one()
+        engine.dispose()
+        print(
+            f"with article pages: 200 sources, {first.articles:,} articles in "
+            f"{first.seconds:.1f} s, {long:,} with over 1,000 characters of text, peak "
+            f"{first.peak_mb:,.0f} MB"
+        )
