@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, BinaryIO, TextIO
 from urllib.parse import urlsplit
 
-from aggregator.parse.common import language_tag
 from aggregator.records import (
     MAX_NAME_CHARS,
     MAX_SUMMARY_CHARS,
@@ -25,7 +24,7 @@ from aggregator.records import (
     Story,
     Summary,
 )
-from aggregator.text import clean_text, one_line
+from aggregator.text import clean_text, language_tag, one_line
 from aggregator.times import iso, parse_iso, plausible
 from aggregator.urls import absolute_url, article_id, canonical_url
 

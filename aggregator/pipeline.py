@@ -11,21 +11,25 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Literal, TextIO
+from typing import TYPE_CHECKING, Literal, TextIO
 
-from aggregator.cluster.cluster import cluster_articles
-from aggregator.cluster.embed import Embedder, default_embedder
-from aggregator.crawl.crawl import CrawlReport, crawl
 from aggregator.errors import RunLockedError
 from aggregator.jsonl import article_to_json, story_to_json, write_lines
 from aggregator.rank import rank_stories
 from aggregator.records import Article, Story, Summary
-from aggregator.render.pages import render_site
 from aggregator.settings import Settings, TimeDiscount
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
-from aggregator.summarise.summariser import Summariser, needs_summary
 from aggregator.times import utcnow
+
+if TYPE_CHECKING:
+    from aggregator.cluster.embed import Embedder
+    from aggregator.crawl.crawl import CrawlReport
+    from aggregator.summarise.summariser import Summariser
+
+# Each stage imports its machinery when it runs (scikit-learn for clustering, aiohttp for the
+# crawl, jinja2 for rendering, openai for summaries): a command that runs one stage, or only
+# takes the run lock, starts without loading the others.
 
 log = logging.getLogger("aggregator.pipeline")
 
@@ -118,6 +122,8 @@ def run_lock(config: Config) -> Iterator[None]:
 
 
 def crawl_stage(config: Config, storage: Storage, now: datetime) -> CrawlReport:
+    from aggregator.crawl.crawl import crawl
+
     return crawl(config, storage, now=now)
 
 
@@ -135,6 +141,8 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
     later) would draw some borders elsewhere, minting and retiring ids with no news. Stories
     change only when articles arrive.
     """
+    from aggregator.cluster.cluster import cluster_articles
+
     articles = storage.articles(since=window.since, until=window.until)
     grouped_before = storage.story_of_articles(a.id for a in articles)
     if articles and len(grouped_before) == len(articles):
@@ -182,6 +190,8 @@ def embedder(settings: Settings) -> Embedder | None:
     """The sentence embedder settings ask for; None (TF-IDF only) when off or not installed."""
     if settings.cluster_embedder == "none":
         return None
+    from aggregator.cluster.embed import default_embedder
+
     found = default_embedder()
     if found is None:
         log.warning(
@@ -252,6 +262,8 @@ def summarise_stage(
     front: FrontPage | None = None,
 ) -> SummariseReport:
     """Write summaries for the page's stories whose members changed; reuse the rest."""
+    from aggregator.summarise.summariser import Summariser, needs_summary
+
     summariser = summariser or Summariser(settings.llm, language=settings.language)
     front = front or front_page(storage, window, settings)
     page, articles = front.stories, front.articles
@@ -282,6 +294,8 @@ def render_stage(
     templates_dir: Path | None = None,
 ) -> RenderReport:
     """Render the page's stories to out_dir, swapped in atomically."""
+    from aggregator.render.pages import render_site
+
     front = front or front_page(storage, window, settings)
     summaries: Mapping[str, Summary] = storage.summaries(s.id for s in front.stories)
     redirects = storage.redirects(s.id for s in front.stories)

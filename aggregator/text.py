@@ -12,6 +12,8 @@ import re
 import lxml.etree
 import lxml.html
 
+from aggregator.settings import LANGUAGE_PATTERN
+
 # C0/C1 control characters (except \t and \n), DEL, zero-width and BOM characters, and the
 # Unicode non-characters U+FFFE/U+FFFF: invisible noise that breaks XML feeds and dedup.
 _CONTROL = re.compile(
@@ -36,6 +38,7 @@ _BLOCK_TAGS = frozenset(
      "nav", "ol", "p", "pre", "section", "summary", "table", "tbody", "tfoot",
      "thead", "tr", "ul"}
 )  # fmt: skip
+_LANGUAGE_TAG = re.compile(LANGUAGE_PATTERN)
 _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGNORECASE)
 
 # Placeholders that survive whitespace collapsing and may stand in an lxml tree (which refuses
@@ -209,6 +212,17 @@ def html_to_text(html: str) -> str:
     except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
         return ""
     return "" if root is None else element_to_text(root)
+
+
+def language_tag(value: object) -> str:
+    """A BCP 47-looking tag ("en-US"), or "" for anything else."""
+    tag = str(value or "").strip().replace("_", "-")
+    if not _LANGUAGE_TAG.match(tag):
+        return ""
+    primary, *rest = tag.split("-")
+    # Canonical BCP 47 case: "en-US", "zh-Hant-TW".
+    subtags = [s.upper() if len(s) == 2 else s.title() if len(s) == 4 else s.lower() for s in rest]
+    return "-".join([primary.lower(), *subtags])
 
 
 # --- sentences --------------------------------------------------------------------------------

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import resource
 import sqlite3
 import subprocess
 import sys
@@ -30,6 +29,8 @@ from tests.support.feed_farm import FEEDS, PAGES, FeedFarm
 ROOT = Path(__file__).resolve().parents[1]
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 NAIVE_SOURCES = 200
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+_TICKS = os.sysconf("SC_CLK_TCK")
 
 
 @dataclass(frozen=True)
@@ -43,10 +44,12 @@ class Measured:
         return sources / self.seconds
 
 
-def _tree_rss(root: int) -> int:
-    """Resident bytes of a process and all its descendants, from /proc."""
+def _tree_rss(root: int, cpu: dict[int, float]) -> int:
+    """Resident bytes of a process and all its descendants, from /proc; ``cpu`` gets each
+    one's CPU seconds so far (user + system)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
+    ticks: dict[int, float] = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
@@ -59,19 +62,21 @@ def _tree_rss(root: int) -> int:
             continue
         pid = int(entry)
         children.setdefault(int(fields[1]), []).append(pid)
-        rss[pid] = pages * os.sysconf("SC_PAGE_SIZE")
+        rss[pid] = pages * _PAGE
+        ticks[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
     total, todo = 0, [root]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
+        if pid in ticks:
+            cpu[pid] = ticks[pid]
         todo.extend(children.get(pid, ()))
     return total
 
 
 def _measure(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
-    """Run a command: wall seconds, peak MB of its process tree (sampled every 50 ms) and the
-    CPU seconds of the tree (every descendant is reaped by the time it ends)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Run a command: wall seconds, peak MB of its process tree and the CPU seconds of the
+    tree (each process as last seen; both sampled from /proc every 50 ms)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         args,
@@ -81,12 +86,13 @@ def _measure(args: list[str], env: dict[str, str] | None = None) -> tuple[float,
         env={**os.environ, **(env or {})},
     )
     peak = 0
+    cpu: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
         nonlocal peak
         while not done.wait(0.05):
-            peak = max(peak, _tree_rss(process.pid))
+            peak = max(peak, _tree_rss(process.pid, cpu))
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -96,9 +102,7 @@ def _measure(args: list[str], env: dict[str, str] | None = None) -> tuple[float,
     sampler.join()
     if process.returncode not in (0, 1):
         raise RuntimeError(f"{args[:4]} failed: {err.decode()[-2000:]}")
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
-    return seconds, peak / 2**20, cpu
+    return seconds, peak / 2**20, sum(cpu.values())
 
 
 def _count(db_url: str) -> int:

@@ -203,7 +203,8 @@ class _Crawler:
         # the default executor would make asyncio.run wait for it on the way out.
         self._parse_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="parse")
         self._pending: list[_Written] = []
-        self._pending_ids: set[str] = set()
+        self._pending_ids: set[str] = set()  # ids of the articles queued
+        self._flushing_ids: set[str] = set()  # ids of the articles being stored
         self._pending_articles = 0
 
     def close(self) -> None:
@@ -223,8 +224,18 @@ class _Crawler:
         return self.results
 
     async def _db(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A write, off the event loop, one at a time."""
         async with self._db_lock:
             return await asyncio.to_thread(func, *args, **kwargs)
+
+    async def _read(self, func: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """A read, off the event loop; it need not wait for a batch being written (SQLite's
+        write-ahead log and PostgreSQL both let readers run beside the writer)."""
+        return await asyncio.to_thread(func, *args, **kwargs)
+
+    def _unwritten(self, article_id: str) -> bool:
+        """True for an article another source brought in this crawl, not stored yet."""
+        return article_id in self._pending_ids or article_id in self._flushing_ids
 
     async def source(self, source: Source, index: int = -1) -> SourceOutcome | SkippedSource:
         """One source's outcome; nothing raised here reaches the other sources."""
@@ -317,8 +328,8 @@ class _Crawler:
         try:
             feed = await self._parse(result)
             named = named_items(source, feed)
-            known = await self._db(self.storage.known_article_ids, [n[0][0] for n in named])
-            named = [n for n in named if n[0][0] not in known and n[0][0] not in self._pending_ids]
+            known = await self._read(self.storage.known_article_ids, [n[0][0] for n in named])
+            named = [n for n in named if n[0][0] not in known and not self._unwritten(n[0][0])]
             texts = await self._texts([item for _, item in named])
         except NotAFeedError as exc:
             return await self._failed(source, state, result, not_a_feed_reason(exc), kept=True)
@@ -338,16 +349,10 @@ class _Crawler:
             next_fetch=self._next_fetch(source, result, ttl=ttl_seconds),
             feed_ttl=ttl_seconds,
         )
-        await self._write(index, source, state, fresh, record)
-        log.info(
-            "source %s (%s): %d items, %d new",
-            source.id,
-            source.url,
-            len(feed.items),
-            len(fresh),
-        )
+        new = await self._write(index, source, state, fresh, record)
+        log.info("source %s (%s): %d items, %d new", source.id, source.url, len(feed.items), new)
         return SourceOutcome(
-            source.id, FetchStatus.OK, new_articles=len(fresh), seen_items=len(feed.items)
+            source.id, FetchStatus.OK, new_articles=new, seen_items=len(feed.items)
         )
 
     async def _texts(self, items: Sequence[FeedItem]) -> list[str]:
@@ -375,22 +380,36 @@ class _Crawler:
         state: FetchState,
         articles: list[Article],
         record: FetchRecord,
-    ) -> None:
-        """Queue a source's new articles and fetch record; a batch is stored when it is full."""
+    ) -> int:
+        """Queue a source's new articles and fetch record; a batch is stored when it is full.
+
+        The number of articles queued: one another source queued meanwhile (the same story
+        syndicated) counts for that source only.
+        """
+        articles = [a for a in articles if not self._unwritten(a.id)]
+        record = replace(record, new_articles=len(articles))
         self._pending.append(_Written(index, source, state, articles, record))
         self._pending_ids.update(a.id for a in articles)
         self._pending_articles += len(articles)
         if self._pending_articles >= WRITE_ARTICLES or len(self._pending) >= WRITE_SOURCES:
             await self._flush()
+        return len(articles)
 
     async def _flush(self) -> None:
         """Store the pending batch in one transaction; if that fails, source by source, so a
         failure is charged to the source whose write failed, as if there were no batching."""
         batch, self._pending = self._pending, []
-        self._pending_ids = set()
+        flushing, self._pending_ids = self._pending_ids, set()
         self._pending_articles = 0
         if not batch:
             return
+        self._flushing_ids |= flushing
+        try:
+            await self._store(batch)
+        finally:
+            self._flushing_ids -= flushing
+
+    async def _store(self, batch: list[_Written]) -> None:
         articles = [a for w in batch for a in w.articles]
         try:
             await self._db(self.storage.save_crawl, articles, [w.record for w in batch])

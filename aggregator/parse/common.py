@@ -10,11 +10,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aggregator.records import MAX_URL_CHARS, FeedItem
-from aggregator.settings import LANGUAGE_PATTERN
 from aggregator.text import clean_text, html_to_text
 from aggregator.urls import absolute_url
 
-LANGUAGE_TAG = re.compile(LANGUAGE_PATTERN)
 MARKUP = re.compile(r"<(?:[a-zA-Z][a-zA-Z0-9]*[\s>/]|/[a-zA-Z]|!--)")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".gif", ".webp", ".avif", ".svg")
 
@@ -50,17 +48,6 @@ def struct_to_datetime(value: object) -> datetime | None:
         return datetime(*value[:6], tzinfo=UTC)
     except (ValueError, OverflowError):
         return None
-
-
-def language_tag(value: object) -> str:
-    """A BCP 47-looking tag ("en-US"), or "" for anything else."""
-    tag = str(value or "").strip().replace("_", "-")
-    if not LANGUAGE_TAG.match(tag):
-        return ""
-    primary, *rest = tag.split("-")
-    # Canonical BCP 47 case: "en-US", "zh-Hant-TW".
-    subtags = [s.upper() if len(s) == 2 else s.title() if len(s) == 4 else s.lower() for s in rest]
-    return "-".join([primary.lower(), *subtags])
 
 
 def looks_like_image(media: Mapping[str, Any]) -> bool:

@@ -26,7 +26,7 @@ from feedparser.urls import _urljoin
 
 from aggregator.parse import common
 from aggregator.records import MAX_NAME_CHARS, MAX_TITLE_CHARS, MAX_URL_CHARS, FeedItem, ParsedFeed
-from aggregator.text import clean_text, html_to_text
+from aggregator.text import clean_text, html_to_text, language_tag
 from aggregator.times import plausible
 
 # Relative links resolved against xml:base: feedparser's rules are the reference.
@@ -265,8 +265,8 @@ def _feed_language(feed: Mapping[str, Any], head: bytes) -> str:
     for pattern in (_LANGUAGE_TAG, _ROOT_LANG):
         match = pattern.search(head)
         if match:
-            return common.language_tag(match[1].decode("utf-8", "replace"))
-    return common.language_tag(feed.get("language"))
+            return language_tag(match[1].decode("utf-8", "replace"))
+    return language_tag(feed.get("language"))
 
 
 def _plain_utf8(body: bytes, content_type: str) -> bool:
@@ -427,7 +427,7 @@ def _summary(entry: Mapping[str, Any]) -> tuple[str, bool]:
 def _entry_language(entry: Mapping[str, Any]) -> str:
     for content in entry.get("content") or []:
         if isinstance(content, dict):
-            tag = common.language_tag(content.get("language"))
+            tag = language_tag(content.get("language"))
             if tag:
                 return tag
     return ""

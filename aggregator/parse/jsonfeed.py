@@ -14,7 +14,6 @@ from aggregator.parse.common import (
     MARKUP,
     feed_link,
     has_content,
-    language_tag,
     plain_line,
     struct_to_datetime,
 )
@@ -26,7 +25,7 @@ from aggregator.records import (
     FeedItem,
     ParsedFeed,
 )
-from aggregator.text import clean_text, html_to_text
+from aggregator.text import clean_text, html_to_text, language_tag
 from aggregator.times import plausible
 
 # --- JSON Feed (https://jsonfeed.org), which feedparser 6 does not read ----------------------

@@ -14,13 +14,12 @@ from aggregator.errors import NotAFeedError
 from aggregator.parse.common import (
     feed_link,
     has_content,
-    language_tag,
     looks_like_image,
     plain_line,
     struct_to_datetime,
 )
 from aggregator.records import MAX_NAME_CHARS, MAX_TITLE_CHARS, MAX_URL_CHARS, FeedItem, ParsedFeed
-from aggregator.text import clean_text
+from aggregator.text import clean_text, language_tag
 from aggregator.times import plausible
 
 # Exceptions feedparser reports for feeds that are fine apart from a charset/content-type label.
