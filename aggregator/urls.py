@@ -96,10 +96,15 @@ def canonical_url(url: str) -> str:
     return urlunsplit((scheme, host, path, urlencode(query, doseq=True), ""))
 
 
-def article_id(url: str = "", guid: str = "", source_id: str = "") -> str:
-    """Stable id from the canonical link; the source-scoped GUID when there is no link."""
+def article_id(
+    url: str = "", guid: str = "", source_id: str = "", *, canonical: bool = False
+) -> str:
+    """Stable id from the canonical link; the source-scoped GUID when there is no link.
+
+    ``canonical``: ``url`` is canonical_url's result already (it is not made again).
+    """
     if url:
-        key = "url:" + canonical_url(url)
+        key = "url:" + (url if canonical else canonical_url(url))
     elif guid:
         key = f"guid:{source_id}:{guid.strip()}"
     else:

@@ -23,7 +23,7 @@ MAX_TITLE_FROM_TEXT = 120  # characters of text used as a title when an item has
 # -- pure decisions ------------------------------------------------------------------------------
 
 
-Identity = tuple[str, str, str]  # (article id, link, guid) of a feed item
+Identity = tuple[str, str, str]  # (article id, canonical link, guid) of a feed item
 
 
 def named_items(
@@ -83,12 +83,13 @@ def article_from_item(
 
 
 def _identity(source: Source, item: FeedItem) -> Identity | None:
-    """(article id, link, guid) of an item; None when nothing names it."""
+    """(article id, canonical link, guid) of an item; None when nothing names it."""
     link = absolute_url(item.link) or absolute_url(item.guid)
     guid = item.guid or ("" if link else _content_key(item))
     if not link and not guid:
         return None
-    return article_id(link, guid, source.id), link, guid
+    link = canonical_url(link) if link else ""
+    return article_id(link, guid, source.id, canonical=True), link, guid
 
 
 def _article(
@@ -104,7 +105,7 @@ def _article(
     text = item.text if text is None else text
     return Article(
         id=ident,
-        url=canonical_url(link) if link else "",
+        url=link,
         title=item.title or _title_from_text(text),
         source_id=source.id,
         source_name=source.name,

@@ -21,7 +21,7 @@ from aggregator.workers import WorkerPool
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-WORKERS = 2  # parsing is CPU-bound; the crawl overlaps it with network I/O
+WORKERS = 3  # parsing is CPU-bound; the crawl overlaps it with network I/O
 
 _workers = WorkerPool(WORKERS)
 
