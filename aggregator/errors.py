@@ -30,7 +30,13 @@ class StorageError(UserError):
 
 
 class RunLockedError(UserError):
-    """Another run holds the lock: this one must not write anything."""
+    """Another run holds the lock: this one must not write anything (exit code 75, retry
+    later)."""
+
+
+class Interrupted(AggregatorError):
+    """A stop was asked for (SIGTERM, SIGINT) and the run ended between two stages: the stages
+    before finished and were stored, the rest did not start. The message says where."""
 
 
 class DuplicateSourceError(UserError):

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import hashlib
 import logging
 import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
-from aggregator.errors import RunLockedError
+from aggregator.errors import Interrupted, RunLockedError
+from aggregator.healthfile import Recorder
 from aggregator.jsonl import article_to_json, story_to_json, write_lines
 from aggregator.rank import rank_stories
 from aggregator.records import Article, Story, Summary
@@ -96,11 +98,33 @@ def templates_dir(config: Config) -> Path | None:
     return path if path.is_absolute() else config.base_dir / path
 
 
+def settings_path(config: Config, value: str) -> Path:
+    """A path from settings: relative ones are relative to the config file's folder."""
+    path = Path(value)
+    return path if path.is_absolute() else config.base_dir / path
+
+
+def health_path(config: Config) -> Path | None:
+    """Where runs write the health file (settings.health_file), or None for nowhere."""
+    value = config.settings.health_file
+    return settings_path(config, value) if value else None
+
+
+# The PostgreSQL advisory lock every run of every machine takes on a shared database: a fixed
+# 64-bit key derived from a name, so no other application's lock is likely to collide with it.
+RUN_LOCK_KEY = int.from_bytes(hashlib.sha256(b"aggregator run").digest()[:8], "big", signed=True)
+
+
 @contextmanager
-def run_lock(config: Config) -> Iterator[None]:
-    """One run at a time per data directory; a second run is refused, never queued."""
-    data = Path(config.settings.data_dir)
-    data = data if data.is_absolute() else config.base_dir / data
+def run_lock(config: Config, storage: Storage | None = None) -> Iterator[None]:
+    """One run at a time; a second run is refused (RunLockedError), never queued.
+
+    A file lock in the data directory serialises the runs of one machine (and of SQLite); with
+    ``storage`` on PostgreSQL an advisory lock also serialises machines sharing the database.
+    Both belong to the process: the kernel drops the first and the server the second when it
+    ends, however it ends, so a killed run never blocks the next.
+    """
+    data = settings_path(config, config.settings.data_dir)
     data.mkdir(parents=True, exist_ok=True)
     path = data / "aggregator.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -113,7 +137,17 @@ def run_lock(config: Config) -> Iterator[None]:
             ) from exc
         os.ftruncate(fd, 0)
         os.write(fd, str(os.getpid()).encode())
-        yield
+        if storage is None:
+            yield
+            return
+        with storage.advisory_lock(RUN_LOCK_KEY) as taken:
+            if not taken:
+                raise RunLockedError(
+                    "another aggregator run holds the run lock of PostgreSQL database "
+                    f"{storage.engine.url.database!r} (from another data directory or "
+                    "machine); wait for it to finish"
+                )
+            yield
     finally:
         os.close(fd)  # closing releases the lock
 
@@ -312,14 +346,27 @@ def render_stage(
     return RenderReport(path=path, stories=len(front.stories))
 
 
+Stop = Callable[[], bool]  # asked between stages: True ends the run there (Interrupted)
+
+
+def go_on(stop: Stop | None, next_stage: str) -> None:
+    """Raise Interrupted, naming the stage that will not run, when a stop was asked for."""
+    if stop is not None and stop():
+        raise Interrupted(f"stopped before {next_stage}, as asked")
+
+
 def digest(
-    config: Config, storage: Storage, window: Window, out_dir: Path
+    config: Config, storage: Storage, window: Window, out_dir: Path, *, stop: Stop | None = None
 ) -> tuple[ClusterReport, SummariseReport, RenderReport]:
-    """Cluster, summarise and render: everything after the crawl."""
+    """Cluster, summarise and render: everything after the crawl. ``stop`` is asked before
+    each stage: a stop ends the digest between stages, never inside one."""
     settings = config.settings
+    go_on(stop, "clustering")
     clustered = cluster_stage(storage, settings, window)
+    go_on(stop, "summarising")
     front = front_page(storage, window, settings)  # summarising changes no story or ranking
     summarised = summarise_stage(storage, settings, window, front=front)
+    go_on(stop, "rendering")
     templates = templates_dir(config)
     rendered = render_stage(
         storage, settings, window, out_dir, front=front, templates_dir=templates
@@ -335,8 +382,11 @@ def run_once(
     window: Window | None = None,
     out_dir: Path | None = None,
     do_crawl: bool = True,
+    stop: Stop | None = None,
 ) -> RunReport:
-    """One full cycle under the run lock: crawl at ``now``, then digest ``window``.
+    """One full cycle under the run lock: crawl at ``now``, then digest ``window``; then the
+    health file (settings.health_file), if set, says how each went. A run refused by the lock
+    writes nothing, the health file included.
 
     The window defaults to settings.window_hours up to ``now``; pass Window.last(now, None)
     for all of history.
@@ -344,10 +394,48 @@ def run_once(
     now = now or utcnow()
     window = window or Window.last(now, config.settings.window_hours)
     out = out_dir or output_dir(config)
-    with run_lock(config):
-        crawled = crawl_stage(config, storage, now) if do_crawl else None
-        clustered, summarised, rendered = digest(config, storage, window, out)
+    health = Recorder(health_path(config))
+    with run_lock(config, storage):
+        try:
+            crawled: CrawlReport | None = None
+            if do_crawl:
+                with health.job("crawl") as note:
+                    crawled = crawl_stage(config, storage, now)
+                    note(crawl_counts(crawled), failed=crawled.all_failed)
+            with health.job("digest") as note:
+                clustered, summarised, rendered = digest(config, storage, window, out, stop=stop)
+                note(digest_counts(clustered, summarised, rendered))
+        finally:
+            health.write()
     return RunReport(crawled, clustered, summarised, rendered)
+
+
+def crawl_counts(report: CrawlReport) -> dict[str, int]:
+    """A crawl's numbers, as the health file keeps them."""
+    return {
+        "sources": len(report.outcomes) + len(report.skipped),
+        "fetched": report.fetched,
+        "not_modified": report.not_modified,
+        "failed": report.failed,
+        "skipped": len(report.skipped),
+        "new_articles": report.new_articles,
+    }
+
+
+def digest_counts(
+    clustered: ClusterReport, summarised: SummariseReport, rendered: RenderReport
+) -> dict[str, int]:
+    """A digest's numbers, as the health file keeps them."""
+    return {
+        "articles": clustered.articles,
+        "stories": clustered.stories,
+        "new_stories": clustered.new_stories,
+        "merged": clustered.merged,
+        "summaries_written": summarised.written,
+        "llm_summaries": summarised.llm,
+        "fallbacks": summarised.fallbacks,
+        "stories_rendered": rendered.stories,
+    }
 
 
 def export(

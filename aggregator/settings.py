@@ -9,9 +9,10 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from aggregator import PROJECT_URL, __version__
+from aggregator.cron import parse_cron
 
 # A BCP 47-looking language tag: "en", "de", "pt-BR", "zh-Hant-TW".
 LANGUAGE_PATTERN = r"^[A-Za-z]{2,8}(?:-[A-Za-z0-9]{1,8})*$"
@@ -232,8 +233,23 @@ class Settings(_Strict):
     templates_dir: str | None = None
     data_dir: str = "data"
     db_url: str | None = None  # any SQLAlchemy URL; default sqlite:///<data_dir>/aggregator.db
+    # a source's default interval between fetches (its own `interval` wins)
     crawl_interval_minutes: float = Field(30.0, gt=0, le=10_080)
-    digest_interval_minutes: float = Field(60.0, gt=0, le=10_080)
+    # `aggregator schedule`: the digest (cluster, summarise, render) at the times of this cron
+    # expression, read in `timezone`; the crawl wakes when the earliest source is due, never
+    # sooner than crawl_min_wait_minutes after the last crawl nor later than the max
+    digest_cron: str = Field("0 * * * *", description="minute hour day month weekday")
+    # the older way, kept working: digest every this many minutes instead (not with digest_cron)
+    digest_interval_minutes: float | None = Field(None, gt=0, le=10_080)
+    timezone: str = Field("UTC", description="IANA time zone of digest_cron, e.g. Europe/Berlin")
+    crawl_min_wait_minutes: float = Field(1.0, gt=0, le=1_440)
+    crawl_max_wait_minutes: float = Field(60.0, gt=0, le=10_080)
+    # a job that could not start on time (the machine slept, another job ran long) still runs
+    # this late; later, it is skipped until its next time (missed runs are coalesced into one)
+    misfire_grace_minutes: float = Field(10.0, gt=0, le=1_440)
+    # a JSON file written (atomically) after each run for monitors; `aggregator status
+    # --healthcheck` reads it; relative: from the config file's folder
+    health_file: str | None = None
     # similarity two groups of articles need to form one story; None: the method's tuned default
     # (ClusterParams' tfidf_threshold for TF-IDF, embed_threshold with embeddings)
     cluster_threshold: float | None = Field(None, gt=0, lt=1, description="similarity to join")
@@ -260,6 +276,36 @@ class Settings(_Strict):
     fetch: FetchSettings = FetchSettings()
     llm: LLMSettings = LLMSettings()
 
+    @field_validator("digest_cron")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        parse_cron(value)  # its ValueError says what is wrong
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _timezone(cls, value: str) -> str:
+        import zoneinfo
+
+        try:
+            zoneinfo.ZoneInfo(value)
+        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}; use an IANA name such as UTC or Europe/Berlin"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _schedule(self) -> Settings:
+        if self.digest_interval_minutes is not None and "digest_cron" in self.model_fields_set:
+            raise ValueError(
+                "set digest_cron or digest_interval_minutes, not both (digest_cron is the "
+                "newer way: '0 * * * *' digests every hour on the hour)"
+            )
+        if self.crawl_min_wait_minutes > self.crawl_max_wait_minutes:
+            raise ValueError("crawl_min_wait_minutes is more than crawl_max_wait_minutes")
+        return self
+
     def resolved_db_url(self, base_dir: Path | None = None) -> str:
         """The database URL: explicit setting, else a SQLite file under ``data_dir``."""
         if self.db_url:
@@ -276,6 +322,14 @@ def apply_environment(settings: Settings, env: dict[str, str] | None = None) -> 
     update: dict[str, object] = {}
     if env.get("AGGREGATOR_DB_URL"):
         update["db_url"] = env["AGGREGATOR_DB_URL"]
+    # where a deployment keeps its state, whatever the editor's file says (systemd, Docker)
+    for name, field in (
+        ("AGGREGATOR_DATA_DIR", "data_dir"),
+        ("AGGREGATOR_OUTPUT_DIR", "output_dir"),
+        ("AGGREGATOR_HEALTH_FILE", "health_file"),
+    ):
+        if env.get(name):
+            update[field] = env[name]
     llm_update: dict[str, object] = {}
     if env.get("OPENAI_BASE_URL") and not settings.llm.base_url:
         llm_update["base_url"] = env["OPENAI_BASE_URL"]

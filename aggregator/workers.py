@@ -17,6 +17,7 @@ import multiprocessing
 import multiprocessing.context
 import os
 import select
+import signal
 import threading
 import time
 from collections.abc import Callable
@@ -34,7 +35,12 @@ PRELOAD = ["aggregator.extract", "aggregator.parse", "aggregator.crawl.items"]
 
 
 def _die_with(parent: int) -> None:
-    """Pool initializer: a thread that ends this worker as soon as ``parent`` is gone."""
+    """Pool initializer: a thread that ends this worker as soon as ``parent`` is gone.
+
+    It also ignores SIGINT: Ctrl-C reaches every process of the terminal's process group, and
+    the parent, which finishes its current stage on the first one, still needs its workers.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     try:
         handle: int | None = os.pidfd_open(parent)  # Linux: readable once the process exits
     except ProcessLookupError:

@@ -23,7 +23,16 @@ IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 def _allow_loopback(monkeypatch: pytest.MonkeyPatch) -> None:
     """Tests serve everything on 127.0.0.1, which the fetcher refuses by default."""
     monkeypatch.setenv("AGGREGATOR_ALLOW_PRIVATE_NETWORKS", "1")
-    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "AGGREGATOR_DB_URL"):
+    for name in (
+        "OPENAI_API_KEY",
+        "OPENAI_BASE_URL",
+        "OPENAI_MODEL",
+        "AGGREGATOR_DB_URL",
+        "AGGREGATOR_DATA_DIR",
+        "AGGREGATOR_OUTPUT_DIR",
+        "AGGREGATOR_HEALTH_FILE",
+        "AGGREGATOR_LOG_FORMAT",
+    ):
         monkeypatch.delenv(name, raising=False)
 
 

@@ -28,7 +28,11 @@ if TYPE_CHECKING:
     from aggregator.sources.load import Config
     from aggregator.store import Storage
 
-EXIT_OK, EXIT_PARTIAL, EXIT_USAGE = 0, 1, 2
+# Exit codes cron, systemd and monitors can act on (README, "Exit codes"): 0 done; 1 done, but
+# some of it failed (every source, some ingest lines, a stale health check); 2 fix something
+# first (sources.yaml, the database, the arguments); 70 a bug (the traceback is logged); 75
+# another run holds the lock: nothing was written, try again later (sysexits' EX_TEMPFAIL).
+EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_SOFTWARE, EXIT_LOCKED = 0, 1, 2, 70, 75
 DEFAULT_CONFIG = "sources.yaml"  # looked for in the working directory without --config
 
 Handler = Callable[[argparse.Namespace], int]
@@ -85,6 +89,7 @@ def shared_options() -> Shared:
         help="SQLAlchemy database URL (default: $AGGREGATOR_DB_URL or a SQLite file in data_dir)",
     )
     common.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    add_log_format(common, default=argparse.SUPPRESS)
     clock = argparse.ArgumentParser(add_help=False)
     clock.add_argument(
         "--now",
@@ -102,6 +107,17 @@ def shared_options() -> Shared:
         help="look at articles of the last HOURS hours (default: window_hours, 24) or 'all'",
     )
     return Shared(common=common, clock=clock, window=window)
+
+
+def add_log_format(parser: argparse.ArgumentParser, *, default: str) -> None:
+    """--log-format: before the command (``aggregator --log-format json run``) or after it."""
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default=default,
+        help="log lines as text (default) or as JSON objects, one per line, on stderr "
+        "(default: $AGGREGATOR_LOG_FORMAT or text)",
+    )
 
 
 def add_command(
@@ -183,7 +199,7 @@ def stage_run(args: argparse.Namespace) -> Iterator[tuple[Config, Window, Storag
 
     config = config_from(args)
     window = window_from(args, config)
-    with open_database(args, config) as storage, run_lock(config):
+    with open_database(args, config) as storage, run_lock(config, storage):
         yield config, window, storage
 
 

@@ -33,7 +33,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
 
     config = config_from(args, required=True, crawls=True)
     now = now_from(args)
-    with open_database(args, config) as storage, run_lock(config):
+    with open_database(args, config) as storage, run_lock(config, storage):
         if sys.stdout.isatty():
             report = _crawl_with_progress(config, storage, now, force=args.force)
         else:

@@ -8,13 +8,23 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 
-from aggregator import __version__
+from aggregator import __version__, logs
 from aggregator.cli import crawl, data, run, sources, stages
-from aggregator.cli.common import EXIT_OK, EXIT_USAGE, shared_options
-from aggregator.errors import ConfigError, UserError
+from aggregator.cli.common import (
+    EXIT_LOCKED,
+    EXIT_OK,
+    EXIT_SOFTWARE,
+    EXIT_USAGE,
+    add_log_format,
+    shared_options,
+)
+from aggregator.errors import ConfigError, RunLockedError, UserError
+
+log = logging.getLogger("aggregator")
 
 GROUPS = (run, crawl, stages, data, sources)  # the order of the commands in --help
 
@@ -29,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
+    add_log_format(parser, default=None)  # type: ignore[arg-type]
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     shared = shared_options()
     for group in GROUPS:
@@ -39,22 +50,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    level = logging.WARNING - 10 * min(args.verbose, 2)
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s")
-    if not args.verbose:
-        # the crawl summary prints one line per problem source; its log line would repeat it
-        logging.getLogger("aggregator.crawl").setLevel(logging.ERROR)
+    log_format = args.log_format or os.environ.get("AGGREGATOR_LOG_FORMAT", "").strip() or "text"
+    log_format = log_format if log_format in logs.FORMATS else "text"
+    logs.configure(log_format, args.verbose)
+    # crawl and run print one line per problem source; as text, its log line would repeat it
+    # (the daemon prints no such lines, and JSON lines are for machines: both keep the log)
+    quiet = not args.verbose and log_format == "text" and args.command != "schedule"
+    logging.getLogger("aggregator.crawl").setLevel(logging.ERROR if quiet else logging.NOTSET)
     try:
         return int(args.handler(args))
     except UserError as exc:
         for problem in exc.problems if isinstance(exc, ConfigError) else [str(exc)]:
-            print(f"error: {problem}", file=sys.stderr)
-        return EXIT_USAGE
+            if log_format == "json":
+                log.error(problem)
+            else:
+                print(f"error: {problem}", file=sys.stderr)
+        return EXIT_LOCKED if isinstance(exc, RunLockedError) else EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
         return EXIT_OK
+    except Exception:
+        log.critical("unexpected error: a bug; please report it with this traceback", exc_info=True)
+        return EXIT_SOFTWARE
 
 
 if __name__ == "__main__":

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from aggregator.cli.common import (
+    EXIT_LOCKED,
     EXIT_OK,
     EXIT_PARTIAL,
     Shared,
@@ -17,6 +18,9 @@ from aggregator.cli.common import (
     open_database,
     window_from,
 )
+
+if TYPE_CHECKING:
+    from datetime import datetime
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -78,20 +82,53 @@ def add_run(sub: Subparsers, shared: Shared) -> None:
 
 
 def cmd_schedule(args: argparse.Namespace) -> int:
+    import logging
+
     from aggregator.pipeline import output_dir
-    from aggregator.schedule import Cycle, build_scheduler
+    from aggregator.schedule import Cycle, build_scheduler, next_digest, run_first, run_forever
+    from aggregator.times import utcnow
 
     config = config_from(args, required=True, crawls=True)
+    logging.getLogger("aggregator.schedule").setLevel(logging.INFO)  # one line per job
+    s = config.settings
+    digest_when = (
+        f"every {s.digest_interval_minutes:g} min"
+        if s.digest_interval_minutes is not None
+        else f"at '{s.digest_cron}' ({s.timezone})"
+    )
+    clock = (lambda: args.now) if args.now else utcnow
     with open_database(args, config) as storage:
-        scheduler = build_scheduler(Cycle(config, storage, output_dir(config, args.out)))
-        s = config.settings
+        cycle = Cycle(config, storage, output_dir(config, args.out), clock=clock)
+        if args.once:
+            outcomes = run_first(cycle)
+            now = cycle.clock()
+            for job, outcome in outcomes.items():
+                print(f"{job}: {outcome}")
+            if "crawl" not in outcomes:
+                print("crawl: no source due")
+            print(f"next crawl: {_at(cycle.next_crawl, 'UTC')} (when the earliest source is due)")
+            print(f"next digest: {_at(next_digest(s, now), s.timezone)} ({digest_when})")
+            if "locked" in outcomes.values():
+                return EXIT_LOCKED
+            return EXIT_PARTIAL if "failed" in outcomes.values() else EXIT_OK
+        scheduler = build_scheduler(cycle)
         print(
-            f"Crawling every {s.crawl_interval_minutes:g} min, digest every "
-            f"{s.digest_interval_minutes:g} min; Ctrl-C stops."
+            f"Crawling each source when it is due (waking every {s.crawl_min_wait_minutes:g} "
+            f"to {s.crawl_max_wait_minutes:g} min), digest {digest_when} and now; "
+            "SIGTERM or Ctrl-C stops after the current stage.",
+            flush=True,
         )
-        with contextlib.suppress(KeyboardInterrupt, SystemExit):
-            scheduler.start()
+        run_forever(cycle, scheduler)
     return EXIT_OK
+
+
+def _at(moment: datetime | None, zone: str) -> str:
+    """'2026-12-04 06:30:00 CET' in time zone ``zone``."""
+    import zoneinfo
+
+    if moment is None:
+        return "never"
+    return moment.astimezone(zoneinfo.ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M:%S %Z")
 
 
 def add_schedule(sub: Subparsers, shared: Shared) -> None:
@@ -99,11 +136,19 @@ def add_schedule(sub: Subparsers, shared: Shared) -> None:
         sub,
         "schedule",
         cmd_schedule,
-        "Run forever: crawl and digest on the intervals set in sources.yaml.",
-        "aggregator schedule --config /etc/aggregator/sources.yaml",
-        [shared.common],
+        "Run until stopped: crawl each source when it is due, digest at the times of "
+        "digest_cron; one run at a time; SIGTERM finishes the current stage and exits 0.",
+        "aggregator schedule --config /etc/aggregator/sources.yaml\n"
+        "aggregator schedule --once   # the first round (due crawl, digest), then exit",
+        [shared.common, shared.clock],
     )
     p.add_argument("--out", metavar="DIR", help="site directory (default: output_dir)")
+    p.add_argument(
+        "--once",
+        action="store_true",
+        help="run what the daemon runs when it starts (the crawl when a source is due, the "
+        "digest), print when each job would run next, and exit (for dry runs and tests)",
+    )
 
 
 COMMANDS = (add_demo, add_run, add_schedule)

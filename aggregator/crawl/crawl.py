@@ -246,12 +246,24 @@ class _Crawler:
             outcome: SourceOutcome | SkippedSource = skip or await self._crawl(source, state, index)
         except StorageError as exc:
             error = f"storage failed: {exc}"
-            log.error("source %s (%s): %s", source.id, source.url, error)
+            log.error(
+                "source %s (%s): %s",
+                source.id,
+                source.url,
+                error,
+                extra={"source_id": source.id, "url": source.url},
+            )
             await self._record_error(source, state, error)
             outcome = SourceOutcome(source.id, FetchStatus.ERROR, error=error)
         except Exception as exc:
             error = f"unexpected {type(exc).__name__}: {exc}"
-            log.exception("source %s (%s): %s", source.id, source.url, error)
+            log.exception(
+                "source %s (%s): %s",
+                source.id,
+                source.url,
+                error,
+                extra={"source_id": source.id, "url": source.url},
+            )
             await self._record_error(source, state, error)
             outcome = SourceOutcome(source.id, FetchStatus.ERROR, error=error)
         if self.progress is not None:
@@ -267,12 +279,24 @@ class _Crawler:
                 f"gone: {source.url} answered 410 Gone; fix the URL in sources.yaml or run "
                 f"'aggregator status --clear {source.id}'"
             )
-            log.warning("source %s (%s): %s", source.id, source.url, reason)
+            log.warning(
+                "source %s (%s): %s",
+                source.id,
+                source.url,
+                reason,
+                extra={"source_id": source.id, "url": source.url},
+            )
             return SkippedSource(source.id, reason, gone=True)
         if not self.force and not is_due(state.next_fetch, self.now):
             assert state.next_fetch is not None
             reason = f"skipped: not due until {describe_wait(state.next_fetch, self.now)}"
-            log.info("source %s (%s): %s", source.id, source.url, reason)
+            log.info(
+                "source %s (%s): %s",
+                source.id,
+                source.url,
+                reason,
+                extra={"source_id": source.id, "url": source.url},
+            )
             return SkippedSource(source.id, reason)
         return None
 
@@ -321,7 +345,12 @@ class _Crawler:
                     next_fetch=self._next_fetch(source, result, ttl=state.feed_ttl),
                 ),
             )
-            log.info("source %s (%s): not modified", source.id, source.url)
+            log.info(
+                "source %s (%s): not modified",
+                source.id,
+                source.url,
+                extra={"source_id": source.id, "url": source.url},
+            )
             return SourceOutcome(source.id, FetchStatus.NOT_MODIFIED)
         if result.status is FetchStatus.ERROR:
             return await self._failed(source, state, result, result.error or "fetch failed")
@@ -350,7 +379,14 @@ class _Crawler:
             feed_ttl=ttl_seconds,
         )
         new = await self._write(index, source, state, fresh, record)
-        log.info("source %s (%s): %d items, %d new", source.id, source.url, len(feed.items), new)
+        log.info(
+            "source %s (%s): %d items, %d new",
+            source.id,
+            source.url,
+            len(feed.items),
+            new,
+            extra={"source_id": source.id, "url": source.url},
+        )
         return SourceOutcome(
             source.id, FetchStatus.OK, new_articles=new, seen_items=len(feed.items)
         )
@@ -421,7 +457,13 @@ class _Crawler:
                 await self._db(self.storage.save_crawl, written.articles, [written.record])
             except StorageError as exc:
                 error = f"storage failed: {exc}"
-                log.error("source %s (%s): %s", written.source.id, written.source.url, error)
+                log.error(
+                    "source %s (%s): %s",
+                    written.source.id,
+                    written.source.url,
+                    error,
+                    extra={"source_id": written.source.id, "url": written.source.url},
+                )
                 await self._record_error(written.source, written.state, error)
                 if 0 <= written.index < len(self.results):
                     self.results[written.index] = SourceOutcome(
@@ -447,7 +489,13 @@ class _Crawler:
         gone = result.http_status == 410
         if gone:
             error += "; not fetched again until its URL changes"
-        log.warning("source %s (%s): %s", source.id, source.url, error)
+        log.warning(
+            "source %s (%s): %s",
+            source.id,
+            source.url,
+            error,
+            extra={"source_id": source.id, "url": source.url},
+        )
         if kept and result.status is FetchStatus.NOT_MODIFIED:
             result = replace(result, etag=state.etag, last_modified=state.last_modified)
         failed = replace(result, status=FetchStatus.ERROR, error=error, body=b"")
@@ -460,7 +508,9 @@ class _Crawler:
         try:
             await self._store_failure(source, state, failed)
         except Exception:
-            log.exception("source %s: could not record the failure", source.id)
+            log.exception(
+                "source %s: could not record the failure", source.id, extra={"source_id": source.id}
+            )
 
     async def _store_failure(
         self,
@@ -516,18 +566,32 @@ class _Crawler:
         rules = await self._robots_for(article.url)
         if not rules.allows(article.url, self._agent):
             log.info(
-                "source %s: article page %s not fetched: %s", source.id, article.url, rules.why
+                "source %s: article page %s not fetched: %s",
+                source.id,
+                article.url,
+                rules.why,
+                extra={"source_id": source.id, "url": article.url},
             )
             return article
         delay = min(rules.crawl_delay(self._agent), self.settings.max_crawl_delay)
         async with self._pace(article.url, delay):
             result = await self.fetcher.get(article.url, accept=PAGE_ACCEPT)
         if result.status is not FetchStatus.OK:
-            log.info("source %s: article page %s: %s", source.id, article.url, result.error)
+            log.info(
+                "source %s: article page %s: %s",
+                source.id,
+                article.url,
+                result.error,
+                extra={"source_id": source.id, "url": article.url},
+            )
             return article
         if not _looks_like_html(result.content_type):
             log.info(
-                "source %s: article page %s is %s", source.id, article.url, result.content_type
+                "source %s: article page %s is %s",
+                source.id,
+                article.url,
+                result.content_type,
+                extra={"source_id": source.id, "url": article.url},
             )
             return article
         async with self._extract_slots:
@@ -538,7 +602,12 @@ class _Crawler:
                 self.settings.extract_timeout,
             )
         if page is None:
-            log.info("source %s: nothing extracted from %s", source.id, article.url)
+            log.info(
+                "source %s: nothing extracted from %s",
+                source.id,
+                article.url,
+                extra={"source_id": source.id, "url": article.url},
+            )
         return merge_page(article, page, self.now)
 
     @contextlib.asynccontextmanager

@@ -420,6 +420,56 @@ class Storage:
             row.created = summary.created or datetime.now(UTC)
             s.add(row)
 
+    # -- operations: the editors' report (read-only) and the run lock ---------------------------
+
+    def members_of_stories(self, story_ids: Iterable[str]) -> dict[str, list[str]]:
+        """Live story id -> the ids of every member article, whatever its age."""
+        ids = list(dict.fromkeys(story_ids))
+        out: dict[str, list[str]] = {}
+        with self.session() as s:
+            for chunk in _chunks(ids):
+                stmt = (
+                    select(col(StoryMemberRow.story_id), col(StoryMemberRow.article_id))
+                    .join(StoryRow, col(StoryRow.id) == col(StoryMemberRow.story_id))
+                    .where(col(StoryMemberRow.story_id).in_(chunk))
+                    .where(col(StoryRow.merged_into).is_(None))
+                    .order_by(col(StoryMemberRow.story_id), col(StoryMemberRow.article_id))
+                )
+                for story_id, article_id in s.execute(stmt).all():
+                    out.setdefault(story_id, []).append(article_id)
+        return out
+
+    @contextmanager
+    def advisory_lock(self, key: int) -> Iterator[bool]:
+        """PostgreSQL: try to take session advisory lock ``key`` on a connection of its own and
+        hold it while the block runs; yields whether it was taken. The server drops the lock
+        when that connection ends, so a killed process leaves none behind. Other databases
+        have no such lock and yield True (SQLite's runs are serialised by the file lock).
+        """
+        if self.engine.dialect.name != "postgresql":
+            yield True
+            return
+        from sqlalchemy.pool import NullPool
+
+        # A pooled connection would go back to the pool, lock and all: this one is closed.
+        engine = create_engine(
+            self.engine.url, poolclass=NullPool, connect_args={"connect_timeout": 30}
+        )
+        try:
+            try:
+                connection = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                taken = connection.execute(
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
+                ).scalar_one()
+            except OperationalError as exc:
+                raise StorageError(f"database error ({self._safe_url()}): {exc.orig}") from exc
+            try:
+                yield bool(taken)
+            finally:
+                connection.close()  # ends the session, and with it the lock
+        finally:
+            engine.dispose()
+
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()

@@ -99,7 +99,7 @@ class Summariser:
         except LLMError as exc:
             self.usage.fallbacks += 1
             note = self.client.redact(f"LLM fallback: {exc}")
-            log.warning("story %s: %s", story.id, note)
+            log.warning("story %s: %s", story.id, note, extra={"story_id": story.id})
             return self._extractive(story, articles, now, note=note)
         return replace(summary, input_hash=self.input_hash(story, articles), created=now)
 
@@ -128,7 +128,12 @@ class Summariser:
                 return self._accept(story, client.chat_json(system, message), numbered, members)
             except LLMBadOutput as exc:
                 problem = str(exc)
-                log.info("story %s: invalid LLM answer: %s", story.id, problem)
+                log.info(
+                    "story %s: invalid LLM answer: %s",
+                    story.id,
+                    problem,
+                    extra={"story_id": story.id},
+                )
         raise LLMBadOutput(f"no valid answer after {1 + MAX_OUTPUT_RETRIES} tries; {problem}")
 
     def _accept(
