@@ -18,10 +18,13 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aggregator.errors import Interrupted
 from aggregator.times import iso, parse_iso, utcnow
+
+if TYPE_CHECKING:
+    from aggregator.sources.load import Config
 
 log = logging.getLogger("aggregator.health")
 
@@ -39,6 +42,15 @@ class JobResult:
     finished: datetime
     counts: Mapping[str, int] = field(default_factory=dict)
     error: str | None = None
+
+
+def health_path(config: Config) -> Path | None:
+    """settings.health_file (relative: to the config file's folder), or None when unset."""
+    value = config.settings.health_file
+    if not value:
+        return None
+    path = Path(value)
+    return path if path.is_absolute() else config.base_dir / path
 
 
 Note = Callable[..., None]  # note(counts, failed=False): what the job did

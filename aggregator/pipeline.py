@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from aggregator.errors import Interrupted, RunLockedError
-from aggregator.healthfile import Recorder
+from aggregator.healthfile import Recorder, health_path
 from aggregator.jsonl import article_to_json, story_to_json, write_lines
 from aggregator.rank import rank_stories
 from aggregator.records import Article, Story, Summary
@@ -98,18 +98,6 @@ def templates_dir(config: Config) -> Path | None:
     return path if path.is_absolute() else config.base_dir / path
 
 
-def settings_path(config: Config, value: str) -> Path:
-    """A path from settings: relative ones are relative to the config file's folder."""
-    path = Path(value)
-    return path if path.is_absolute() else config.base_dir / path
-
-
-def health_path(config: Config) -> Path | None:
-    """Where runs write the health file (settings.health_file), or None for nowhere."""
-    value = config.settings.health_file
-    return settings_path(config, value) if value else None
-
-
 # The PostgreSQL advisory lock every run of every machine takes on a shared database: a fixed
 # 64-bit key derived from a name, so no other application's lock is likely to collide with it.
 RUN_LOCK_KEY = int.from_bytes(hashlib.sha256(b"aggregator run").digest()[:8], "big", signed=True)
@@ -124,7 +112,8 @@ def run_lock(config: Config, storage: Storage | None = None) -> Iterator[None]:
     Both belong to the process: the kernel drops the first and the server the second when it
     ends, however it ends, so a killed run never blocks the next.
     """
-    data = settings_path(config, config.settings.data_dir)
+    data = Path(config.settings.data_dir)
+    data = data if data.is_absolute() else config.base_dir / data
     data.mkdir(parents=True, exist_ok=True)
     path = data / "aggregator.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)

@@ -41,14 +41,13 @@ from apscheduler.triggers.interval import IntervalTrigger
 from aggregator.crawl.due import DUE_SLACK
 from aggregator.cron import parse_cron
 from aggregator.errors import Interrupted, RunLockedError
-from aggregator.healthfile import FAILED, STOPPED, Note, Recorder
+from aggregator.healthfile import FAILED, STOPPED, Note, Recorder, health_path
 from aggregator.pipeline import (
     Window,
     crawl_counts,
     crawl_stage,
     digest,
     digest_counts,
-    health_path,
     run_lock,
 )
 from aggregator.records import FetchState

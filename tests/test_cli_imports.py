@@ -62,7 +62,7 @@ def test_help_imports_no_stage_no_database_and_no_config_reader(tmp_path: Path) 
     assert not names & (PIPELINE | DATABASE | CONFIG), sorted(
         names & (PIPELINE | DATABASE | CONFIG)
     )
-    for command in ("run", "crawl", "sources", "export"):
+    for command in ("run", "crawl", "sources", "export", "schedule", "status"):
         names = _imported(tmp_path, command, "--help")
         assert not names & (PIPELINE | DATABASE), (command, sorted(names & (PIPELINE | DATABASE)))
 
@@ -72,6 +72,15 @@ def test_status_imports_the_database_but_no_stage(tmp_path: Path) -> None:
     names = _imported(tmp_path, "status", "--db", f"sqlite:///{tmp_path / 'news.db'}", "--json")
     assert "sqlalchemy" in names  # the measurement sees what it should
     assert not names & PIPELINE, sorted(names & PIPELINE)
+
+
+def test_the_healthcheck_reads_one_file_without_a_database_or_a_stage(tmp_path: Path) -> None:
+    (tmp_path / "sources.yaml").write_text("settings:\n  health_file: health.json\n" + SOURCES)
+    (tmp_path / "health.json").write_text(
+        '{"jobs": {"crawl": {"outcome": "ok", "last_success": "2026-11-27T10:00:00Z"}}}'
+    )
+    names = _imported(tmp_path, "status", "--healthcheck", "--now", "2026-11-27T11:00:00Z")
+    assert not names & (PIPELINE | DATABASE), sorted(names & (PIPELINE | DATABASE))
 
 
 def test_sources_check_reads_the_file_without_a_database_or_a_stage(tmp_path: Path) -> None:

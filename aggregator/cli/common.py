@@ -109,7 +109,7 @@ def shared_options() -> Shared:
     return Shared(common=common, clock=clock, window=window)
 
 
-def add_log_format(parser: argparse.ArgumentParser, *, default: str) -> None:
+def add_log_format(parser: argparse.ArgumentParser, *, default: str | None) -> None:
     """--log-format: before the command (``aggregator --log-format json run``) or after it."""
     parser.add_argument(
         "--log-format",

@@ -17,6 +17,7 @@ from aggregator.cli.common import (
     now_from,
     open_database,
 )
+from aggregator.errors import UserError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -38,7 +39,7 @@ def cmd_crawl(args: argparse.Namespace) -> int:
             report = _crawl_with_progress(config, storage, now, force=args.force)
         else:
             report = crawl(config, storage, now=now, force=args.force)
-    print_crawl(report)
+    print_crawl(report, problems=args.log_format != "json")
     return EXIT_PARTIAL if report.all_failed else EXIT_OK
 
 
@@ -74,6 +75,8 @@ def add_crawl(sub: Subparsers, shared: Shared) -> None:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
+    if args.healthcheck:
+        return _healthcheck(args)
     from aggregator.cli.output import print_status, status_json
     from aggregator.crawl.status import clear_health, status_report
 
@@ -92,6 +95,35 @@ def cmd_status(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _healthcheck(args: argparse.Namespace) -> int:
+    """Read the health file only (no database): 0 when every job succeeded recently enough."""
+    from datetime import timedelta
+
+    from aggregator.healthfile import check_health, health_path
+
+    config = config_from(args)
+    path = health_path(config)
+    if path is None:
+        raise UserError(
+            "no health file to check: set health_file in sources.yaml's settings (or "
+            "AGGREGATOR_HEALTH_FILE), so that runs write one"
+        )
+    verdict = check_health(path, now_from(args), timedelta(hours=args.max_age))
+    for line in verdict.lines:
+        print(line)
+    return EXIT_OK if verdict.healthy else EXIT_PARTIAL
+
+
+def _hours(value: str) -> float:
+    try:
+        hours = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number of hours") from None
+    if hours <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 hours")
+    return hours
+
+
 def add_status(sub: Subparsers, shared: Shared) -> None:
     p = add_command(
         sub,
@@ -100,7 +132,8 @@ def add_status(sub: Subparsers, shared: Shared) -> None:
         "Show every source's health: state, last success and error, failures, next fetch.",
         "aggregator status --config sources.yaml\n"
         "aggregator status --json | jq '.sources[] | select(.state != \"ok\")'\n"
-        "aggregator status --clear bbc-world   # fetch a gone or backing-off source again",
+        "aggregator status --clear bbc-world   # fetch a gone or backing-off source again\n"
+        "aggregator status --healthcheck --max-age 3   # exit 1 when no run succeeded for 3 h",
         [shared.common, shared.clock],
     )
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
@@ -109,6 +142,19 @@ def add_status(sub: Subparsers, shared: Shared) -> None:
         action="append",
         metavar="SOURCE_ID",
         help="forget a source's failures, waits and gone flag first (repeatable)",
+    )
+    p.add_argument(
+        "--healthcheck",
+        action="store_true",
+        help="only read the health file (settings.health_file): exit 0 when the crawl and the "
+        "digest last succeeded within --max-age hours, else 1 (for monitors, Docker, systemd)",
+    )
+    p.add_argument(
+        "--max-age",
+        type=_hours,
+        default=2.0,
+        metavar="HOURS",
+        help="with --healthcheck: the oldest last success that is still healthy (default: 2)",
     )
 
 

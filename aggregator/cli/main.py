@@ -39,7 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--version", action="version", version=f"aggregator {__version__}")
-    add_log_format(parser, default=None)  # type: ignore[arg-type]
+    add_log_format(parser, default=None)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     shared = shared_options()
     for group in GROUPS:
@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     log_format = args.log_format or os.environ.get("AGGREGATOR_LOG_FORMAT", "").strip() or "text"
     log_format = log_format if log_format in logs.FORMATS else "text"
+    args.log_format = log_format  # the commands that print problem lines ask
     logs.configure(log_format, args.verbose)
     # crawl and run print one line per problem source; as text, its log line would repeat it
     # (the daemon prints no such lines, and JSON lines are for machines: both keep the log)

@@ -17,16 +17,17 @@ if TYPE_CHECKING:
     from aggregator.sources.load import Source
 
 
-def print_crawl(report: CrawlReport) -> None:
-    """One line per source with a problem (stderr), then the summary table (stdout)."""
+def print_crawl(report: CrawlReport, *, problems: bool = True) -> None:
+    """One line per source with a problem (stderr; not with ``problems`` False, when JSON log
+    lines say it), then the summary table (stdout)."""
     from rich.table import Table
 
     from aggregator.records import FetchStatus
 
-    for outcome in report.outcomes:
+    for outcome in report.outcomes if problems else ():
         if outcome.status is FetchStatus.ERROR:
             print(f"  {outcome.source_id}: {outcome.error}", file=sys.stderr)
-    for skipped in report.skipped:
+    for skipped in report.skipped if problems else ():
         if skipped.gone:
             print(f"  {skipped.source_id}: {skipped.reason}", file=sys.stderr)
     table = Table(title="crawl", title_justify="left")
@@ -39,9 +40,9 @@ def print_crawl(report: CrawlReport) -> None:
     console().print(table)
 
 
-def print_run(report: RunReport) -> None:
+def print_run(report: RunReport, *, problems: bool = True) -> None:
     if report.crawl is not None:
-        print_crawl(report.crawl)
+        print_crawl(report.crawl, problems=problems)
     c, s, r = report.cluster, report.summarise, report.render
     print(f"cluster: {c.articles} articles -> {c.stories} stories ({c.new_stories} new)")
     print(

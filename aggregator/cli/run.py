@@ -32,7 +32,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         args.db,
         serving=lambda url: print(f"Serving the demo outlets on {url} (127.0.0.1 only)"),
     )
-    print_run(report)
+    print_run(report, problems=args.log_format != "json")
     print(f"\nThe demo site is at {report.render.path / 'index.html'}")
     return EXIT_OK
 
@@ -63,7 +63,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             out_dir=output_dir(config, args.out),
             do_crawl=not args.no_crawl,
         )
-    print_run(report)
+    print_run(report, problems=args.log_format != "json")
     return EXIT_PARTIAL if report.crawl is not None and report.crawl.all_failed else EXIT_OK
 
 
