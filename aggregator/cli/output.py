@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from aggregator.crawl.probe import Probe
     from aggregator.crawl.status import SourceStatus
     from aggregator.pipeline import RunReport
+    from aggregator.report import SourcesReport
     from aggregator.sources.load import Source
 
 
@@ -124,3 +125,49 @@ def print_probes(sources: Sequence[Source], probes: Sequence[Probe]) -> None:
         )
     width = None if sys.stdout.isatty() else 160
     Console(width=width, soft_wrap=False, highlight=False).print(table)
+
+
+def print_sources_report(report: SourcesReport) -> None:
+    from rich.table import Table
+
+    days = (report.until - report.since).total_seconds() / 86400
+    table = Table(
+        title=f"sources over the {days:g} days to {report.until:%Y-%m-%d %H:%M} UTC "
+        f"(hot: {report.min_sources}+ sources)",
+        title_justify="left",
+    )
+    headers = ("source", "verdict", "weight", "articles", "hot", "only it", "repeats", "first")
+    headers += ("delay",)
+    for header in headers:
+        table.add_column(header, justify="left" if header in {"source", "verdict"} else "right")
+    table.add_column("state")
+    table.add_column("why", overflow="fold")
+    for line in report.sources:
+        delay = "-" if line.median_delay_hours is None else f"{line.median_delay_hours:.1f} h"
+        table.add_row(
+            line.id,
+            line.verdict,
+            f"{line.weight:g}",
+            str(line.articles),
+            str(line.hot),
+            str(line.exclusive),
+            str(line.repeats),
+            f"{line.first}/{line.shared}",
+            delay,
+            line.state,
+            line.why,
+        )
+    console().print(table)
+
+
+def sources_report_json(report: SourcesReport) -> dict[str, object]:
+    from dataclasses import asdict
+
+    from aggregator.times import iso
+
+    return {
+        "since": iso(report.since),
+        "until": iso(report.until),
+        "min_sources": report.min_sources,
+        "sources": [asdict(line) for line in report.sources],
+    }

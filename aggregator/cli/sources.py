@@ -172,17 +172,63 @@ def add_export_opml(sub: Subparsers, shared: Shared) -> None:
     p.add_argument("--output", "-o", metavar="FILE", help="write here instead of stdout")
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    import json
+
+    from aggregator.cli.common import now_from, open_database
+    from aggregator.cli.output import print_sources_report, sources_report_json
+    from aggregator.report import sources_report
+
+    config = config_from(args, required=True)
+    with open_database(args, config) as storage:
+        report = sources_report(config, storage, now_from(args), args.days)
+    if args.json:
+        print(json.dumps(sources_report_json(report), ensure_ascii=False, indent=2))
+    else:
+        print_sources_report(report)
+    return EXIT_OK
+
+
+def _days(value: str) -> float:
+    try:
+        days = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError("expected a number of days") from None
+    if days <= 0:
+        raise argparse.ArgumentTypeError("must be more than 0 days")
+    return days
+
+
+def add_report(sub: Subparsers, shared: Shared) -> None:
+    p = add_command(
+        sub,
+        "report",
+        cmd_report,
+        "For editors: per source over the last N days, its articles, how many reached a hot "
+        "story, the stories only it covered, its repeats of other sources, its failures and "
+        "its delay behind the first report; the sources to fix, drop or weight up come first.",
+        "aggregator sources report --days 14\n"
+        "aggregator sources report --json | jq '.sources[] | select(.verdict == \"drop\")'",
+        [shared.common, shared.clock],
+    )
+    p.add_argument(
+        "--days", type=_days, default=7.0, metavar="N", help="the period (default: 7 days)"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+
 def add_sources(sub: Subparsers, shared: Shared) -> None:
     """The ``sources`` command and its actions."""
     sources = sub.add_parser(
         "sources",
-        help="Work with sources.yaml: check, probe, add a feed, import or export OPML.",
-        description="Work with sources.yaml: check, probe, add a feed, import or export OPML.",
+        help="Work with sources.yaml: check, probe, add a feed, import or export OPML, report.",
+        description="Work with sources.yaml: check, probe, add a feed, import or export OPML, "
+        "report on what each source brought.",
         epilog="Example:\n  aggregator sources check --probe --config sources.yaml",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     actions = sources.add_subparsers(dest="sources_command", metavar="ACTION", required=True)
-    for add in (add_check, add_add, add_import_opml, add_export_opml):
+    for add in (add_check, add_add, add_import_opml, add_export_opml, add_report):
         add(actions, shared)
 
 
