@@ -136,9 +136,17 @@ def print_sources_report(report: SourcesReport) -> None:
         f"(hot: {report.min_sources}+ sources)",
         title_justify="left",
     )
-    headers = ("source", "verdict", "weight", "articles", "hot", "only it", "repeats", "first")
-    headers += ("delay",)
-    for header in headers:
+    for header in (
+        "source",
+        "verdict",
+        "weight",
+        "articles",
+        "hot",
+        "only it",
+        "repeats",
+        "first",
+        "delay",
+    ):
         table.add_column(header, justify="left" if header in {"source", "verdict"} else "right")
     table.add_column("state")
     table.add_column("why", overflow="fold")
