@@ -112,7 +112,13 @@ def extract_page(html: bytes | str, url: str = "") -> ExtractedPage | None:
     try:
         return _extract(html, url)
     except Exception as exc:  # a broken page costs one article, never the run
-        log.warning("extraction failed for %s: %s: %s", url or "<page>", type(exc).__name__, exc)
+        log.warning(
+            "extraction failed for %s: %s: %s",
+            url or "<page>",
+            type(exc).__name__,
+            exc,
+            extra={"url": url},
+        )
         return None
 
 
@@ -249,9 +255,9 @@ def extract_in_worker(html: bytes, url: str, timeout: float) -> ExtractedPage | 
     try:
         return _workers.run(extract_page, html, url, timeout=timeout)
     except WorkerError as exc:
-        log.warning("extraction of %s %s; gave up", url or "<page>", exc)
+        log.warning("extraction of %s %s; gave up", url or "<page>", exc, extra={"url": url})
     except Exception as exc:  # e.g. the arguments could not be sent to the worker
-        log.warning("extraction of %s failed: %s", url or "<page>", exc)
+        log.warning("extraction of %s failed: %s", url or "<page>", exc, extra={"url": url})
     return None
 
 

@@ -115,20 +115,23 @@ class Cycle:
 
         def body(note: Note, now: datetime) -> None:
             report = crawl_stage(self.config, self.storage, now)
-            note(crawl_counts(report), failed=report.all_failed)
+            counts = crawl_counts(report)
+            note(counts, failed=report.all_failed)
             log.info(
                 "crawl: %d sources due, %d new articles, %d failed, %d not due",
                 len(report.outcomes),
                 report.new_articles,
                 report.failed,
                 len(report.skipped),
+                extra={"job": "crawl", **counts},
             )
 
         try:
             return self._job("crawl", body)
         finally:
             self.next_crawl = self.plan_crawl(self.clock())
-            log.info("crawl: next at %s", self.next_crawl.isoformat(timespec="seconds"))
+            when = self.next_crawl.isoformat(timespec="seconds")
+            log.info("crawl: next at %s", when, extra={"job": "crawl", "next": when})
 
     def digest(self) -> str:
         """Cluster, summarise and render the window ending now. The outcome (see _job)."""
@@ -138,12 +141,14 @@ class Cycle:
             clustered, summarised, rendered = digest(
                 self.config, self.storage, window, self.out_dir, stop=self.stopping.is_set
             )
-            note(digest_counts(clustered, summarised, rendered))
+            counts = digest_counts(clustered, summarised, rendered)
+            note(counts)
             log.info(
                 "digest: %d stories on the page (%d summaries written) -> %s",
                 rendered.stories,
                 summarised.written,
                 rendered.path,
+                extra={"job": "digest", **counts},
             )
 
         return self._job("digest", body)
@@ -153,7 +158,7 @@ class Cycle:
         raises (a failed job must not stop the daemon). Its outcome: ok, failed, stopped,
         locked (another run holds the lock) or skipped (a stop was asked for before it)."""
         if self.stopping.is_set():
-            log.info("%s skipped: stopping", name)
+            log.info("%s skipped: stopping", name, extra={"job": name})
             return SKIPPED
         health = Recorder(health_path(self.config), self.clock)
         try:
@@ -164,13 +169,13 @@ class Cycle:
                 finally:
                     health.write()
         except RunLockedError as exc:
-            log.warning("%s skipped: %s", name, exc)
+            log.warning("%s skipped: %s", name, exc, extra={"job": name})
             return LOCKED
         except Interrupted as exc:
-            log.warning("%s: %s", name, exc)
+            log.warning("%s: %s", name, exc, extra={"job": name})
             return STOPPED
         except Exception:
-            log.exception("%s failed; its next time will try again", name)
+            log.exception("%s failed; its next time will try again", name, extra={"job": name})
             return FAILED
         return health.results[-1].outcome
 

@@ -35,6 +35,13 @@ def test_json_lines_name_the_source_and_the_story(tmp_path: Path) -> None:
         assert again.wait() == 0, again.stderr
         sources = {x.get("source_id") for x in _lines(again.stderr) if x["level"] == "info"}
         assert {"wire", "post"} <= sources
+        # the daemon's job lines carry the job and its counts
+        daemon = aggregator(
+            ["--log-format", "json", "schedule", "--once", "--config", str(cfg)], tmp_path
+        )
+        assert daemon.wait() == 0, daemon.stderr
+        [digest] = [x for x in _lines(daemon.stderr) if x.get("job") == "digest"]
+        assert digest["articles"] == 4 and digest["stories_rendered"] >= 1  # min_sources 1
     lines = _lines(run.stderr)  # nothing but JSON: the crawl's problem lines are log lines here
     failed = [x for x in lines if x.get("source_id") == "gone"]
     assert len(failed) == 1 and failed[0]["level"] == "warning"

@@ -47,7 +47,7 @@ def parse_feed_bounded(
             timeout=timeout,
         )
     except WorkerError as exc:
-        log.warning("parsing %s %s; gave up", url or "<feed>", exc)
+        log.warning("parsing %s %s; gave up", url or "<feed>", exc, extra={"url": url})
         raise NotAFeedError(f"parsing {exc}") from None
 
 
