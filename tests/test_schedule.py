@@ -16,6 +16,7 @@ from apscheduler.executors.debug import DebugExecutor
 from apscheduler.triggers.cron import CronTrigger
 from apscheduler.triggers.interval import IntervalTrigger
 
+from aggregator.cli.main import main
 from aggregator.cron import parse_cron
 from aggregator.demo.server import DemoServer, demo_config
 from aggregator.errors import ConfigError, Interrupted
@@ -342,3 +343,11 @@ def test_ctrl_c_in_a_terminal_spares_the_workers_and_finishes_the_stage(tmp_path
             daemon.stop()
     assert "SIGINT: stopping after the current stage" in daemon.stderr
     assert _articles(tmp_path) == 4, daemon.stderr  # both feeds' articles
+
+
+def test_the_clock_is_pinned_for_once_only(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = write_config(tmp_path / "sources.yaml", {"wire": "https://wire.example/feed.xml"})
+    assert main(["schedule", "--now", "2026-11-27T10:00:00Z", "--config", str(cfg)]) == 2
+    assert "--now pins the clock of --once only" in capsys.readouterr().err

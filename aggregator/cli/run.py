@@ -18,6 +18,7 @@ from aggregator.cli.common import (
     open_database,
     window_from,
 )
+from aggregator.errors import UserError
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -88,6 +89,8 @@ def cmd_schedule(args: argparse.Namespace) -> int:
     from aggregator.schedule import Cycle, build_scheduler, next_digest, run_first, run_forever
     from aggregator.times import utcnow
 
+    if args.now and not args.once:
+        raise UserError("--now pins the clock of --once only; the daemon keeps the real time")
     config = config_from(args, required=True, crawls=True)
     logging.getLogger("aggregator.schedule").setLevel(logging.INFO)  # one line per job
     s = config.settings
