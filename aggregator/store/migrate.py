@@ -42,15 +42,19 @@ class SchemaVersion:
     def up_to_date(self) -> bool:
         return self.current == self.head
 
+    @property
+    def label(self) -> str:
+        """The revision, or what an unversioned database is."""
+        if self.current is not None:
+            return self.current
+        return "release 0.1.0 (before migrations)" if self.has_tables else "empty"
+
     def describe(self) -> str:
-        if self.current is None:
-            state = "release 0.1.0, before migrations" if self.has_tables else "empty"
-            return f"{state} (the newest schema is {self.head})"
         if self.up_to_date:
-            return f"{self.current} (the newest schema)"
+            return f"{self.label} (the newest schema)"
         if not self.known:
-            return f"{self.current}, unknown to this release: a newer release made it"
-        return f"{self.current} (the newest schema is {self.head})"
+            return f"{self.label}, unknown to this release: a newer release made it"
+        return f"{self.label} (the newest schema is {self.head})"
 
 
 def alembic_config() -> Config:
