@@ -85,6 +85,22 @@ def tables(db_url: str) -> set[str]:
         engine.dispose()
 
 
+def test_migrations_form_one_numbered_line_named_after_their_revisions() -> None:
+    """One line, no branches (a second head would be an error to merge first); the file names
+    are the revision ids, numbered in order, which is how migrate.head() finds the newest
+    without importing Alembic."""
+    chain = list(reversed(list(migrate.scripts().walk_revisions())))  # oldest first
+    files = sorted((migrate.MIGRATIONS / "versions").glob("*.py"))
+    assert [Path(r.path).name for r in chain] == [f.name for f in files]
+    previous = None
+    for number, script in enumerate(chain, 1):
+        assert script.revision == Path(script.path).stem
+        assert script.revision.startswith(f"{number:04d}_"), script.revision
+        assert script.down_revision == previous
+        previous = script.revision
+    assert migrate.head() == migrate.scripts().get_current_head() == HEAD
+
+
 def test_an_empty_database_gets_exactly_the_models_schema(db_url: str) -> None:
     with Storage(db_url) as storage:
         found = migrate.version(storage.engine)
