@@ -81,6 +81,7 @@ class RunReport:
     cluster: ClusterReport
     summarise: SummariseReport
     render: RenderReport
+    pruned: int = 0  # articles whose text went this run (settings.retention_days)
 
 
 def output_dir(config: Config, out: str | Path | None = None) -> Path:
@@ -312,6 +313,14 @@ def render_stage(
     return RenderReport(path=path, stories=len(front.stories))
 
 
+def prune_stage(storage: Storage, settings: Settings, now: datetime) -> int:
+    """Retention: the text of articles older than settings.retention_days goes (their link,
+    title, source and times stay); the number pruned. One index lookup when there are none."""
+    if settings.retention_days is None:
+        return 0
+    return storage.prune(now - timedelta(days=settings.retention_days))
+
+
 def digest(
     config: Config, storage: Storage, window: Window, out_dir: Path
 ) -> tuple[ClusterReport, SummariseReport, RenderReport]:
@@ -336,7 +345,8 @@ def run_once(
     out_dir: Path | None = None,
     do_crawl: bool = True,
 ) -> RunReport:
-    """One full cycle under the run lock: crawl at ``now``, then digest ``window``.
+    """One full cycle under the run lock: crawl at ``now``, digest ``window``, then prune what
+    is older than settings.retention_days before ``now``.
 
     The window defaults to settings.window_hours up to ``now``; pass Window.last(now, None)
     for all of history.
@@ -347,7 +357,8 @@ def run_once(
     with run_lock(config):
         crawled = crawl_stage(config, storage, now) if do_crawl else None
         clustered, summarised, rendered = digest(config, storage, window, out)
-    return RunReport(crawled, clustered, summarised, rendered)
+        pruned = prune_stage(storage, config.settings, now)
+    return RunReport(crawled, clustered, summarised, rendered, pruned)
 
 
 def export(

@@ -11,7 +11,7 @@ from pathlib import Path
 from apscheduler.schedulers.blocking import BlockingScheduler
 
 from aggregator.errors import RunLockedError
-from aggregator.pipeline import Window, crawl_stage, digest, run_lock
+from aggregator.pipeline import Window, crawl_stage, digest, prune_stage, run_lock
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
 from aggregator.times import utcnow
@@ -60,11 +60,13 @@ class Cycle:
         def job(now: datetime) -> None:
             window = Window.last(now, self.config.settings.window_hours)
             _, summarised, rendered = digest(self.config, self.storage, window, self.out_dir)
+            pruned = prune_stage(self.storage, self.config.settings, now)
             log.info(
-                "digest: %d stories on the page (%d summaries written) -> %s",
+                "digest: %d stories on the page (%d summaries written) -> %s; %d articles pruned",
                 rendered.stories,
                 summarised.written,
                 rendered.path,
+                pruned,
             )
 
         self._exclusive("digest", job)

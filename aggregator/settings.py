@@ -5,11 +5,12 @@ One defaults object (``Settings()``) so tests never need a file on disk.
 
 from __future__ import annotations
 
+import math
 import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator
 
 from aggregator import PROJECT_URL, __version__
 
@@ -256,9 +257,28 @@ class Settings(_Strict):
         le=24 * 366,
         description="a story updated this long before the window still continues",
     )
+    # articles older than this many days keep their link, title, source and times but lose
+    # their text, author and image (at the end of each run and digest, and `aggregator db
+    # prune`); null keeps everything forever
+    retention_days: int | None = Field(30, ge=1, le=36_600, description="days text is kept")
+    # opening the database brings its schema to this release's (false: `aggregator db upgrade`
+    # does it, and every other command refuses a database that needs it)
+    auto_migrate: bool = True
     rank: RankSettings = RankSettings()
     fetch: FetchSettings = FetchSettings()
     llm: LLMSettings = LLMSettings()
+
+    @field_validator("retention_days")
+    @classmethod
+    def _keeps_the_stories_in_play(cls, days: int | None, info: ValidationInfo) -> int | None:
+        problem = retention_problem(
+            days,
+            info.data.get("window_hours", 0.0),
+            info.data.get("story_continuation_hours", 0.0),
+        )
+        if problem:
+            raise ValueError(problem)
+        return days
 
     def resolved_db_url(self, base_dir: Path | None = None) -> str:
         """The database URL: explicit setting, else a SQLite file under ``data_dir``."""
@@ -268,6 +288,21 @@ class Settings(_Strict):
         if base_dir is not None and not data.is_absolute():
             data = base_dir / data
         return f"sqlite:///{data / 'aggregator.db'}"
+
+
+def retention_problem(
+    days: int | None, window_hours: float, story_continuation_hours: float
+) -> str | None:
+    """Why keeping text ``days`` days is too short, or None: the window and the stories that
+    continue into it read the text of every article they hold (a summary written again from
+    titles alone would be worse than the one it replaces)."""
+    hours = window_hours + story_continuation_hours
+    if days is None or days * 24 >= hours:
+        return None
+    return (
+        f"must keep text at least window_hours + story_continuation_hours ({hours:g} h, "
+        f"{math.ceil(hours / 24)} days); null keeps it forever"
+    )
 
 
 def apply_environment(settings: Settings, env: dict[str, str] | None = None) -> Settings:

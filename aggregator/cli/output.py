@@ -49,6 +49,8 @@ def print_run(report: RunReport) -> None:
         f"{s.reused} unchanged"
     )
     print(f"render: {r.stories} stories -> {r.path}")
+    if report.pruned:
+        print(f"retention: {report.pruned} articles past retention_days pruned (text dropped)")
 
 
 def _when(value: datetime | None, now: datetime) -> str:
