@@ -555,6 +555,38 @@ def test_an_unreachable_endpoint_falls_back() -> None:
     assert "cannot connect" in summary.note
 
 
+def test_a_server_that_is_down_is_asked_for_the_first_story_only(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = LLMSettings(base_url=f"http://127.0.0.1:{port}/v1", timeout=1, max_retries=2)
+    client = LLMClient(settings, backoff_base=0.01, backoff_cap=0.02)
+    summariser = Summariser(settings, client=client)
+    summaries = [summariser.summarise(replace(STORY, id=f"s{i}"), QUAKE) for i in range(4)]
+    assert [s.method for s in summaries] == ["extractive"] * 4
+    assert all("LLM calls stopped for the rest of this run" in s.note for s in summaries)
+    assert summariser.usage.calls == 2  # two connection failures in a row, then none
+    assert summariser.usage.fallback_reasons == {"circuit_open": 4}
+    assert summariser.breaker_open
+    warnings = [r for r in caplog.records if r.levelname == "WARNING"]
+    assert sum("calls stopped" in r.getMessage() for r in warnings) == 1  # said once
+
+
+def test_a_slow_server_is_not_asked_again_after_a_timeout(stub: OpenAIStub) -> None:
+    stub.reset([Reply(content="{}", delay=0.8)])
+    summariser = summariser_for(stub, timeout=0.2, max_retries=2)
+    first = summariser.summarise(STORY, QUAKE)
+    assert first.method == "extractive" and "not retried" in first.note
+    assert len(stub.requests) == 1
+    second = summariser.summarise(replace(STORY, id="s2"), QUAKE)
+    assert "LLM calls stopped" in second.note and len(stub.requests) == 2
+    third = summariser.summarise(replace(STORY, id="s3"), QUAKE)
+    assert third.method == "extractive" and len(stub.requests) == 2
+    assert summariser.usage.fallback_reasons == {"unavailable": 1, "circuit_open": 2}
+
+
 def test_a_base_url_without_scheme_falls_back_and_says_how_to_fix_it() -> None:
     summariser = Summariser(LLMSettings(base_url="localhost:11434"))
     summary = summariser.summarise(STORY, QUAKE)
