@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 from pathlib import Path
 
 import feedparser
@@ -267,6 +268,25 @@ def test_an_answer_obeying_a_planted_instruction_never_reaches_the_page(
         body = (site / name).read_text()
         assert "Read more at here" not in body
         assert "<title>Click</title>" not in body
+
+
+def test_a_server_that_is_down_stops_llm_calls_and_the_summarise_command_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
+    cfg = _config(tmp_path)
+    common = ["--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'd.db'}", "--now", NOW]
+    _run("ingest", str(_ingest_file(tmp_path)), *common)
+    _run("cluster", *common)
+    capsys.readouterr()
+    _run("summarise", *common)
+    printed = capsys.readouterr().out
+    assert "2 summaries written (0 by the LLM, 2 fallbacks)" in printed
+    assert "  fallbacks: 2 circuit_open" in printed
+    assert "  LLM calls stopped by the circuit breaker" in printed
 
 
 def test_the_page_of_a_merged_story_redirects_on_the_published_site(tmp_path: Path) -> None:
