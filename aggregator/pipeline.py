@@ -6,9 +6,10 @@ import dataclasses
 import fcntl
 import logging
 import os
+from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
@@ -67,6 +68,11 @@ class SummariseReport:
     reused: int  # unchanged stories whose summary was kept (no LLM call)
     llm: int  # written by the LLM
     fallbacks: int  # LLM configured but the extractive summary was used
+    # By reason (checks.Failure.reason, or "unavailable", "budget", "circuit_open", ...):
+    rejected: Mapping[str, int] = field(default_factory=dict)  # model answers rejected, per try
+    dropped: Mapping[str, int] = field(default_factory=dict)  # sentences dropped by grounding
+    fallback_reasons: Mapping[str, int] = field(default_factory=dict)  # why stories fell back
+    breaker_open: bool = False  # the circuit breaker stopped LLM calls during this stage
 
 
 @dataclass(frozen=True)
@@ -270,6 +276,8 @@ def summarise_stage(
     page, articles = front.stories, front.articles
     existing = storage.summaries(s.id for s in page)
     written = reused = llm = fallbacks = 0
+    usage = summariser.usage
+    before = [Counter(c) for c in (usage.rejected, usage.dropped, usage.fallback_reasons)]
     for story in page:
         members = [articles[a] for a in story.article_ids if a in articles]
         if not members:
@@ -282,7 +290,20 @@ def summarise_stage(
         written += 1
         llm += summary.method == "llm"
         fallbacks += settings.llm.configured and summary.method != "llm"
-    return SummariseReport(len(page), written, reused, llm, fallbacks)
+    usage = summariser.usage  # the same ledger, unless the client's budget was reset meanwhile
+    after = (usage.rejected, usage.dropped, usage.fallback_reasons)
+    rejected, dropped, reasons = (dict(a - b) for a, b in zip(after, before, strict=True))
+    return SummariseReport(
+        len(page),
+        written,
+        reused,
+        llm,
+        fallbacks,
+        rejected=rejected,
+        dropped=dropped,
+        fallback_reasons=reasons,
+        breaker_open=summariser.breaker_open,
+    )
 
 
 def render_stage(
