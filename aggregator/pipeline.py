@@ -292,8 +292,10 @@ def render_stage(
     front: FrontPage | None = None,
     *,
     templates_dir: Path | None = None,
+    categories: Sequence[str] = (),
 ) -> RenderReport:
-    """Render the page's stories to out_dir, swapped in atomically."""
+    """Render the page's stories to out_dir, swapped in atomically; ``categories`` (the
+    sources') each get a channel, even on a day without stories of theirs."""
     from aggregator.render.pages import render_site
 
     front = front or front_page(storage, window, settings)
@@ -308,6 +310,7 @@ def render_stage(
         window.until,
         redirects=redirects,
         templates_dir=templates_dir,
+        categories=categories,
     )
     return RenderReport(path=path, stories=len(front.stories))
 
@@ -321,8 +324,15 @@ def digest(
     front = front_page(storage, window, settings)  # summarising changes no story or ranking
     summarised = summarise_stage(storage, settings, window, front=front)
     templates = templates_dir(config)
+    categories = [source.category for source in config.sources if source.enabled]
     rendered = render_stage(
-        storage, settings, window, out_dir, front=front, templates_dir=templates
+        storage,
+        settings,
+        window,
+        out_dir,
+        front=front,
+        templates_dir=templates,
+        categories=categories,
     )
     return clustered, summarised, rendered
 

@@ -35,8 +35,10 @@ def with_feed_content(env: jinja2.Environment, story: StoryView) -> StoryView:
     return dataclasses.replace(story, content_html=_sanitise(html.strip()))
 
 
-def json_feed(site: SiteView, stories: Sequence[StoryView]) -> str:
-    """JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
+def json_feed(site: SiteView, stories: Sequence[StoryView], base: str = "", title: str = "") -> str:
+    """JSON Feed 1.1 (https://jsonfeed.org/version/1.1) of the page at ``base`` (the site's by
+    default), whose ``feed.json`` it is."""
+    base = base or site.url
     items = []
     for story in stories:
         item: dict[str, object] = {
@@ -52,9 +54,9 @@ def json_feed(site: SiteView, stories: Sequence[StoryView]) -> str:
         items.append(item)
     feed = {
         "version": "https://jsonfeed.org/version/1.1",
-        "title": site.title,
-        "home_page_url": site.url,
-        "feed_url": f"{site.url}feed.json",
+        "title": title or site.title,
+        "home_page_url": base,
+        "feed_url": f"{base}feed.json",
         "description": site.description,
         "language": site.language,
         "items": items,
