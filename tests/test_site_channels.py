@@ -260,6 +260,8 @@ def test_chinese_interface() -> None:
     story = html(files, "stories/story0.html")
     assert story.xpath("string(//p[@class='back'])") == "← 全部新闻"
     assert "首次出现于20 小时前" in story.xpath("string(//p[@class='meta'])")
+    entry = feedparser.parse(files["category/world/atom.xml"]).entries[0]
+    assert "来源：" in entry.content[0].value  # the feeds' own words too
 
 
 def test_hindi_interface_and_region_tags() -> None:

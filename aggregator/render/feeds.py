@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jinja2
 import nh3
 
+from aggregator.render.strings import ENGLISH
 from aggregator.render.views import SiteView, StoryView
 
 FEED_SOURCES = 20  # sources listed in a feed entry's content
@@ -30,8 +31,12 @@ def _sanitise(html: str) -> str:
     )
 
 
-def with_feed_content(env: jinja2.Environment, story: StoryView) -> StoryView:
-    html = env.get_template("content.html").render(story=story, feed_sources=FEED_SOURCES)
+def with_feed_content(
+    env: jinja2.Environment, story: StoryView, strings: Mapping[str, str] = ENGLISH
+) -> StoryView:
+    html = env.get_template("content.html").render(
+        story=story, feed_sources=FEED_SOURCES, t=strings
+    )
     return dataclasses.replace(story, content_html=_sanitise(html.strip()))
 
 

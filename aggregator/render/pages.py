@@ -88,7 +88,9 @@ def build_site(
         if len(page) >= settings.max_stories:
             break
         view = story_view(story, summaries.get(story.id), articles, site, now, strings)
-        page.setdefault(view.name, with_feed_content(env, view))  # a repeated id renders once
+        page.setdefault(
+            view.name, with_feed_content(env, view, strings)
+        )  # a repeated id renders once
     shelves: dict[str, list[StoryView]] = {}  # channel slug -> its stories, in rank order
     for view in page.values():
         if view.category_slug:
