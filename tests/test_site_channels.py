@@ -13,6 +13,7 @@ import feedparser
 import lxml.html
 import pytest
 
+from aggregator.pipeline import select_channel_stories, select_front_page
 from aggregator.records import Article, Score, Story, Summary, SummarySentence
 from aggregator.render.pages import build_site
 from aggregator.render.strings import CATALOGUES, ENGLISH, catalogue
@@ -281,3 +282,35 @@ def test_a_missing_string_falls_back_to_english() -> None:
             assert fields == sorted(re.findall(r"%\(\w+\)s", ENGLISH[key])), (language, key)
     hindi = catalogue("hi")
     assert hindi["list_sep"] == ENGLISH["list_sep"]  # Hindi has no entry of its own
+
+
+# --- channels beyond the page ---------------------------------------------------------------
+
+
+def test_a_channel_goes_on_below_the_front_page() -> None:
+    stories, summaries, articles = fixture()
+    small = Settings(title="Brief", site_url=SITE_URL, max_stories=2)
+    page, below = stories[:2], stories[2:]
+    files = build_site(page, summaries, articles, small, NOW, channel_stories=below)
+    front = html(files, "index.html").xpath("//ol[@class='stories']//h2/a/@href")
+    assert front == ["stories/story0.html", "stories/story1.html"]
+    world = html(files, "category/world/index.html").xpath("//ol[@class='stories']//h2/a/@href")
+    assert world == ["../../stories/story0.html", "../../stories/story2.html"]
+    assert "stories/story2.html" in files and "stories/story3.html" in files
+    entries = feedparser.parse(files["category/science/feed.xml"]).entries
+    assert [e.link for e in entries] == [f"{SITE_URL}stories/story3.html"]
+
+
+def test_channel_stories_fill_each_category_up_to_max_stories() -> None:
+    def ranked(ident: str, category: str, sources: float = 3) -> Story:
+        return Story(id=ident, article_ids=(), category=category,
+                     score_parts=Score(score=1, sources=sources))  # fmt: skip
+
+    stories = [ranked("w1", "world"), ranked("w2", "world"), ranked("t1", "tech"),
+               ranked("w3", "world"), ranked("solo", "tech", sources=1), ranked("t2", "tech"),
+               ranked("s1", "science"), ranked("none", "")]  # fmt: skip
+    settings = Settings(max_stories=2)
+    page = select_front_page(stories, settings)
+    assert [s.id for s in page] == ["w1", "w2"]
+    more = select_channel_stories(stories, page, settings)
+    assert [s.id for s in more] == ["t1", "t2", "s1"]  # world is full; one source is not hot

@@ -69,12 +69,14 @@ def build_site(
     templates_dir: Path | None = None,
     redirects: Mapping[str, str] | None = None,
     categories: Sequence[str] = (),
+    channel_stories: Sequence[Story] = (),
 ) -> dict[str, bytes]:
     """Render the discover page, one page per story, RSS, Atom and JSON feeds: path -> bytes.
 
     ``stories`` are already ranked; the first ``settings.max_stories`` are rendered in order.
     Each category (of ``categories``, the sources', and of those stories) gets a channel under
-    ``category/<slug>/``: a page and three feeds of its stories among them, in the same order;
+    ``category/<slug>/``: a page and three feeds of its stories among them, then of its
+    ``channel_stories`` (hot stories below the page, in rank order), each with its story page;
     a category without stories today keeps its page and feeds, empty.
     ``redirects`` (merged story id -> the id of the story that absorbed it) get a page that
     sends readers on to the survivor's, when the survivor is on the page. Templates in
@@ -91,11 +93,18 @@ def build_site(
         page.setdefault(
             view.name, with_feed_content(env, view, strings)
         )  # a repeated id renders once
+    below: dict[str, StoryView] = {}  # stories only the channels list
+    for story in channel_stories:
+        view = story_view(story, summaries.get(story.id), articles, site, now, strings)
+        if view.category_slug and view.name not in page:
+            below.setdefault(view.name, with_feed_content(env, view, strings))
     shelves: dict[str, list[StoryView]] = {}  # channel slug -> its stories, in rank order
-    for view in page.values():
-        if view.category_slug:
-            shelves.setdefault(view.category_slug, []).append(view)
-    channels = _channels([*categories, *(s.category for s in page.values())], site)
+    for view in [*page.values(), *below.values()]:
+        shelf = shelves.setdefault(view.category_slug, [])
+        if view.category_slug and len(shelf) < settings.max_stories:
+            shelf.append(view)
+    listed = {v.name: v for shelf in shelves.values() for v in shelf}
+    channels = _channels([*categories, *(s.category for s in listed.values())], site)
     context = {
         "site": site,
         "t": strings,
@@ -114,7 +123,7 @@ def build_site(
             files[channel.path + name] = text
     files["style.css"] = env.get_template("style.css").render()
     story_template = env.get_template("story.html")
-    for view in page.values():
+    for view in {**page, **listed}.values():
         files[view.path] = story_template.render(context, story=view, root="../")
     redirect_template = env.get_template("redirect.html")
     for old, new in sorted((redirects or {}).items()):
@@ -177,6 +186,7 @@ def render_site(
     templates_dir: Path | None = None,
     redirects: Mapping[str, str] | None = None,
     categories: Sequence[str] = (),
+    channel_stories: Sequence[Story] = (),
 ) -> Path:
     """Build the site and publish it atomically to out_dir."""
     site = build_site(
@@ -188,5 +198,6 @@ def render_site(
         templates_dir=templates_dir,
         redirects=redirects,
         categories=categories,
+        channel_stories=channel_stories,
     )
     return publish(site, out_dir)
