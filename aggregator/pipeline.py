@@ -243,6 +243,25 @@ def select_front_page(stories: Sequence[Story], settings: Settings) -> list[Stor
     return eligible[: settings.max_stories]
 
 
+def select_channel_stories(
+    stories: Sequence[Story], page: Sequence[Story], settings: Settings
+) -> list[Story]:
+    """The hot stories below the page that fill each category's channel up to max_stories, in
+    rank order: a channel lists its stories on the page, then these."""
+    on_page = {s.id for s in page}
+    shelf = {category: 0 for category in (s.category for s in page)}
+    for story in page:
+        shelf[story.category] += 1
+    more = []
+    for story in stories:
+        if story.id in on_page or not story.category or _sources(story) < settings.min_sources:
+            continue
+        if shelf.get(story.category, 0) < settings.max_stories:
+            shelf[story.category] = shelf.get(story.category, 0) + 1
+            more.append(story)
+    return more
+
+
 def _sources(story: Story) -> float:
     """Distinct sources of a ranked story; an unranked one counts as one."""
     return story.score_parts.sources if story.score_parts is not None else 1.0
@@ -254,11 +273,18 @@ class FrontPage:
 
     stories: list[Story]
     articles: dict[str, Article]
+    channel_stories: list[Story] = dataclasses.field(default_factory=list)  # below the page
+
+    @property
+    def everything(self) -> list[Story]:
+        """The page's stories, then the channels' others: what gets summarised and rendered."""
+        return [*self.stories, *self.channel_stories]
 
 
 def front_page(storage: Storage, window: Window, settings: Settings) -> FrontPage:
     stories, articles = current_stories(storage, window, settings)
-    return FrontPage(select_front_page(stories, settings), articles)
+    page = select_front_page(stories, settings)
+    return FrontPage(page, articles, select_channel_stories(stories, page, settings))
 
 
 def summarise_stage(
@@ -268,12 +294,13 @@ def summarise_stage(
     summariser: Summariser | None = None,
     front: FrontPage | None = None,
 ) -> SummariseReport:
-    """Write summaries for the page's stories whose members changed; reuse the rest."""
+    """Write summaries for the page's and the channels' stories whose members changed (the
+    page's first, so an LLM budget goes to them); reuse the rest."""
     from aggregator.summarise.summariser import Summariser, needs_summary
 
     summariser = summariser or Summariser(settings.llm, language=settings.language)
     front = front or front_page(storage, window, settings)
-    page, articles = front.stories, front.articles
+    page, articles = front.everything, front.articles
     existing = storage.summaries(s.id for s in page)
     written = reused = llm = fallbacks = 0
     usage = summariser.usage
@@ -314,12 +341,14 @@ def render_stage(
     front: FrontPage | None = None,
     *,
     templates_dir: Path | None = None,
+    categories: Sequence[str] = (),
 ) -> RenderReport:
-    """Render the page's stories to out_dir, swapped in atomically."""
+    """Render the page's stories to out_dir, swapped in atomically; ``categories`` (the
+    sources') each get a channel, even on a day without stories of theirs."""
     from aggregator.render.pages import render_site
 
     front = front or front_page(storage, window, settings)
-    summaries: Mapping[str, Summary] = storage.summaries(s.id for s in front.stories)
+    summaries: Mapping[str, Summary] = storage.summaries(s.id for s in front.everything)
     redirects = storage.redirects(s.id for s in front.stories)
     path = render_site(
         front.stories,
@@ -330,6 +359,8 @@ def render_stage(
         window.until,
         redirects=redirects,
         templates_dir=templates_dir,
+        categories=categories,
+        channel_stories=front.channel_stories,
     )
     return RenderReport(path=path, stories=len(front.stories))
 
@@ -351,8 +382,15 @@ def digest(
     front = front_page(storage, window, settings)  # summarising changes no story or ranking
     summarised = summarise_stage(storage, settings, window, front=front)
     templates = templates_dir(config)
+    categories = [source.category for source in config.sources if source.enabled]
     rendered = render_stage(
-        storage, settings, window, out_dir, front=front, templates_dir=templates
+        storage,
+        settings,
+        window,
+        out_dir,
+        front=front,
+        templates_dir=templates,
+        categories=categories,
     )
     return clustered, summarised, rendered
 

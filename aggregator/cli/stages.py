@@ -72,6 +72,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             window,
             output_dir(config, args.out),
             templates_dir=templates_dir(config),
+            categories=[source.category for source in config.sources if source.enabled],
         )
     print(f"{report.stories} stories rendered to {report.path}")
     return EXIT_OK
