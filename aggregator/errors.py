@@ -79,6 +79,10 @@ class LLMUnavailable(LLMError):
     """Timeouts, connection failures, 429 and 5xx that outlasted the retries."""
 
 
+class LLMCircuitOpen(LLMUnavailable):
+    """Consecutive connection failures or timeouts stopped LLM calls for the rest of the run."""
+
+
 class LLMRequestRejected(LLMError):
     """A 4xx the server will not change its mind about (bad key, unknown model, ...)."""
 

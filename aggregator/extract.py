@@ -21,11 +21,10 @@ from aggregator.records import MAX_NAME_CHARS, MAX_TITLE_CHARS, ExtractedPage
 from aggregator.text import clean_text, one_line, parse_html, remove_hidden
 from aggregator.times import parse_iso, plausible, utcnow
 from aggregator.urls import absolute_url
-from aggregator.workers import WorkerPool
+from aggregator.workers import SHARED
 
 log = logging.getLogger(__name__)
 
-WORKERS = 2  # extraction is CPU-bound; the crawl overlaps it with network I/O
 
 _META_CHARSET = re.compile(
     rb"""<meta[^>]+?charset\s*=\s*["']?\s*([-\w.:]+)""", re.IGNORECASE | re.DOTALL
@@ -247,7 +246,7 @@ def _parse_date(value: object) -> datetime | None:
 
 # --- worker processes -------------------------------------------------------------------------
 
-_workers = WorkerPool(WORKERS)
+_workers = SHARED  # the pool feed parsing uses too
 
 
 def extract_in_worker(html: bytes, url: str, timeout: float) -> ExtractedPage | None:

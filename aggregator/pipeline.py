@@ -7,9 +7,10 @@ import fcntl
 import hashlib
 import logging
 import os
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
@@ -69,6 +70,11 @@ class SummariseReport:
     reused: int  # unchanged stories whose summary was kept (no LLM call)
     llm: int  # written by the LLM
     fallbacks: int  # LLM configured but the extractive summary was used
+    # By reason (checks.Failure.reason, or "unavailable", "budget", "circuit_open", ...):
+    rejected: Mapping[str, int] = field(default_factory=dict)  # model answers rejected, per try
+    dropped: Mapping[str, int] = field(default_factory=dict)  # sentences dropped by grounding
+    fallback_reasons: Mapping[str, int] = field(default_factory=dict)  # why stories fell back
+    breaker_open: bool = False  # the circuit breaker stopped LLM calls during this stage
 
 
 @dataclass(frozen=True)
@@ -83,6 +89,7 @@ class RunReport:
     cluster: ClusterReport
     summarise: SummariseReport
     render: RenderReport
+    pruned: int = 0  # articles whose text went this run (settings.retention_days)
 
 
 def output_dir(config: Config, out: str | Path | None = None) -> Path:
@@ -259,6 +266,25 @@ def select_front_page(stories: Sequence[Story], settings: Settings) -> list[Stor
     return eligible[: settings.max_stories]
 
 
+def select_channel_stories(
+    stories: Sequence[Story], page: Sequence[Story], settings: Settings
+) -> list[Story]:
+    """The hot stories below the page that fill each category's channel up to max_stories, in
+    rank order: a channel lists its stories on the page, then these."""
+    on_page = {s.id for s in page}
+    shelf = {category: 0 for category in (s.category for s in page)}
+    for story in page:
+        shelf[story.category] += 1
+    more = []
+    for story in stories:
+        if story.id in on_page or not story.category or _sources(story) < settings.min_sources:
+            continue
+        if shelf.get(story.category, 0) < settings.max_stories:
+            shelf[story.category] = shelf.get(story.category, 0) + 1
+            more.append(story)
+    return more
+
+
 def _sources(story: Story) -> float:
     """Distinct sources of a ranked story; an unranked one counts as one."""
     return story.score_parts.sources if story.score_parts is not None else 1.0
@@ -270,11 +296,18 @@ class FrontPage:
 
     stories: list[Story]
     articles: dict[str, Article]
+    channel_stories: list[Story] = dataclasses.field(default_factory=list)  # below the page
+
+    @property
+    def everything(self) -> list[Story]:
+        """The page's stories, then the channels' others: what gets summarised and rendered."""
+        return [*self.stories, *self.channel_stories]
 
 
 def front_page(storage: Storage, window: Window, settings: Settings) -> FrontPage:
     stories, articles = current_stories(storage, window, settings)
-    return FrontPage(select_front_page(stories, settings), articles)
+    page = select_front_page(stories, settings)
+    return FrontPage(page, articles, select_channel_stories(stories, page, settings))
 
 
 def summarise_stage(
@@ -284,14 +317,17 @@ def summarise_stage(
     summariser: Summariser | None = None,
     front: FrontPage | None = None,
 ) -> SummariseReport:
-    """Write summaries for the page's stories whose members changed; reuse the rest."""
+    """Write summaries for the page's and the channels' stories whose members changed (the
+    page's first, so an LLM budget goes to them); reuse the rest."""
     from aggregator.summarise.summariser import Summariser, needs_summary
 
     summariser = summariser or Summariser(settings.llm, language=settings.language)
     front = front or front_page(storage, window, settings)
-    page, articles = front.stories, front.articles
+    page, articles = front.everything, front.articles
     existing = storage.summaries(s.id for s in page)
     written = reused = llm = fallbacks = 0
+    usage = summariser.usage
+    before = [Counter(c) for c in (usage.rejected, usage.dropped, usage.fallback_reasons)]
     for story in page:
         members = [articles[a] for a in story.article_ids if a in articles]
         if not members:
@@ -304,7 +340,20 @@ def summarise_stage(
         written += 1
         llm += summary.method == "llm"
         fallbacks += settings.llm.configured and summary.method != "llm"
-    return SummariseReport(len(page), written, reused, llm, fallbacks)
+    usage = summariser.usage  # the same ledger, unless the client's budget was reset meanwhile
+    after = (usage.rejected, usage.dropped, usage.fallback_reasons)
+    rejected, dropped, reasons = (dict(a - b) for a, b in zip(after, before, strict=True))
+    return SummariseReport(
+        len(page),
+        written,
+        reused,
+        llm,
+        fallbacks,
+        rejected=rejected,
+        dropped=dropped,
+        fallback_reasons=reasons,
+        breaker_open=summariser.breaker_open,
+    )
 
 
 def render_stage(
@@ -315,12 +364,14 @@ def render_stage(
     front: FrontPage | None = None,
     *,
     templates_dir: Path | None = None,
+    categories: Sequence[str] = (),
 ) -> RenderReport:
-    """Render the page's stories to out_dir, swapped in atomically."""
+    """Render the page's stories to out_dir, swapped in atomically; ``categories`` (the
+    sources') each get a channel, even on a day without stories of theirs."""
     from aggregator.render.pages import render_site
 
     front = front or front_page(storage, window, settings)
-    summaries: Mapping[str, Summary] = storage.summaries(s.id for s in front.stories)
+    summaries: Mapping[str, Summary] = storage.summaries(s.id for s in front.everything)
     redirects = storage.redirects(s.id for s in front.stories)
     path = render_site(
         front.stories,
@@ -331,8 +382,18 @@ def render_stage(
         window.until,
         redirects=redirects,
         templates_dir=templates_dir,
+        categories=categories,
+        channel_stories=front.channel_stories,
     )
     return RenderReport(path=path, stories=len(front.stories))
+
+
+def prune_stage(storage: Storage, settings: Settings, now: datetime) -> int:
+    """Retention: the text of articles older than settings.retention_days goes (their link,
+    title, source and times stay); the number pruned. One index lookup when there are none."""
+    if settings.retention_days is None:
+        return 0
+    return storage.prune(now - timedelta(days=settings.retention_days))
 
 
 Stop = Callable[[], bool]  # asked between stages: True ends the run there (Interrupted)
@@ -357,8 +418,15 @@ def digest(
     summarised = summarise_stage(storage, settings, window, front=front)
     go_on(stop, "rendering")
     templates = templates_dir(config)
+    categories = [source.category for source in config.sources if source.enabled]
     rendered = render_stage(
-        storage, settings, window, out_dir, front=front, templates_dir=templates
+        storage,
+        settings,
+        window,
+        out_dir,
+        front=front,
+        templates_dir=templates,
+        categories=categories,
     )
     return clustered, summarised, rendered
 
@@ -373,9 +441,10 @@ def run_once(
     do_crawl: bool = True,
     stop: Stop | None = None,
 ) -> RunReport:
-    """One full cycle under the run lock: crawl at ``now``, then digest ``window``; then the
-    health file (settings.health_file), if set, says how each went. A run refused by the lock
-    writes nothing, the health file included.
+    """One full cycle under the run lock: crawl at ``now``, digest ``window``, then prune what
+    is older than settings.retention_days before ``now``; then the health file
+    (settings.health_file), if set, says how each went. A run refused by the lock writes
+    nothing, the health file included. ``stop`` is asked between stages (see digest).
 
     The window defaults to settings.window_hours up to ``now``; pass Window.last(now, None)
     for all of history.
@@ -393,10 +462,12 @@ def run_once(
                     note(crawl_counts(crawled), failed=crawled.all_failed)
             with health.job("digest") as note:
                 clustered, summarised, rendered = digest(config, storage, window, out, stop=stop)
-                note(digest_counts(clustered, summarised, rendered))
+                go_on(stop, "pruning")
+                pruned = prune_stage(storage, config.settings, now)
+                note({**digest_counts(clustered, summarised, rendered), "pruned": pruned})
         finally:
             health.write()
-    return RunReport(crawled, clustered, summarised, rendered)
+    return RunReport(crawled, clustered, summarised, rendered, pruned)
 
 
 def crawl_counts(report: CrawlReport) -> dict[str, int]:

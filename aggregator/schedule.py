@@ -6,8 +6,9 @@ apscheduler 3 keeps the times; the jobs call the same pipeline functions as cron
   crawl stores: interval, feed TTL, backoff, Retry-After), never sooner than
   ``crawl_min_wait_minutes`` after the last crawl and never later than
   ``crawl_max_wait_minutes``. It crawls the sources due then.
-- The digest (cluster, summarise, render) runs at the times of ``digest_cron`` read in
-  ``timezone`` (or every ``digest_interval_minutes``, the older setting), and once at start.
+- The digest (cluster, summarise, render, then pruning past ``retention_days``) runs at the
+  times of ``digest_cron`` read in ``timezone`` (or every ``digest_interval_minutes``, the
+  older setting), and once at start.
 - The jobs run one at a time on the scheduler's thread, so they never overlap in the process;
   each also takes the run lock, so none overlaps a run of another process or machine (it is
   skipped, with a warning, and tried at its next time). A job that could not start on time runs
@@ -48,6 +49,8 @@ from aggregator.pipeline import (
     crawl_stage,
     digest,
     digest_counts,
+    go_on,
+    prune_stage,
     run_lock,
 )
 from aggregator.records import FetchState
@@ -141,13 +144,16 @@ class Cycle:
             clustered, summarised, rendered = digest(
                 self.config, self.storage, window, self.out_dir, stop=self.stopping.is_set
             )
-            counts = digest_counts(clustered, summarised, rendered)
+            go_on(self.stopping.is_set, "pruning")
+            pruned = prune_stage(self.storage, self.config.settings, now)
+            counts = {**digest_counts(clustered, summarised, rendered), "pruned": pruned}
             note(counts)
             log.info(
-                "digest: %d stories on the page (%d summaries written) -> %s",
+                "digest: %d stories on the page (%d summaries written) -> %s; %d articles pruned",
                 rendered.stories,
                 summarised.written,
                 rendered.path,
+                pruned,
                 extra={"job": "digest", **counts},
             )
 

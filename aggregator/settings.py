@@ -5,11 +5,14 @@ One defaults object (``Settings()``) so tests never need a file on disk.
 
 from __future__ import annotations
 
+import ipaddress
+import math
 import os
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.cron import parse_cron
@@ -67,11 +70,32 @@ class FetchSettings(_Strict):
     )
 
 
+LLM_REMOTE_TIMEOUT = 60.0  # seconds: a hosted API answers a summary well within this
+LLM_LOCAL_TIMEOUT = 300.0  # a small model on this machine's CPU took over 60 s on a long prompt
+
+
+def _local_endpoint(base_url: str | None) -> bool:
+    """True for a base URL on loopback, a private network or a .local/.localhost name."""
+    try:
+        host = (urlsplit(base_url).hostname or "") if base_url else ""
+    except ValueError:
+        return False
+    if host == "localhost" or host.endswith((".localhost", ".local", ".lan", ".internal")):
+        return True
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return address.is_loopback or address.is_private or address.is_link_local
+
+
 class LLMSettings(_Strict):
     base_url: str | None = None  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
     model: str = "gpt-4o-mini"
     api_key: str | None = None  # prefer the OPENAI_API_KEY environment variable
-    timeout: float = Field(60.0, gt=0, le=3_600)
+    # Seconds to wait for an answer; None: 60 for a remote endpoint, 300 for one on loopback or
+    # a private network (a local model on a CPU writes slowly and serves one request at a time).
+    timeout: float | None = Field(None, gt=0, le=3_600)
     max_retries: int = Field(2, ge=0, le=10)
     max_tokens: int = Field(700, ge=16, le=100_000)
     temperature: float = Field(0.2, ge=0, le=2)
@@ -79,7 +103,20 @@ class LLMSettings(_Strict):
     max_input_chars: int = Field(
         12_000, ge=500, le=1_000_000, description="article text sent per story"
     )
+    breaker_failures: int = Field(
+        2,
+        ge=1,
+        le=100,
+        description="consecutive connection failures or timeouts that stop LLM calls for the run",
+    )
     enabled: bool = True
+
+    @property
+    def request_timeout(self) -> float:
+        """``timeout``, or its default for where ``base_url`` points."""
+        if self.timeout is not None:
+            return self.timeout
+        return LLM_LOCAL_TIMEOUT if _local_endpoint(self.base_url) else LLM_REMOTE_TIMEOUT
 
     @property
     def configured(self) -> bool:
@@ -272,9 +309,28 @@ class Settings(_Strict):
         le=24 * 366,
         description="a story updated this long before the window still continues",
     )
+    # articles older than this many days keep their link, title, source and times but lose
+    # their text, author and image (at the end of each run and digest, and `aggregator db
+    # prune`); null keeps everything forever
+    retention_days: int | None = Field(30, ge=1, le=36_600, description="days text is kept")
+    # opening the database brings its schema to this release's (false: `aggregator db upgrade`
+    # does it, and every other command refuses a database that needs it)
+    auto_migrate: bool = True
     rank: RankSettings = RankSettings()
     fetch: FetchSettings = FetchSettings()
     llm: LLMSettings = LLMSettings()
+
+    @field_validator("retention_days")
+    @classmethod
+    def _keeps_the_stories_in_play(cls, days: int | None, info: ValidationInfo) -> int | None:
+        problem = retention_problem(
+            days,
+            info.data.get("window_hours", 0.0),
+            info.data.get("story_continuation_hours", 0.0),
+        )
+        if problem:
+            raise ValueError(problem)
+        return days
 
     @field_validator("digest_cron")
     @classmethod
@@ -314,6 +370,21 @@ class Settings(_Strict):
         if base_dir is not None and not data.is_absolute():
             data = base_dir / data
         return f"sqlite:///{data / 'aggregator.db'}"
+
+
+def retention_problem(
+    days: int | None, window_hours: float, story_continuation_hours: float
+) -> str | None:
+    """Why keeping text ``days`` days is too short, or None: the window and the stories that
+    continue into it read the text of every article they hold (a summary written again from
+    titles alone would be worse than the one it replaces)."""
+    hours = window_hours + story_continuation_hours
+    if days is None or days * 24 >= hours:
+        return None
+    return (
+        f"must keep text at least window_hours + story_continuation_hours ({hours:g} h, "
+        f"{math.ceil(hours / 24)} days); null keeps it forever"
+    )
 
 
 def apply_environment(settings: Settings, env: dict[str, str] | None = None) -> Settings:

@@ -134,3 +134,10 @@ class WorkerPool:
             process.kill()
         pool.shutdown(wait=False, cancel_futures=True)
         return True
+
+
+# One pool for every CPU-bound step of a crawl (parsing feeds, their items' text, extracting
+# pages): three processes keep two cores busy while results travel back; two pools of two
+# would hold four processes' memory and still leave a core idle between calls.
+WORKERS = 3
+SHARED = WorkerPool(WORKERS)

@@ -81,12 +81,14 @@ def pg_database() -> Iterator[str]:
 
 @pytest.fixture
 def pg_url(pg_database: str) -> Iterator[str]:
-    """The session's PostgreSQL database, emptied before each test."""
-    from sqlmodel import SQLModel
+    """The session's PostgreSQL database, emptied before each test (every table, the migrations'
+    version table included: the next Storage migrates it from empty)."""
+    import psycopg
 
-    storage = Storage(pg_database)
-    SQLModel.metadata.drop_all(storage.engine)
-    storage.close()
+    dsn = pg_database.replace("postgresql+psycopg://", "postgresql://")
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute("DROP SCHEMA public CASCADE")
+        conn.execute("CREATE SCHEMA public")
     yield pg_database
 
 

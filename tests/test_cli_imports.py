@@ -25,7 +25,7 @@ PIPELINE = {
     "jinja2",
     "apscheduler",
 }
-DATABASE = {"sqlalchemy", "sqlmodel"}
+DATABASE = {"sqlalchemy", "sqlmodel", "alembic"}
 CONFIG = {"pydantic", "yaml", "ruamel", "lxml"}
 
 SOURCES = """\
@@ -62,8 +62,8 @@ def test_help_imports_no_stage_no_database_and_no_config_reader(tmp_path: Path) 
     assert not names & (PIPELINE | DATABASE | CONFIG), sorted(
         names & (PIPELINE | DATABASE | CONFIG)
     )
-    for command in ("run", "crawl", "sources", "export", "schedule", "status"):
-        names = _imported(tmp_path, command, "--help")
+    for command in ("run", "crawl", "sources", "export", "db", "db backup", "schedule", "status"):
+        names = _imported(tmp_path, *command.split(), "--help")
         assert not names & (PIPELINE | DATABASE), (command, sorted(names & (PIPELINE | DATABASE)))
 
 

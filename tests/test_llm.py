@@ -11,6 +11,7 @@ import pytest
 from aggregator.errors import (
     LLMBadOutput,
     LLMBudgetExceeded,
+    LLMCircuitOpen,
     LLMError,
     LLMRequestRejected,
     LLMUnavailable,
@@ -142,15 +143,88 @@ def test_500_forever_gives_up_after_bounded_retries(stub: OpenAIStub) -> None:
     assert "HTTP 500" in str(raised.value) and "upstream exploded" in str(raised.value)
 
 
-def test_a_hanging_server_times_out_and_gives_up(stub: OpenAIStub) -> None:
+def test_a_hanging_server_times_out_and_gives_up_without_a_retry(stub: OpenAIStub) -> None:
+    # A local server serving one request at a time is still working on the first one: a resent
+    # prompt would only wait behind it (issue 12). Before: retried max_retries times.
     stub.reset([Reply(content="{}", delay=1.0)])
     settings = LLMSettings(base_url=stub.base_url, api_key=KEY, timeout=0.3, max_retries=1)
     client = LLMClient(settings, backoff_base=0.01, backoff_cap=0.1)
     started = time.monotonic()
-    with pytest.raises(LLMUnavailable, match=r"no answer within 0\.3s"):
+    with pytest.raises(LLMUnavailable, match=r"no answer within 0\.3s \(not retried\)"):
         client.chat_json("s", "u")
-    assert time.monotonic() - started < 2
-    assert len(stub.requests) == 2
+    assert time.monotonic() - started < 1
+    assert len(stub.requests) == 1
+    assert not client.breaker_open  # one timeout; the default breaker needs two in a row
+
+
+def test_consecutive_timeouts_open_the_breaker_for_the_rest_of_the_run(
+    stub: OpenAIStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    stub.reset([Reply(content="{}", delay=0.6)])
+    settings = LLMSettings(base_url=stub.base_url, api_key=KEY, timeout=0.2, max_retries=2)
+    client = LLMClient(settings, backoff_base=0.01, backoff_cap=0.1)
+    with pytest.raises(LLMUnavailable, match="not retried"):
+        client.chat_json("s", "u")
+    with pytest.raises(LLMCircuitOpen, match="after 2 consecutive connection failures or timeouts"):
+        client.chat_json("s", "u")
+    started = time.monotonic()
+    for _ in range(3):
+        with pytest.raises(LLMCircuitOpen):
+            client.chat_json("s", "u")
+    assert time.monotonic() - started < 0.1  # nothing sent, nothing waited for
+    assert len(stub.requests) == 2 and client.usage.calls == 2 and client.breaker_open
+    said = [r for r in caplog.records if "calls stopped" in r.getMessage()]
+    assert len(said) == 1  # logged once
+    client.reset_budget()  # the next run tries again
+    stub.reset([reply_json(GOOD)])
+    assert client.chat_json("s", "u") == GOOD and not client.breaker_open
+
+
+def test_connection_failures_open_the_breaker_at_the_setting() -> None:
+    with socket.socket() as sock:  # a port nobody listens on once closed
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    settings = LLMSettings(
+        base_url=f"http://127.0.0.1:{port}/v1", timeout=2, max_retries=5, breaker_failures=3
+    )
+    client = LLMClient(settings, backoff_base=0.01, backoff_cap=0.02)
+    with pytest.raises(LLMCircuitOpen, match="after 3 consecutive") as raised:
+        client.chat_json("s", "u")
+    assert "cannot connect" in str(raised.value)
+    assert client.usage.calls == 3  # the breaker cut the six attempts short
+    with pytest.raises(LLMCircuitOpen):
+        client.chat_json("s", "u")
+    assert client.usage.calls == 3
+
+
+def test_an_http_answer_between_failures_keeps_the_breaker_closed(stub: OpenAIStub) -> None:
+    slow = Reply(content="{}", delay=0.6)
+    stub.reset([slow, Reply(status=500), slow, reply_json(GOOD)])
+    settings = LLMSettings(base_url=stub.base_url, api_key=KEY, timeout=0.2, max_retries=1)
+    client = LLMClient(settings, backoff_base=0.01, backoff_cap=0.02)
+    for _ in range(2):
+        with pytest.raises(LLMUnavailable):
+            client.chat_json("s", "u")
+    assert not client.breaker_open  # timeout, 500 (answered), timeout: never two in a row
+    assert client.chat_json("s", "u") == GOOD
+
+
+@pytest.mark.parametrize(
+    ("base_url", "seconds"),
+    [
+        ("http://127.0.0.1:8080/v1", 300.0),
+        ("http://localhost:11434/v1", 300.0),
+        ("http://192.168.1.20:8000/v1", 300.0),
+        ("http://[::1]:8000/v1", 300.0),
+        ("https://api.openai.com/v1", 60.0),
+        (None, 60.0),
+    ],
+)
+def test_the_default_timeout_is_longer_for_a_local_server(
+    base_url: str | None, seconds: float
+) -> None:
+    assert LLMSettings(base_url=base_url).request_timeout == seconds
+    assert LLMSettings(base_url=base_url, timeout=12).request_timeout == 12
 
 
 def test_an_unreachable_base_url_is_unavailable() -> None:

@@ -28,6 +28,7 @@ SETTINGS = Settings(
     title="Morning Brief", site_url="https://news.example.org/", language="en-GB", max_stories=2
 )
 FEEDS = ("feed.xml", "atom.xml")
+CHANNEL_FILES = ("atom.xml", "feed.json", "feed.xml", "index.html")
 
 
 def article(n: int, hours_ago: float, **extra: object) -> Article:
@@ -118,6 +119,7 @@ def test_site_layout_and_ordering() -> None:
     files = site()
     assert sorted(files) == [
         "atom.xml",
+        *(f"category/{c}/{f}" for c in ("local", "science") for f in CHANNEL_FILES),
         "feed.json",
         "feed.xml",
         "index.html",
@@ -159,15 +161,23 @@ def test_citations_link_to_cited_articles() -> None:
         ("[2]", "https://outlet2.example/2025/03/story-2"),
         ("[3]", "https://outlet3.example/2025/03/story-3"),  # "missing" is dropped, not invented
     ]
-    sources = page.xpath("(//article)[1]//ol[@class='sources']/li")
+    outlets = page.xpath("string((//article)[1]//span[@class='outlets'])")
+    assert outlets == "Outlet 1, Café & Co and Outlet 3"  # the sources, in order, on one line
+    story = lxml.html.fromstring(site()["stories/3f2a9c0d1e.html"])
+    sources = story.xpath("//ol[@class='sources']/li")
     assert [li.xpath("string(.//span[@class='source'])") for li in sources] == [
         "Outlet 1",
         "Café & Co",
         "Outlet 3",
     ]
-    assert page.xpath("string((//article)[1]//p[@class='why'])") == "3 sources, first seen 6 h ago"
+    assert page.xpath("string((//article)[1]//p[@class='why'])") == "3 sources"
     meta = page.xpath("string((//article)[1]//p[@class='meta'])")
-    assert "Fri 14 Mar 2025, 06:00 UTC" in meta and "updated" in meta
+    assert "updated 2 h ago" in meta
+    times = story.xpath("//p[@class='meta']/time")
+    assert [(t.get("datetime"), t.get("title"), t.text) for t in times] == [
+        ("2025-03-14T06:00:00Z", "Fri 14 Mar 2025, 06:00 UTC", "6 h ago"),
+        ("2025-03-14T10:00:00Z", "Fri 14 Mar 2025, 10:00 UTC", "2 h ago"),
+    ]
 
 
 def test_story_without_summary_renders_title_and_sources() -> None:
@@ -179,7 +189,7 @@ def test_story_without_summary_renders_title_and_sources() -> None:
         "https://outlet4.example/2025/03/story-4",
         "https://outlet5.example/2025/03/story-5",
     ]
-    assert page.xpath("string(//p[@class='why'])") == "2 sources, first seen 4 h ago"
+    assert page.xpath("string(//p[@class='why'])") == "2 sources"
 
 
 def test_empty_input_renders_friendly_page_and_valid_feeds() -> None:
@@ -291,7 +301,9 @@ def hostile_site() -> dict[str, bytes]:
     return build_site([story], {story.id: summary}, {bad.id: bad, good.id: good}, hostile, NOW)
 
 
-LOCAL_OR_HTTP = re.compile(r"https?://|\.\./|stories/|[a-z0-9-]+\.(html|xml|json|css)$")
+LOCAL_OR_HTTP = re.compile(
+    r"https?://|\.\./|stories/|category/[a-z0-9-]+/|[a-z0-9-]+\.(html|xml|json|css)$"
+)
 
 
 def assert_inert_html(html: str | bytes) -> None:
@@ -311,7 +323,7 @@ def assert_inert_html(html: str | bytes) -> None:
 def test_hostile_text_cannot_break_pages() -> None:
     files = hostile_site()
     pages = [name for name in files if name.endswith(".html")]
-    assert len(pages) == 2
+    assert len(pages) == 3  # the discover page, the story's, its channel's
     for name in pages:
         html = files[name].decode()
         assert "\x00" not in html and "\x0b" not in html
@@ -532,15 +544,19 @@ def test_an_editors_own_link_is_followed(tmp_path: Path) -> None:
 def test_a_developed_story_says_whats_new() -> None:
     early, late = article(1, 20.0), article(2, 1.0, title="Rescuers reach the last village")
     fresh = article(3, 2.0)
+    # each article reached us when it was published: the late one came in a later crawl
+    early, late, fresh = (
+        dataclasses.replace(a, fetched_at=a.published) for a in (early, late, fresh)
+    )
     developed = Story(id="dev", article_ids=(early.id, late.id), first_seen=early.published,
                       updated=late.published, title="A developing story")  # fmt: skip
     new = Story(id="new", article_ids=(fresh.id,), first_seen=fresh.published,
                 updated=fresh.published, title="Just in")  # fmt: skip
     arts = {a.id: a for a in (early, late, fresh)}
     files = text_files(build_site([developed, new], {}, arts, SETTINGS, NOW))
-    page = files["stories/dev.html"]
+    page = lxml.html.fromstring(files["stories/dev.html"]).text_content()
     assert "What's new:" in page and "Rescuers reach the last village" in page
-    assert "What's new:" not in files["stories/new.html"]
+    assert "What's new:" not in lxml.html.fromstring(files["stories/new.html"]).text_content()
     entries = feedparser.parse(files["atom.xml"].encode()).entries
     dev_entry = next(e for e in entries if e.link.endswith("stories/dev.html"))
     assert "Rescuers reach the last village" in dev_entry.content[0].value

@@ -55,6 +55,13 @@ def test_the_wheel_carries_templates_prompts_and_the_command(wheel: Path) -> Non
     expected = {f"aggregator/templates/{p.name}" for p in (ROOT / "templates").iterdir()}
     expected |= {f"aggregator/prompts/{p.name}" for p in (ROOT / "prompts").iterdir()}
     expected |= {"aggregator/py.typed", "aggregator/resources.py", "aggregator/cli/main.py"}
+    migrations = ROOT / "aggregator" / "store" / "migrations"
+    expected |= {
+        p.relative_to(ROOT).as_posix()
+        for p in migrations.rglob("*")
+        if p.is_file() and "__pycache__" not in p.parts
+    }
+    assert "aggregator/store/migrations/versions/0001_baseline.py" in expected
     assert expected <= names, sorted(expected - names)
     assert not [n for n in names if "__pycache__" in n or n.endswith(".pyc")]
     assert not [n for n in names if n.split("/")[0] in {"templates", "prompts", "tests"}]
@@ -106,6 +113,12 @@ def test_the_installed_wheel_runs_the_demo_from_its_own_files(wheel: Path, tmp_p
     out = tmp_path / "site"
     printed = _run(venv / "bin" / "aggregator", "demo", "--out", out, cwd=elsewhere)
     assert f"The demo site is at {out / 'index.html'}" in printed
+
+    # the installed package migrates a database from its own migration scripts
+    db = f"sqlite:///{tmp_path / 'wheel.db'}"
+    _run(venv / "bin" / "aggregator", "db", "upgrade", "--db", db, cwd=elsewhere)
+    assert "(the newest schema)" in _run(venv / "bin" / "aggregator", "db", "current", "--db", db,
+                                         cwd=elsewhere)  # fmt: skip
 
     for name in ("index.html", "feed.xml", "atom.xml", "feed.json", "style.css"):
         assert (out / name).stat().st_size > 0, name

@@ -187,9 +187,12 @@ def window_from(args: argparse.Namespace, config: Config) -> Window:
 
 
 def open_database(args: argparse.Namespace, config: Config) -> Storage:
+    """--db / the configured database, its schema upgraded first (refused, if not current,
+    when settings.auto_migrate is false)."""
     from aggregator.store import Storage
 
-    return Storage(config.database_url(args.db))
+    url = config.database_url(args.db)
+    return Storage(url, schema="upgrade" if config.settings.auto_migrate else "require")
 
 
 @contextmanager

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from aggregator.crawl.crawl import CrawlReport
     from aggregator.crawl.probe import Probe
     from aggregator.crawl.status import SourceStatus
-    from aggregator.pipeline import RunReport
+    from aggregator.pipeline import RunReport, SummariseReport
     from aggregator.report import SourcesReport
     from aggregator.sources.load import Source
 
@@ -50,7 +50,27 @@ def print_run(report: RunReport, *, problems: bool = True) -> None:
         f"summarise: {s.written} written ({s.llm} by the LLM, {s.fallbacks} fallbacks), "
         f"{s.reused} unchanged"
     )
+    for line in summary_checks(s):
+        print(f"  {line}")
     print(f"render: {r.stories} stories -> {r.path}")
+    if report.pruned:
+        print(f"retention: {report.pruned} articles past retention_days pruned (text dropped)")
+
+
+def summary_checks(report: SummariseReport) -> list[str]:
+    """What the LLM answer checks did, one line each: counts by reason; the circuit breaker."""
+    lines = []
+    for label, counts in (
+        ("rejected", report.rejected),
+        ("dropped", report.dropped),
+        ("fallbacks", report.fallback_reasons),
+    ):
+        if counts:
+            by_reason = ", ".join(f"{n} {reason}" for reason, n in sorted(counts.items()))
+            lines.append(f"{label}: {by_reason}")
+    if report.breaker_open:
+        lines.append("LLM calls stopped by the circuit breaker (connection failures or timeouts)")
+    return lines
 
 
 def _when(value: datetime | None, now: datetime) -> str:

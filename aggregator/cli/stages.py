@@ -37,6 +37,7 @@ def add_cluster(sub: Subparsers, shared: Shared) -> None:
 
 
 def cmd_summarise(args: argparse.Namespace) -> int:
+    from aggregator.cli.output import summary_checks
     from aggregator.pipeline import summarise_stage
 
     with stage_run(args) as (config, window, storage):
@@ -45,6 +46,8 @@ def cmd_summarise(args: argparse.Namespace) -> int:
         f"{report.considered} stories on the page: {report.written} summaries written "
         f"({report.llm} by the LLM, {report.fallbacks} fallbacks), {report.reused} unchanged"
     )
+    for line in summary_checks(report):
+        print(f"  {line}")
     return EXIT_OK
 
 
@@ -69,6 +72,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             window,
             output_dir(config, args.out),
             templates_dir=templates_dir(config),
+            categories=[source.category for source in config.sources if source.enabled],
         )
     print(f"{report.stories} stories rendered to {report.path}")
     return EXIT_OK

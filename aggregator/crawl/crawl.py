@@ -25,12 +25,14 @@ from aggregator import extract
 from aggregator.crawl.due import describe_wait, feed_ttl, is_due, next_fetch_time
 from aggregator.crawl.fetch import PAGE_ACCEPT, Fetcher, HttpResult
 from aggregator.crawl.items import (
+    FeedRead,
     articles_from_items,
     item_texts,
     merge_page,
     named_items,
     needs_page,
     not_a_feed_reason,
+    read_feed,
 )
 from aggregator.crawl.robots import (
     ROBOTS_ACCEPT,
@@ -355,11 +357,15 @@ class _Crawler:
         if result.status is FetchStatus.ERROR:
             return await self._failed(source, state, result, result.error or "fetch failed")
         try:
-            feed = await self._parse(result)
-            named = named_items(source, feed)
-            known = await self._read(self.storage.known_article_ids, [n[0][0] for n in named])
-            named = [n for n in named if n[0][0] not in known and not self._unwritten(n[0][0])]
-            texts = await self._texts([item for _, item in named])
+            read = await self._read_feed(source, state, result)
+            known = await self._read(self.storage.known_article_ids, [n[0][0] for n in read.named])
+            new = [k for k, n in enumerate(read.named) if n[0][0] not in known]
+            new = [k for k in new if not self._unwritten(read.named[k][0][0])]
+            named = [read.named[k] for k in new]
+            if read.texts or not named:
+                texts = [read.texts[k] for k in new]
+            else:
+                texts = await self._texts([item for _, item in named])
         except NotAFeedError as exc:
             return await self._failed(source, state, result, not_a_feed_reason(exc), kept=True)
         except TimeoutError:
@@ -367,7 +373,7 @@ class _Crawler:
             return await self._failed(source, state, result, reason, kept=True)
         ttl = feed_ttl(result.body)
         ttl_seconds = ttl.total_seconds() if ttl else None
-        fresh = articles_from_items(source, named, texts, self.now, feed.language)
+        fresh = articles_from_items(source, named, texts, self.now, read.language)
         fresh = await self._with_pages(source, fresh)
         record = FetchRecord(
             source.id,
@@ -378,18 +384,16 @@ class _Crawler:
             next_fetch=self._next_fetch(source, result, ttl=ttl_seconds),
             feed_ttl=ttl_seconds,
         )
-        new = await self._write(index, source, state, fresh, record)
+        added = await self._write(index, source, state, fresh, record)
         log.info(
             "source %s (%s): %d items, %d new",
             source.id,
             source.url,
-            len(feed.items),
-            new,
+            read.items,
+            added,
             extra={"source_id": source.id, "url": source.url},
         )
-        return SourceOutcome(
-            source.id, FetchStatus.OK, new_articles=new, seen_items=len(feed.items)
-        )
+        return SourceOutcome(source.id, FetchStatus.OK, new_articles=added, seen_items=read.items)
 
     async def _texts(self, items: Sequence[FeedItem]) -> list[str]:
         """The items' plain text: HTML converted in a worker process (the costly part of
@@ -533,6 +537,32 @@ class _Crawler:
             keep_validators=kept,
         )
         await self._db(self.storage.record_fetches, [record])
+
+    async def _read_feed(self, source: Source, state: FetchState, result: FetchResult) -> FeedRead:
+        """The feed parsed and its items named. A source that never brought an article (its
+        first crawl) gets its items' text in the same worker call, all of them being new;
+        otherwise the text waits until the store says which items are new (``texts`` empty)."""
+        if state.articles_total:
+            feed = await self._parse(result)
+            return FeedRead(len(feed.items), feed.language, named_items(source, feed), [])
+        job = functools.partial(
+            parse_worker.in_worker,
+            read_feed,
+            result.body,
+            source=source,
+            url=result.final_url or result.url,
+            content_type=result.content_type,
+            max_items=self.settings.max_items_per_feed,
+            now=self.now,
+            timeout=self.settings.parse_timeout,
+        )
+        loop = asyncio.get_running_loop()
+        try:
+            return await asyncio.wait_for(
+                loop.run_in_executor(self._parse_pool, job), self.settings.parse_timeout + 30
+            )
+        except WorkerError as exc:
+            raise NotAFeedError(f"parsing {exc}") from None
 
     async def _parse(self, result: FetchResult) -> ParsedFeed:
         """Parse in a worker process that is killed past ``parse_timeout`` (a regex-pathological

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Collection, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime
 
+from aggregator.parse import parse_feed
 from aggregator.records import (
     Article,
     ExtractedPage,
@@ -65,6 +66,32 @@ def articles_from_items(
         _article(source, item, now, identity, feed_language=feed_language, text=text)
         for (identity, item), text in zip(named, texts, strict=True)
     ]
+
+
+@dataclass(frozen=True)
+class FeedRead:
+    """A feed read in one worker call: its items named and their plain text made."""
+
+    items: int  # items in the feed
+    language: str  # the feed's own language tag
+    named: list[tuple[Identity, FeedItem]]
+    texts: list[str]  # the plain text of each named item
+
+
+def read_feed(
+    body: bytes,
+    *,
+    source: Source,
+    url: str,
+    content_type: str,
+    max_items: int,
+    now: datetime,
+) -> FeedRead:
+    """Parse a feed, name its items and make their text, for a source whose items are all new
+    (its first crawl): one worker call instead of a parse, a lookup and a second call."""
+    feed = parse_feed(body, url=url, content_type=content_type, max_items=max_items, now=now)
+    named = named_items(source, feed)
+    return FeedRead(len(feed.items), feed.language, named, item_texts([i for _, i in named]))
 
 
 def item_texts(items: Sequence[FeedItem]) -> list[str]:

@@ -16,14 +16,12 @@ from typing import Any, TypeVar
 from aggregator.errors import NotAFeedError, WorkerError
 from aggregator.parse import parse_feed
 from aggregator.records import ParsedFeed
-from aggregator.workers import WorkerPool
+from aggregator.workers import SHARED
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-WORKERS = 3  # parsing is CPU-bound; the crawl overlaps it with network I/O
-
-_workers = WorkerPool(WORKERS)
+_workers = SHARED  # the pool extraction uses too
 
 
 def parse_feed_bounded(

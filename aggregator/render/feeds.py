@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import jinja2
 import nh3
 
+from aggregator.render.strings import ENGLISH
 from aggregator.render.views import SiteView, StoryView
 
 FEED_SOURCES = 20  # sources listed in a feed entry's content
@@ -30,13 +31,19 @@ def _sanitise(html: str) -> str:
     )
 
 
-def with_feed_content(env: jinja2.Environment, story: StoryView) -> StoryView:
-    html = env.get_template("content.html").render(story=story, feed_sources=FEED_SOURCES)
+def with_feed_content(
+    env: jinja2.Environment, story: StoryView, strings: Mapping[str, str] = ENGLISH
+) -> StoryView:
+    html = env.get_template("content.html").render(
+        story=story, feed_sources=FEED_SOURCES, t=strings
+    )
     return dataclasses.replace(story, content_html=_sanitise(html.strip()))
 
 
-def json_feed(site: SiteView, stories: Sequence[StoryView]) -> str:
-    """JSON Feed 1.1 (https://jsonfeed.org/version/1.1)."""
+def json_feed(site: SiteView, stories: Sequence[StoryView], base: str = "", title: str = "") -> str:
+    """JSON Feed 1.1 (https://jsonfeed.org/version/1.1) of the page at ``base`` (the site's by
+    default), whose ``feed.json`` it is."""
+    base = base or site.url
     items = []
     for story in stories:
         item: dict[str, object] = {
@@ -52,9 +59,9 @@ def json_feed(site: SiteView, stories: Sequence[StoryView]) -> str:
         items.append(item)
     feed = {
         "version": "https://jsonfeed.org/version/1.1",
-        "title": site.title,
-        "home_page_url": site.url,
-        "feed_url": f"{site.url}feed.json",
+        "title": title or site.title,
+        "home_page_url": base,
+        "feed_url": f"{base}feed.json",
         "description": site.description,
         "language": site.language,
         "items": items,

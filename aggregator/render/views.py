@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from aggregator.cluster.dedupe import originals
 from aggregator.rank import explain
 from aggregator.records import Article, Story, Summary
+from aggregator.render.strings import ENGLISH, catalogue, names, relative
 from aggregator.settings import Settings
 from aggregator.times import ago, as_utc, hours_between
 from aggregator.urls import http_url
@@ -50,9 +51,18 @@ def safe_name(story_id: str) -> str:
     return f"{slug}-{digest}" if slug else digest
 
 
-# A story whose newest article came this long after its first shows a "What's new" line, so a
-# reader (and a feed subscriber, whose entry is updated in place) sees what changed.
-WHATS_NEW_AFTER = timedelta(hours=6)
+def category_slug(category: str) -> str:
+    """A channel's folder name: the lowercased category when plain ("world"), else a safe name."""
+    return safe_name(clean_text(category).strip().lower())
+
+
+# A story shows a "What's new" line once it has changed since it was first published: a member
+# arrived (was first stored) this long after the story's first article did. Articles of one crawl
+# arrive within seconds of each other, so a story first seen with several articles, however far
+# apart their publication times, has nothing new yet; a reader (and a feed subscriber, whose
+# entry is updated in place) sees what changed only when something did.
+WHATS_NEW_AFTER = timedelta(minutes=10)
+COMPACT_SOURCES = 2  # outlets named on the discover page before "and N more"
 
 # ---------------------------------------------------------------------------------------------
 # View models: everything a template needs, already cleaned.
@@ -65,7 +75,7 @@ class TimeView:
     iso: str  # RFC 3339, UTC: 2025-03-14T09:30:00Z
     rfc822: str  # for RSS: Fri, 14 Mar 2025 09:30:00 GMT
     text: str  # for people: Fri 14 Mar 2025, 09:30 UTC
-    ago: str  # relative to the render time: "3 h ago"
+    ago: str  # relative to the render time, in the site's language: "3 h ago"
 
 
 @dataclass(frozen=True)
@@ -95,11 +105,14 @@ class StoryView:
     sentences: tuple[SentenceView, ...]
     sources: tuple[SourceView, ...]
     category: str
-    explanation: str
+    explanation: str  # the ranker's words, in English: the feeds' last line
     first_seen: TimeView
     updated: TimeView
     content_html: str = ""  # nh3-sanitised HTML for the feeds
     whats_new: SourceView | None = None  # the newest article of a story that has developed
+    category_slug: str = ""  # the channel's folder name; "" without a category
+    outlets: str = ""  # the sources as one compact line: "Reuters, BBC and 7 more"
+    why: str = ""  # why it is hot, from the ranking's parts, in the site's language
 
 
 @dataclass(frozen=True)
@@ -108,18 +121,28 @@ class SiteView:
     description: str
     language: str
     url: str  # site_url with a trailing slash
-    window: str  # "24 hours"
+    window: str  # "24 hours", in the site's language
 
 
-def time_view(dt: datetime, now: datetime) -> TimeView:
-    """Format an instant; month and day names are fixed English so output is locale-proof."""
+@dataclass(frozen=True)
+class ChannelView:
+    """One category's page and feeds."""
+
+    name: str  # the category as the editor wrote it
+    slug: str  # safe folder name
+    path: str  # "category/<slug>/", relative to the site root
+    url: str  # absolute URL of the channel's folder
+
+
+def time_view(dt: datetime, now: datetime, strings: Mapping[str, str] = ENGLISH) -> TimeView:
+    """Format an instant; the absolute form is fixed English and UTC so output is locale-proof."""
     dt, now = as_utc(dt).replace(microsecond=0), as_utc(now)
     text = f"{_DAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]} {dt.year}, {dt:%H:%M} UTC"
     return TimeView(
         iso=dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
         rfc822=email.utils.format_datetime(dt, usegmt=True),
         text=text,
-        ago=ago(hours_between(dt, now)),
+        ago=relative(hours_between(dt, now), strings),
     )
 
 
@@ -141,11 +164,30 @@ def _explain(story: Story, sources: Sequence[SourceView], now: datetime) -> str:
     return line
 
 
+def _why(story: Story, sources: Sequence[SourceView], strings: Mapping[str, str]) -> str:
+    """Why the story is hot, from the ranking's parts: "5 sources in 2 languages (9 articles)"."""
+    parts = story.score_parts
+    count = int(parts.sources) if parts is not None else len({s.source_name for s in sources})
+    line = strings["sources_1"] if count == 1 else strings["sources_n"] % {"n": count}
+    if parts is None:
+        return line
+    if parts.languages > 1:
+        line += " " + strings["languages_n"] % {"n": int(parts.languages)}
+    if parts.articles > parts.sources:
+        line += " (" + strings["articles_n"] % {"n": int(parts.articles)} + ")"
+    return line
+
+
 def _article_time(article: Article) -> datetime | None:
     return article.published or article.fetched_at
 
 
-def _sources(story: Story, articles: Mapping[str, Article], now: datetime) -> dict[str, SourceView]:
+def _sources(
+    story: Story,
+    articles: Mapping[str, Article],
+    now: datetime,
+    strings: Mapping[str, str] = ENGLISH,
+) -> dict[str, SourceView]:
     """Member articles by id, in story order, numbered 1..n; members we lack are skipped.
 
     A copy (syndicated or under a second URL) maps to its original's view, which names the
@@ -168,7 +210,7 @@ def _sources(story: Story, articles: Mapping[str, Article], now: datetime) -> di
             title=clean_text(article.title).strip() or safe_url(article.url) or "Untitled",
             url=safe_url(article.url),
             source_name=_source_name(article),
-            time=time_view(when, now) if when is not None else None,
+            time=time_view(when, now, strings) if when is not None else None,
             also=tuple(dict.fromkeys(also.get(article.id, []))),
         )
     for article in members:
@@ -208,14 +250,16 @@ def story_view(
     articles: Mapping[str, Article],
     site: SiteView,
     now: datetime,
+    strings: Mapping[str, str] = ENGLISH,
 ) -> StoryView:
-    by_id = _sources(story, articles, now)
+    by_id = _sources(story, articles, now, strings)
     sources = list(dict.fromkeys(by_id.values()))
     times = [t for t in (_article_time(articles[a]) for a in by_id) if t is not None]
     first_seen = story.first_seen or (min(times) if times else now)
     updated = story.updated or (max(times) if times else first_seen)
     name = safe_name(story.id)
-    category = story.category or next((articles[a].category for a in by_id), "")
+    category = clean_text(story.category or next((articles[a].category for a in by_id), ""))
+    outlets = list(dict.fromkeys(s.source_name for s in sources))
     return StoryView(
         name=name,
         path=f"stories/{name}.html",
@@ -223,33 +267,50 @@ def story_view(
         headline=_headline(story, summary, sources),
         sentences=tuple(_sentences(summary, by_id)),
         sources=tuple(sources),
-        category=clean_text(category).strip(),
+        category=category.strip(),
         explanation=clean_text(_explain(story, sources, now)),
-        first_seen=time_view(first_seen, now),
-        updated=time_view(updated, now),
-        whats_new=whats_new(sources, first_seen),
+        first_seen=time_view(first_seen, now, strings),
+        updated=time_view(updated, now, strings),
+        whats_new=whats_new(by_id, articles),
+        category_slug=category_slug(category) if category.strip() else "",
+        outlets=names(outlets, strings, COMPACT_SOURCES),
+        why=clean_text(_why(story, sources, strings)),
     )
 
 
-def whats_new(sources: Sequence[SourceView], first_seen: datetime) -> SourceView | None:
-    """The newest member, when it came WHATS_NEW_AFTER or more after the story began."""
-    dated = [s for s in sources if s.time is not None]
-    if len(sources) < 2 or not dated:
+def whats_new(
+    by_id: Mapping[str, SourceView], articles: Mapping[str, Article]
+) -> SourceView | None:
+    """The newest arrival, once the story has changed since it was first published: it reached
+    us WHATS_NEW_AFTER or more after the story's first article did. Arrival is when an article
+    was first stored (``fetched_at``); without it nothing is known to have changed."""
+    arrivals = [(t, by_id[a]) for a in by_id if (t := articles[a].fetched_at) is not None]
+    if len({view.number for _, view in arrivals}) < 2:
         return None
-    newest = max(dated, key=lambda s: (s.time.iso if s.time else "", s.number))
-    assert newest.time is not None
-    began = as_utc(first_seen)
-    arrived = datetime.fromisoformat(newest.time.iso.replace("Z", "+00:00"))
-    return newest if arrived - began >= WHATS_NEW_AFTER else None
+    began = min(as_utc(t) for t, _ in arrivals)
+    arrived, newest = max(arrivals, key=lambda pair: (as_utc(pair[0]), pair[1].number))
+    return newest if as_utc(arrived) - began >= WHATS_NEW_AFTER else None
 
 
-def site_view(settings: Settings) -> SiteView:
+def site_view(settings: Settings, strings: Mapping[str, str] = ENGLISH) -> SiteView:
     url = clean_text(settings.site_url).strip()
     hours = settings.window_hours
+    count = int(hours) if hours == int(hours) else f"{hours:g}"
     return SiteView(
         title=clean_text(settings.title),
         description=clean_text(settings.description),
         language=clean_text(settings.language).strip() or "en",
         url=url if url.endswith("/") else url + "/",
-        window=_plural(int(hours), "hour") if hours == int(hours) else f"{hours:g} hours",
+        window=strings["window_1"] if count == 1 else strings["window_n"] % {"n": count},
     )
+
+
+def channel_view(category: str, site: SiteView) -> ChannelView:
+    slug = category_slug(category)
+    path = f"category/{slug}/"
+    return ChannelView(name=category.strip(), slug=slug, path=path, url=site.url + path)
+
+
+def strings_for(settings: Settings) -> Mapping[str, str]:
+    """The interface strings of the configured language."""
+    return catalogue(settings.language)

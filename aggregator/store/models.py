@@ -1,12 +1,16 @@
 """SQLModel tables. Times are aware UTC in Python, naive UTC in the database (see UTCTime);
-text never carries a NUL character into either database (see NoNul)."""
+text never carries a NUL character into either database (see NoNul).
+
+The schema is made and changed by the migrations in ``migrations/versions/`` (never by
+``create_all``): a change here needs a new migration, and tests/test_migrations.py fails until
+the migrated schema matches these tables again."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Column, DateTime, Index, String, Text
+from sqlalchemy import Column, DateTime, Index, String, Text, false, text
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
@@ -72,7 +76,7 @@ class SourceStateRow(SQLModel, table=True):
     last_error: str | None = _text(None, nullable=True)
     consecutive_failures: int = 0
     articles_total: int = 0
-    # Added after the first release: nullable, so Storage can add them to an existing table.
+    # Added during 0.1.0's development (migration 0001 adds them to a table made before):
     url: str | None = _text(None, nullable=True)  # the URL this state is for
     next_fetch: datetime | None = _time()  # not fetched again before this (interval, backoff)
     gone_url: str | None = _text(None, nullable=True)  # answered 410 Gone here
@@ -84,7 +88,17 @@ class ArticleRow(SQLModel, table=True):
     """One article, stored exactly once (id = hash of its canonical URL or GUID)."""
 
     __tablename__ = "article"
-    __table_args__ = (Index("ix_article_ts", "ts"), Index("ix_article_source", "source_id"))
+    __table_args__ = (
+        Index("ix_article_ts", "ts"),
+        Index("ix_article_source", "source_id"),
+        # only the articles not pruned yet: finding the next to prune reads just these
+        Index(
+            "ix_article_unpruned",
+            "ts",
+            sqlite_where=text("pruned = 0"),  # as SQLAlchemy writes "not pruned" for SQLite
+            postgresql_where=text("NOT pruned"),
+        ),
+    )
 
     id: str = _string(40, ..., primary_key=True)
     url: str = _text(...)
@@ -101,6 +115,9 @@ class ArticleRow(SQLModel, table=True):
     image: str = _text("")
     category: str = _string(60)
     weight: float = 1.0
+    # text, author and image dropped after settings.retention_days; id, link, title, source and
+    # times kept, so stories listing it stay whole and the crawler still knows it
+    pruned: bool = Field(default=False, sa_column_kwargs={"server_default": false()})
 
 
 class StoryRow(SQLModel, table=True):

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import json
+import os
+import sqlite3
+import time
 from collections.abc import Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import asdict, fields
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-from sqlalchemy import delete, event, func, inspect, select, text, update
+from sqlalchemy import delete, event, func, not_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
-from sqlmodel import SQLModel, col, create_engine
+from sqlmodel import col, create_engine
 
 from aggregator.errors import StorageError
 from aggregator.records import (
@@ -29,6 +32,7 @@ from aggregator.records import (
     Summary,
     SummarySentence,
 )
+from aggregator.store import migrate
 from aggregator.store.models import (
     ArticleRow,
     SourceStateRow,
@@ -47,9 +51,20 @@ def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
 
 
 class Storage:
-    """SQLite (WAL) by default; any SQLAlchemy URL, PostgreSQL tested."""
+    """SQLite (WAL) by default; any SQLAlchemy URL, PostgreSQL tested.
 
-    def __init__(self, url: str, *, busy_timeout: float = 30.0):
+    ``schema`` says what opening does with the database's schema: "upgrade" brings it to the
+    newest migration (settings.auto_migrate), "require" refuses one that is not there yet, and
+    "as-is" looks at nothing (``aggregator db current`` and ``db upgrade`` use it).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        busy_timeout: float = 30.0,
+        schema: Literal["upgrade", "require", "as-is"] = "upgrade",
+    ):
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite and ":memory:" not in url and url.startswith("sqlite:///"):
@@ -68,39 +83,16 @@ class Storage:
         if self.is_sqlite:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
-            SQLModel.metadata.create_all(self.engine)
-            self._add_missing_columns(SourceStateRow.__table__)  # type: ignore[attr-defined]
+            if schema == "upgrade":
+                migrate.upgrade(self.engine)
+            elif schema == "require":
+                migrate.require_current(self.engine)
         except SQLAlchemyError as exc:
+            self.engine.dispose()
             raise StorageError(f"cannot open database {self._safe_url()}: {exc}") from exc
-
-    def _add_missing_columns(self, table: Any) -> None:
-        """Add columns a newer release defined to a table an older release created.
-
-        Only nullable columns (or ones with a scalar default) are added, so existing rows stay
-        valid. Two processes may race to add the same column: the loser's error is ignored once
-        the column is seen to exist.
-        """
-        present = {c["name"] for c in inspect(self.engine).get_columns(table.name)}
-        preparer = self.engine.dialect.identifier_preparer
-        for column in table.columns:
-            if column.name in present:
-                continue
-            ddl = (
-                f"ALTER TABLE {preparer.format_table(table)} ADD COLUMN "
-                f"{preparer.format_column(column)} {column.type.compile(self.engine.dialect)}"
-            )
-            default = getattr(column.default, "arg", None)
-            if not column.nullable:
-                if not isinstance(default, int | float | str) or isinstance(default, bool):
-                    raise StorageError(f"cannot add NOT NULL column {column.name} without default")
-                ddl += f" DEFAULT {default!r} NOT NULL"
-            try:
-                with self.engine.begin() as conn:
-                    conn.execute(text(ddl))
-            except (OperationalError, ProgrammingError):
-                columns = inspect(self.engine).get_columns(table.name)
-                if column.name not in {c["name"] for c in columns}:
-                    raise
+        except StorageError:
+            self.engine.dispose()
+            raise
 
     def _safe_url(self) -> str:
         """The URL without its password, for messages."""
@@ -420,6 +412,103 @@ class Storage:
             row.created = summary.created or datetime.now(UTC)
             s.add(row)
 
+    # -- upkeep: retention, vacuum, size, backup --------------------------------------------------
+
+    def prune(self, before: datetime, *, batch: int = 5_000) -> int:
+        """Drop the text, author and image of the articles whose time (published, else fetched)
+        is before ``before``; their id, link, title, source and times stay, so the stories that
+        list them keep their links and the crawler still knows them. The number pruned.
+
+        One transaction per ``batch`` articles, so a first prune of years of articles never
+        holds the write lock for long; with nothing to prune it is one look at a small index.
+        """
+        pending = (
+            select(col(ArticleRow.id))
+            .where(col(ArticleRow.ts) < before)
+            .where(not_(col(ArticleRow.pruned)))  # the partial index ix_article_unpruned
+            .limit(batch)
+            .scalar_subquery()
+        )
+        strip = (
+            update(ArticleRow)
+            .where(col(ArticleRow.id).in_(pending))
+            .values(text="", author="", image="", pruned=True)
+        )
+        total = 0
+        while True:
+            with self.session() as s:
+                done = s.connection().execute(strip).rowcount
+            total += done
+            if done < batch:
+                return total
+
+    def vacuum(self) -> None:
+        """Give back the space of pruned text: SQLite rewrites the file (VACUUM, then the WAL
+        is emptied); PostgreSQL marks it reusable and refreshes the planner's statistics
+        (VACUUM ANALYZE). Neither runs inside a transaction."""
+        if self.engine.dialect.name not in ("sqlite", "postgresql"):
+            raise StorageError(f"vacuum knows SQLite and PostgreSQL, not {self.engine.name}")
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                if self.is_sqlite:
+                    conn.exec_driver_sql("VACUUM")
+                    conn.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+                else:
+                    conn.exec_driver_sql("VACUUM ANALYZE")
+        except OperationalError as exc:
+            raise StorageError(f"cannot vacuum {self._safe_url()}: {exc.orig}") from exc
+
+    def size(self) -> int:
+        """Bytes the database takes: SQLite's pages (free ones included; not the WAL), or
+        PostgreSQL's pg_database_size."""
+        with self.engine.connect() as conn:
+            if self.is_sqlite:
+                pages = conn.exec_driver_sql("PRAGMA page_count").scalar_one()
+                page_size = conn.exec_driver_sql("PRAGMA page_size").scalar_one()
+                return int(pages) * int(page_size)
+            query = "SELECT pg_database_size(current_database())"
+            return int(conn.exec_driver_sql(query).scalar_one())
+
+    def sqlite_path(self) -> Path:
+        """The SQLite database's file; StorageError for another database or one in memory."""
+        name = self.engine.url.database if self.is_sqlite else None
+        if not name or name == ":memory:" or name.startswith("file:"):
+            raise StorageError(f"{self._safe_url()} is not a SQLite database file")
+        return Path(name).expanduser().resolve()
+
+    def backup(self, target: Path) -> int:
+        """Copy the SQLite database to ``target`` while other connections read and write it.
+
+        SQLite's online backup API copies one consistent moment (in WAL mode writers are not
+        held up); the copy is checked (PRAGMA integrity_check), made a self-contained file
+        (no WAL), written beside ``target`` and renamed over it, so a failed backup leaves no
+        half-written file. Returns the copy's size in bytes.
+        """
+        source = self.sqlite_path()
+        target = target.expanduser().resolve()
+        if target == source:
+            raise StorageError(f"{target} is the database itself; name another file")
+        if not target.parent.is_dir():
+            raise StorageError(f"cannot back up to {target}: {target.parent} is not a folder")
+        partial = target.with_name(f".{target.name}.partial")
+        partial.unlink(missing_ok=True)
+        try:
+            with (
+                closing(sqlite3.connect(source, timeout=30.0)) as src,
+                closing(sqlite3.connect(partial)) as dst,
+            ):
+                src.backup(dst)
+                dst.execute("PRAGMA journal_mode=DELETE")
+                (verdict,) = dst.execute("PRAGMA integrity_check").fetchone()
+            if verdict != "ok":
+                raise StorageError(f"the backup of {source} failed its integrity check: {verdict}")
+            os.replace(partial, target)
+        except sqlite3.Error as exc:
+            raise StorageError(f"cannot back up {source} to {target}: {exc}") from exc
+        finally:
+            partial.unlink(missing_ok=True)
+        return target.stat().st_size
+
     # -- operations: the editors' report (read-only) and the run lock ---------------------------
 
     def members_of_stories(self, story_ids: Iterable[str]) -> dict[str, list[str]]:
@@ -473,10 +562,26 @@ class Storage:
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur = dbapi_conn.cursor()
-    cur.execute("PRAGMA journal_mode=WAL")
+    _write_ahead_log(cur)
     cur.execute("PRAGMA synchronous=NORMAL")
     cur.execute("PRAGMA foreign_keys=ON")
     cur.close()
+
+
+def _write_ahead_log(cur: Any, wait: float = 30.0) -> None:
+    """Put the file in WAL mode (once: the mode stays with the file). Switching needs the file
+    to itself, and SQLite answers "database is locked" at once instead of waiting when another
+    connection holds it, as when several processes open a new database together: so wait."""
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if cur.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _apply_fetch(row: SourceStateRow, record: FetchRecord) -> None:

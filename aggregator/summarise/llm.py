@@ -11,7 +11,8 @@ import logging
 import random
 import re
 import time
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -20,6 +21,7 @@ import openai
 from aggregator.errors import (
     LLMBadOutput,
     LLMBudgetExceeded,
+    LLMCircuitOpen,
     LLMRequestRejected,
     LLMUnavailable,
 )
@@ -29,6 +31,7 @@ from aggregator.urls import http_url
 
 log = logging.getLogger(__name__)
 
+CONNECT_TIMEOUT = 10.0  # seconds to open a connection, within the request's timeout
 PLACEHOLDER_KEY = "not-needed"  # local servers (Ollama, llama.cpp, vLLM) want no key
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # plus every 5xx
 _SECRET_LIKE = re.compile(r"\b(sk|pk|key)-[A-Za-z0-9_\-]{8,}")
@@ -44,6 +47,11 @@ class LLMUsage:
     prompt_tokens: int = 0  # as reported by the server (0 when it reports none)
     completion_tokens: int = 0
     fallbacks: int = 0  # summaries that fell back to extractive (bumped by the summariser)
+    # Bumped by the summariser, by checks.Failure reason: answers rejected (each try counts),
+    # sentences (and headlines, "headline_...") dropped by grounding, why stories fell back.
+    rejected: Counter[str] = field(default_factory=Counter)
+    dropped: Counter[str] = field(default_factory=Counter)
+    fallback_reasons: Counter[str] = field(default_factory=Counter)
 
 
 class LLMClient:
@@ -67,10 +75,16 @@ class LLMClient:
         # A bad base_url is reported on every call instead of raised here, so a run with a
         # misconfigured endpoint still produces (extractive) summaries.
         self._config_error = _base_url_problem(settings.base_url)
+        # The circuit breaker: connection failures and timeouts in a row (any HTTP answer resets
+        # it); at settings.breaker_failures no further call is sent in this run.
+        self._failures_in_a_row = 0
+        self._breaker: str = ""  # why the breaker opened; "" while closed
+        self._timeout = settings.request_timeout
         self._openai = openai.OpenAI(
             base_url=None if self._config_error else settings.base_url,
             api_key=settings.api_key or PLACEHOLDER_KEY,
-            timeout=settings.timeout,
+            # A refused or unroutable endpoint is known within seconds; the answer takes long.
+            timeout=openai.Timeout(self._timeout, connect=min(self._timeout, CONNECT_TIMEOUT)),
             max_retries=0,  # our own loop below: bounded, budgeted, Retry-After clamped
         )
 
@@ -85,8 +99,15 @@ class LLMClient:
         self.close()
 
     def reset_budget(self) -> None:
-        """Start a new run: a fresh ledger and a full budget."""
+        """Start a new run: a fresh ledger, a full budget and a closed circuit breaker."""
         self.usage = LLMUsage()
+        self._failures_in_a_row = 0
+        self._breaker = ""
+
+    @property
+    def breaker_open(self) -> bool:
+        """True once consecutive connection failures or timeouts stopped calls for this run."""
+        return bool(self._breaker)
 
     def chat_json(self, system: str, user: str) -> dict[str, Any]:
         """Send one system + user message; return the JSON object the model answered with."""
@@ -106,6 +127,8 @@ class LLMClient:
         """One completion with bounded retries; every attempt spends one call of the budget."""
         if self._config_error:
             raise LLMRequestRejected(self._config_error)
+        if self._breaker:
+            raise LLMCircuitOpen(self._breaker)
         attempts = 1 + self.settings.max_retries
         attempt = 0
         while True:
@@ -114,24 +137,39 @@ class LLMClient:
                 completion = self._openai.chat.completions.create(**self._request(messages))
             except openai.APIStatusError as exc:
                 self.usage.errors += 1
+                self._failures_in_a_row = 0  # it answered: reachable and not stuck
                 status, detail = exc.status_code, self._server_message(exc)
                 if status == 400 and self._adapt_to(detail):
                     continue  # resend without the parameter this server does not support
                 if not _retryable(status):
                     raise LLMRequestRejected(self._rejected_message(status, detail)) from None
                 problem, wait_hint = f"HTTP {status}: {detail}", _retry_after(exc.response)
-            except openai.APITimeoutError:
+            except openai.APITimeoutError as exc:
                 self.usage.errors += 1
-                problem, wait_hint = f"no answer within {self.settings.timeout:g}s", None
+                if type(exc.__cause__).__name__ == "ConnectTimeout":
+                    problem = f"cannot connect to {self._endpoint()} within {CONNECT_TIMEOUT:g}s"
+                    self._count_failure(problem)
+                else:
+                    # Not retried: a server that serves one request at a time is still working
+                    # on this one, and a resent prompt would only queue behind it.
+                    problem = f"no answer within {self._timeout:g}s (not retried)"
+                    self._count_failure(problem)
+                    raise LLMUnavailable(
+                        f"LLM endpoint {self._endpoint()}: {problem}; raise llm.timeout if the "
+                        "model needs longer"
+                    ) from None
+                wait_hint = None
             except openai.APIConnectionError as exc:
                 self.usage.errors += 1
                 reason = self.redact(str(exc.__cause__ or exc))[:200]
                 problem, wait_hint = f"cannot connect to {self._endpoint()} ({reason})", None
+                self._count_failure(problem)
             except (openai.OpenAIError, ValueError) as exc:
                 # A 200 whose body is not a chat completion (an HTML proxy page, say).
                 self.usage.errors += 1
                 raise LLMBadOutput(self.redact(f"unreadable response: {exc}")[:300]) from None
             else:
+                self._failures_in_a_row = 0
                 self._record_tokens(completion)
                 return completion
             attempt += 1
@@ -142,6 +180,19 @@ class LLMClient:
             delay = self._delay(attempt, wait_hint)
             log.warning("LLM request failed (%s); retry %d in %.2fs", problem, attempt, delay)
             time.sleep(delay)
+
+    def _count_failure(self, problem: str) -> None:
+        """One more connection failure or timeout; opens the breaker (``LLMCircuitOpen``)."""
+        self._failures_in_a_row += 1
+        limit = self.settings.breaker_failures
+        if self._failures_in_a_row < limit:
+            return
+        self._breaker = (
+            f"LLM calls stopped for the rest of this run after {limit} consecutive connection "
+            f"failures or timeouts (last: {problem}); check llm.base_url and that the server runs"
+        )
+        log.warning("%s", self._breaker)  # once: later calls raise without a word
+        raise LLMCircuitOpen(self._breaker)
 
     def _request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
         params: dict[str, Any] = {"model": self.model, "messages": messages}

@@ -2,13 +2,17 @@
 
 Every sentence cites the member articles that support it. Model output is treated as untrusted
 text: validated against a schema, stripped of markup and links, its citation numbers mapped to
-article ids, and sentences with numbers that none of their sources contain are dropped."""
+article ids; sentences whose numbers, names, quotes or words their cited articles do not hold
+are dropped (checks.grounding_failure); an answer that fails a quality gate (sentence count,
+sources cited, copied sentences, headline) is asked for once more, naming the failure, then
+the story falls back to the extractive summary with the reason in ``Summary.note``."""
 
 from __future__ import annotations
 
 import hashlib
 import json
 import logging
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -16,19 +20,32 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from aggregator.errors import LLMBadOutput, LLMError
+from aggregator.errors import (
+    LLMBadOutput,
+    LLMBudgetExceeded,
+    LLMCircuitOpen,
+    LLMError,
+    LLMRequestRejected,
+    LLMUnavailable,
+)
 from aggregator.records import Article, Story, Summary, SummarySentence
 from aggregator.settings import LLMSettings
 from aggregator.summarise.checks import (
+    MIN_HEADLINE_WORDS,
+    Failure,
     ModelAnswer,
+    copy_failure,
+    describe_drops,
     first_error,
+    grounding_failure,
+    headline_failure,
     plain_text,
-    unsupported_numbers,
+    sentence_count_failure,
+    source_coverage_failure,
 )
 from aggregator.summarise.extractive import (
     EXTRACTIVE_MODEL,
     EXTRACTIVE_VERSION,
-    HEADLINE_MAX,
     extractive_summary,
     story_members,
 )
@@ -82,6 +99,11 @@ class Summariser:
         """Calls, tokens and fallbacks of this run (the client's ledger when there is one)."""
         return self.client.usage if self.client is not None else self._usage
 
+    @property
+    def breaker_open(self) -> bool:
+        """True once the client's circuit breaker has stopped LLM calls for this run."""
+        return self.client is not None and self.client.breaker_open
+
     def input_hash(self, story: Story, articles: Sequence[Article]) -> str:
         """The hash a summary written now would carry (compare with ``needs_summary``)."""
         if self.client is None:
@@ -97,9 +119,13 @@ class Summariser:
         try:
             summary = self._llm_summary(self.client, story, story_members(story, articles))
         except LLMError as exc:
+            reason = fallback_reason(exc)
             self.usage.fallbacks += 1
-            note = self.client.redact(f"LLM fallback: {exc}")
-            log.warning("story %s: %s", story.id, note, extra={"story_id": story.id})
+            self.usage.fallback_reasons[reason] += 1
+            note = self.client.redact(f"LLM fallback: {exc} ({reason})")
+            # the circuit breaker said so once already; each story after it is routine
+            level = logging.INFO if reason == "circuit_open" else logging.WARNING
+            log.log(level, "story %s: %s", story.id, note, extra={"story_id": story.id})
             return self._extractive(story, articles, now, note=note)
         return replace(summary, input_hash=self.input_hash(story, articles), created=now)
 
@@ -112,29 +138,38 @@ class Summariser:
         return replace(summary, input_hash=input_hash, created=now, note=note)
 
     def _llm_summary(self, client: LLMClient, story: Story, members: list[Article]) -> Summary:
-        """Ask, validate, re-ask a bounded number of times; ``LLMError`` when nothing usable."""
+        """Ask, check, re-ask once naming the failure; ``LLMError`` when nothing usable."""
         numbered = prompt_articles(members)
         system = system_prompt(self.language)
         user = user_message(numbered, self.settings.max_input_chars)
-        problem = ""
+        failure: Failure | None = None
         for _attempt in range(1 + MAX_OUTPUT_RETRIES):
             message = user
-            if problem:
+            if failure is not None:
                 message += (
-                    f"\n\nYour previous answer was rejected ({problem}). "
+                    f"\n\nYour previous answer was rejected: {failure.detail}. "
                     "Answer again with only the JSON object described above."
                 )
             try:
                 return self._accept(story, client.chat_json(system, message), numbered, members)
+            except AnswerRejected as exc:
+                failure = Failure(exc.reason, str(exc))
             except LLMBadOutput as exc:
-                problem = str(exc)
-                log.info(
-                    "story %s: invalid LLM answer: %s",
-                    story.id,
-                    problem,
-                    extra={"story_id": story.id},
-                )
-        raise LLMBadOutput(f"no valid answer after {1 + MAX_OUTPUT_RETRIES} tries; {problem}")
+                failure = Failure("bad_output", str(exc))
+            self.usage.rejected[failure.reason] += 1
+            log.info(
+                "story %s: LLM answer rejected (%s): %s",
+                story.id,
+                *failure_parts(failure),
+                extra={"story_id": story.id},
+            )
+        assert failure is not None
+        raise AnswerRejected(
+            Failure(
+                failure.reason,
+                f"no valid answer after {1 + MAX_OUTPUT_RETRIES} tries; {failure.detail}",
+            )
+        )
 
     def _accept(
         self,
@@ -143,23 +178,55 @@ class Summariser:
         numbered: Sequence[Article],
         members: Sequence[Article],
     ) -> Summary:
-        """The validated summary, or ``LLMBadOutput`` naming the first problem."""
+        """The checked summary, or ``AnswerRejected`` naming the first failed gate."""
         try:
             answer = ModelAnswer.model_validate(raw)
         except ValidationError as exc:
-            raise LLMBadOutput(first_error(exc)) from None
+            raise AnswerRejected(Failure("bad_shape", first_error(exc))) from None
+        for item in answer.sentences:
+            bad = [n for n in item.citations if not 1 <= n <= len(numbered)]
+            if bad:
+                raise AnswerRejected(
+                    Failure(
+                        "bad_citation", f"citation {bad[0]} names no article (1 to {len(numbered)})"
+                    )
+                )
         headline = plain_text(answer.headline)
-        if not headline or len(headline) > HEADLINE_MAX:
-            raise LLMBadOutput(f"headline is empty or longer than {HEADLINE_MAX} characters")
-        sentences, dropped = self._sentences(answer, numbered)
-        if not sentences:
-            raise LLMBadOutput("no sentence is plain text whose numbers its sources support")
+        _reject(headline_failure(headline))
+        written = [
+            (text, [numbered[n - 1] for n in dict.fromkeys(item.citations)])
+            for item in answer.sentences
+            if (text := plain_text(item.text))  # empty: it was markup or links only
+        ]
+        _reject(copy_failure([text for text, _ in written], numbered))
+        sentences: list[SummarySentence] = []
+        cited_sources: set[str] = set()
+        dropped: Counter[str] = Counter()
+        for text, cited in written:
+            failure = grounding_failure(text, cited, self.language)
+            if failure is not None:
+                dropped[failure.reason] += 1
+                log.info(
+                    "story %s: sentence dropped (%s): %s",
+                    story.id,
+                    *failure_parts(failure),
+                    extra={"story_id": story.id},
+                )
+                continue
+            sentences.append(SummarySentence(text, tuple(a.id for a in cited)))
+            cited_sources.update(a.source_id for a in cited)
+        self.usage.dropped.update(dropped)
+        sources = len({a.source_id for a in numbered})
+        _reject(sentence_count_failure(len(sentences), sources, describe_drops(dropped)))
+        _reject(source_coverage_failure(cited_sources, sources))
         notes = []
         if dropped:
-            notes.append(f"dropped {dropped} sentence(s) with numbers not in their sources")
-        if unsupported_numbers(headline, members):
+            notes.append(f"dropped {dropped.total()} sentence(s): {describe_drops(dropped)}")
+        failure = grounding_failure(headline, numbered, self.language, MIN_HEADLINE_WORDS)
+        if failure is not None:
+            self.usage.dropped[f"headline_{failure.reason}"] += 1
             headline = extractive_summary(story, members, self.language).headline
-            notes.append("headline replaced: it had numbers not in the sources")
+            notes.append(f"headline replaced: {failure.detail}")
         return Summary(
             story_id=story.id,
             headline=headline,
@@ -169,23 +236,34 @@ class Summariser:
             note="; ".join(notes),
         )
 
-    @staticmethod
-    def _sentences(
-        answer: ModelAnswer, numbered: Sequence[Article]
-    ) -> tuple[list[SummarySentence], int]:
-        """Cleaned, cited sentences and how many were dropped for unsupported numbers."""
-        out: list[SummarySentence] = []
-        dropped = 0
-        for item in answer.sentences:
-            bad = [n for n in item.citations if not 1 <= n <= len(numbered)]
-            if bad:
-                raise LLMBadOutput(f"citation {bad[0]} names no article (1 to {len(numbered)})")
-            cited = [numbered[n - 1] for n in dict.fromkeys(item.citations)]
-            text = plain_text(item.text)
-            if not text:
-                continue  # it was markup or links only
-            if unsupported_numbers(text, cited):
-                dropped += 1
-                continue
-            out.append(SummarySentence(text, tuple(a.id for a in cited)))
-        return out, dropped
+
+class AnswerRejected(LLMBadOutput):
+    """A model answer that failed a quality gate or had too little left after grounding."""
+
+    def __init__(self, failure: Failure) -> None:
+        super().__init__(failure.detail)
+        self.reason = failure.reason  # Failure.reason: counted in the run report
+
+
+def _reject(failure: Failure | None) -> None:
+    if failure is not None:
+        raise AnswerRejected(failure)
+
+
+def failure_parts(failure: Failure) -> tuple[str, str]:
+    return failure.reason, failure.detail
+
+
+def fallback_reason(exc: LLMError) -> str:
+    """The run report's name for why a story fell back to the extractive summary."""
+    if isinstance(exc, AnswerRejected):
+        return exc.reason
+    if isinstance(exc, LLMCircuitOpen):
+        return "circuit_open"
+    kinds: list[tuple[type[LLMError], str]] = [
+        (LLMBudgetExceeded, "budget"),
+        (LLMUnavailable, "unavailable"),
+        (LLMRequestRejected, "refused"),
+        (LLMBadOutput, "bad_output"),
+    ]
+    return next((name for kind, name in kinds if isinstance(exc, kind)), "error")

@@ -104,6 +104,7 @@ def serve(ports: int, pages: bool) -> None:
     page_bodies = load_pages() if pages else []
 
     async def feed(request: web.Request) -> web.Response:
+        served["feeds"] += 1
         copy, number = int(request.match_info["copy"]), int(request.match_info["feed"])
         etag = f'"{number}-{copy}"'
         headers = {"ETag": etag, "Last-Modified": LAST_MODIFIED}
@@ -114,7 +115,13 @@ def serve(ports: int, pages: bool) -> None:
         body = target.copy(copy, base)
         return web.Response(body=body, headers={**headers, "Content-Type": target.content_type})
 
+    served = {"feeds": 0, "pages": 0}
+
+    async def stats(_request: web.Request) -> web.Response:
+        return web.json_response(served)
+
     async def page(request: web.Request) -> web.Response:
+        served["pages"] += 1
         n = int(request.match_info["feed"]) * 31 + int(request.match_info["n"])
         body = page_bodies[n % len(page_bodies)]
         return web.Response(body=body, headers={"Content-Type": "text/html; charset=utf-8"})
@@ -127,6 +134,7 @@ def serve(ports: int, pages: bool) -> None:
         app.router.add_get("/f/{copy:\\d+}/{feed:\\d+}", feed)
         app.router.add_get("/p/{copy:\\d+}/{feed:\\d+}/{n:\\d+}", page)
         app.router.add_get("/robots.txt", robots)
+        app.router.add_get("/stats", stats)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         bound = []
@@ -185,6 +193,14 @@ class FeedFarm:
     def pid(self) -> int:
         assert self._process is not None
         return self._process.pid
+
+    def served(self) -> dict[str, int]:
+        """How many feeds and pages the farm has served so far."""
+        import urllib.request
+
+        with urllib.request.urlopen(f"http://127.0.0.1:{self.ports[0]}/stats", timeout=10) as r:
+            counts: dict[str, int] = json.loads(r.read())
+        return counts
 
     def source_urls(self, count: int) -> list[str]:
         """``count`` feed URLs: every feed once, then every feed again as the next copy, ..."""

@@ -1,0 +1,145 @@
+"""The site's interface strings, per language: English, Chinese, Hindi; English fills any gap.
+
+Templates read them as ``t.<key>``; a string with ``%(name)s`` takes values through jinja's
+``format`` filter. Add a language by adding a mapping: keys it lacks fall back to English.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from types import MappingProxyType
+
+ENGLISH: Mapping[str, str] = {
+    "top_stories": "Top stories of the last %(window)s",
+    "channel_stories": "%(channel)s: top stories of the last %(window)s",
+    "no_stories": "No stories in the last %(window)s yet. Check back after the next crawl.",
+    "all_stories": "All stories",
+    "back": "← All stories",
+    "channels": "Channels",
+    "feeds": "Feeds",
+    "first_seen": "first seen %(time)s",
+    "updated": "updated %(time)s",
+    "whats_new": "What's new:",
+    "no_summary": "No summary yet: read the sources below.",
+    "sources_heading": "Sources (%(n)s)",
+    "more_sources": "and %(n)s more sources",
+    "also_in": "also in %(names)s",
+    "list_sep": ", ",
+    "names_and": "%(names)s and %(last)s",
+    "names_more": "%(names)s and %(n)s more",
+    "sources_1": "1 source",
+    "sources_n": "%(n)s sources",
+    "languages_n": "in %(n)s languages",
+    "articles_n": "%(n)s articles",
+    "sources_label": "Sources:",
+    "just_now": "just now",
+    "minutes_ago": "%(n)s min ago",
+    "hours_ago": "%(n)s h ago",
+    "days_ago": "%(n)s days ago",
+    "footer_updated": "Updated",
+    "footer_note": "Summaries are machine-written from the linked sources; "
+    "follow the citations to check them.",
+    "made_with": "Made with",
+    "now_part_of": "This story is now part of",
+    "window_1": "1 hour",
+    "window_n": "%(n)s hours",
+}
+
+_CHINESE: Mapping[str, str] = {
+    "top_stories": "过去%(window)s的热门新闻",
+    "channel_stories": "%(channel)s：过去%(window)s的热门新闻",
+    "no_stories": "过去%(window)s还没有新闻。请在下次抓取后再来看看。",
+    "all_stories": "全部新闻",
+    "back": "← 全部新闻",
+    "channels": "频道",
+    "feeds": "订阅",
+    "first_seen": "首次出现于%(time)s",
+    "updated": "更新于%(time)s",
+    "whats_new": "最新进展：",
+    "no_summary": "暂无摘要：请阅读下面的来源。",
+    "sources_heading": "来源（%(n)s）",
+    "more_sources": "另有 %(n)s 个来源",
+    "also_in": "亦见于 %(names)s",
+    "list_sep": "、",
+    "names_and": "%(names)s和%(last)s",
+    "names_more": "%(names)s等 %(n)s 家",
+    "sources_1": "1 个来源",
+    "sources_n": "%(n)s 个来源",
+    "languages_n": "涵盖 %(n)s 种语言",
+    "articles_n": "%(n)s 篇文章",
+    "sources_label": "来源：",
+    "just_now": "刚刚",
+    "minutes_ago": "%(n)s 分钟前",
+    "hours_ago": "%(n)s 小时前",
+    "days_ago": "%(n)s 天前",
+    "footer_updated": "更新于",
+    "footer_note": "摘要由机器根据所链接的来源撰写；请点击引用核实。",
+    "made_with": "制作工具：",
+    "now_part_of": "此新闻现已并入",
+    "window_1": "1 小时",
+    "window_n": "%(n)s 小时",
+}
+
+_HINDI: Mapping[str, str] = {
+    "top_stories": "पिछले %(window)s की प्रमुख ख़बरें",
+    "channel_stories": "%(channel)s: पिछले %(window)s की प्रमुख ख़बरें",
+    "no_stories": "पिछले %(window)s में अभी कोई ख़बर नहीं। अगली क्रॉल के बाद फिर देखें।",
+    "all_stories": "सभी ख़बरें",
+    "back": "← सभी ख़बरें",
+    "channels": "चैनल",
+    "feeds": "फ़ीड",
+    "first_seen": "पहली बार %(time)s",
+    "updated": "अपडेट %(time)s",
+    "whats_new": "नया क्या है:",
+    "no_summary": "अभी सारांश नहीं: नीचे दिए स्रोत पढ़ें।",
+    "sources_heading": "स्रोत (%(n)s)",
+    "more_sources": "और %(n)s स्रोत",
+    "also_in": "%(names)s में भी",
+    "names_and": "%(names)s और %(last)s",
+    "names_more": "%(names)s और %(n)s अन्य",
+    "sources_1": "1 स्रोत",
+    "sources_n": "%(n)s स्रोत",
+    "languages_n": "%(n)s भाषाओं में",
+    "articles_n": "%(n)s लेख",
+    "sources_label": "स्रोत:",
+    "just_now": "अभी",
+    "minutes_ago": "%(n)s मिनट पहले",
+    "hours_ago": "%(n)s घंटे पहले",
+    "days_ago": "%(n)s दिन पहले",
+    "footer_updated": "अपडेट",
+    "footer_note": "सारांश लिंक किए गए स्रोतों से मशीन द्वारा लिखे गए हैं; जाँचने के लिए उद्धरण देखें।",
+    "made_with": "बनाया गया",
+    "now_part_of": "यह ख़बर अब इसका हिस्सा है:",
+    "window_1": "1 घंटे",
+    "window_n": "%(n)s घंटों",
+}
+
+CATALOGUES: Mapping[str, Mapping[str, str]] = {"en": ENGLISH, "zh": _CHINESE, "hi": _HINDI}
+
+
+def catalogue(language: str) -> Mapping[str, str]:
+    """The strings for a language tag ("zh", "zh-Hans-CN", "hi-IN"); English fills any gap."""
+    primary = language.strip().lower().replace("_", "-").split("-")[0]
+    return MappingProxyType({**ENGLISH, **CATALOGUES.get(primary, {})})
+
+
+def relative(hours: float, strings: Mapping[str, str]) -> str:
+    """How long ago, rounded as times.ago rounds it, in the catalogue's words."""
+    minutes = round(max(hours, 0.0) * 60)
+    if minutes < 1:
+        return strings["just_now"]
+    if minutes < 60:
+        return strings["minutes_ago"] % {"n": minutes}
+    if round(hours) < 48:
+        return strings["hours_ago"] % {"n": round(hours)}
+    return strings["days_ago"] % {"n": round(hours / 24)}
+
+
+def names(items: list[str], strings: Mapping[str, str], shown: int = 2) -> str:
+    """A compact list of names: "Reuters", "Reuters and BBC", "Reuters, BBC and 7 more"."""
+    sep = strings["list_sep"]
+    if len(items) <= 1:
+        return "".join(items)
+    if len(items) <= shown + 1:
+        return strings["names_and"] % {"names": sep.join(items[:-1]), "last": items[-1]}
+    return strings["names_more"] % {"names": sep.join(items[:shown]), "n": len(items) - shown}
