@@ -298,6 +298,26 @@ def test_sigterm_mid_crawl_finishes_the_crawl_and_exits_0(tmp_path: Path) -> Non
     assert health["jobs"]["crawl"]["outcome"] == "ok" and "digest" not in health["jobs"]
 
 
+def test_sigterm_while_idle_exits_0_at_once(tmp_path: Path) -> None:
+    with LoopbackServer() as srv:
+        srv.routes["/wire.xml"] = Response(body=feed_xml("wire", srv.url("/")))
+        cfg = write_config(
+            tmp_path / "sources.yaml", {"wire": srv.url("/wire.xml")}, "health_file: health.json"
+        )
+        daemon = aggregator(["schedule", "--config", str(cfg)], tmp_path)
+        try:
+            health = tmp_path / "health.json"
+            wait_for(lambda: health.exists() and "digest" in health.read_text(), "the digest")
+            daemon.popen.send_signal(signal.SIGTERM)  # waiting for the next crawl or digest
+            started = time.monotonic()
+            assert daemon.wait(30) == 0, daemon.stderr
+            assert time.monotonic() - started < 5
+        finally:
+            daemon.stop()
+    assert "SIGTERM: stopping after the current stage" in daemon.stderr
+    assert [r.path for r in srv.requests] == ["/wire.xml"]  # not due again for 30 minutes
+
+
 def test_a_second_signal_exits_at_once(tmp_path: Path) -> None:
     with LoopbackServer() as srv:
         held = HeldFeed(feed_xml("wire", srv.url("/")))

@@ -115,8 +115,8 @@ def add_log_format(parser: argparse.ArgumentParser, *, default: str | None) -> N
         "--log-format",
         choices=("text", "json"),
         default=default,
-        help="log lines as text (default) or as JSON objects, one per line, on stderr "
-        "(default: $AGGREGATOR_LOG_FORMAT or text)",
+        help="log lines on stderr as text or as JSON objects, one per line "
+        "(default: $AGGREGATOR_LOG_FORMAT, else text)",
     )
 
 
