@@ -15,29 +15,12 @@ import time
 from pathlib import Path
 
 from tests.support.loopback import LoopbackServer, Response
+from tests.support.processes import descendants
 
 FEED = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>Wire</title>
 <item><title>Harbour bridge reopens</title><link>{page}</link>
 <description>Short teaser.</description></item></channel></rss>"""
 PAGE = b"<html><head><title>Bridge</title></head><body><article>" + b"<p>Words here. </p>" * 60
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid``, read from /proc."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
 
 
 def alive(pid: int) -> bool:

@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
-from typing import ParamSpec, TypeVar
+from typing import Any, ParamSpec, TypeVar
 
 from aggregator import extract
 from aggregator.crawl.due import describe_wait, feed_ttl, is_due, next_fetch_time
@@ -401,12 +401,8 @@ class _Crawler:
         html = [item for item in items if item.summary_is_html]
         if not html:
             return [item.text for item in items]
-        job = functools.partial(
-            parse_worker.in_worker, item_texts, html, timeout=self.settings.parse_timeout
-        )
-        loop = asyncio.get_running_loop()
         try:
-            converted = iter(await loop.run_in_executor(self._parse_pool, job))
+            converted = iter(await self._worker(item_texts, html))
         except WorkerError as exc:
             raise NotAFeedError(f"reading its items' text {exc}") from None
         return [next(converted) if item.summary_is_html else item.text for item in items]
@@ -545,22 +541,8 @@ class _Crawler:
         if state.articles_total:
             feed = await self._parse(result)
             return FeedRead(len(feed.items), feed.language, named_items(source, feed), [])
-        job = functools.partial(
-            parse_worker.in_worker,
-            read_feed,
-            result.body,
-            source=source,
-            url=result.final_url or result.url,
-            content_type=result.content_type,
-            max_items=self.settings.max_items_per_feed,
-            now=self.now,
-            timeout=self.settings.parse_timeout,
-        )
-        loop = asyncio.get_running_loop()
         try:
-            return await asyncio.wait_for(
-                loop.run_in_executor(self._parse_pool, job), self.settings.parse_timeout + 30
-            )
+            return await self._worker(read_feed, result.body, source=source, **self._feed(result))
         except WorkerError as exc:
             raise NotAFeedError(f"parsing {exc}") from None
 
@@ -570,14 +552,31 @@ class _Crawler:
         job = functools.partial(
             parse_worker.parse_feed_bounded,
             result.body,
-            url=result.final_url or result.url,
-            content_type=result.content_type,
-            max_items=self.settings.max_items_per_feed,
-            now=self.now,
             timeout=self.settings.parse_timeout,
+            **self._feed(result),
         )
+        return await self._waited(job)
+
+    def _feed(self, result: FetchResult) -> dict[str, Any]:
+        """What parsing a fetched feed needs besides its body."""
+        return {
+            "url": result.final_url or result.url,
+            "content_type": result.content_type,
+            "max_items": self.settings.max_items_per_feed,
+            "now": self.now,
+        }
+
+    async def _worker(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """func in a worker process, bounded by ``parse_timeout`` (WorkerError past it)."""
+        job = functools.partial(
+            parse_worker.in_worker, func, *args, timeout=self.settings.parse_timeout, **kwargs
+        )
+        return await self._waited(job)
+
+    async def _waited(self, job: Callable[[], T]) -> T:
+        """A worker call, waited for on one of the crawl's own threads. The outer bound only
+        guards the waiting thread; the worker's own bound fires first."""
         loop = asyncio.get_running_loop()
-        # the outer bound only guards the waiting thread; the worker's own bound fires first
         bound = self.settings.parse_timeout + 30
         return await asyncio.wait_for(loop.run_in_executor(self._parse_pool, job), bound)
 
