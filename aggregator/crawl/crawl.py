@@ -329,31 +329,7 @@ class _Crawler:
             source.url, etag=state.etag, last_modified=state.last_modified
         )
         if result.status is FetchStatus.NOT_MODIFIED:
-            if _unreadable_before(state):
-                # the body that would not parse last time, unchanged: the same failure, no parse
-                error = state.last_error or "not a feed"
-                return await self._failed(source, state, result, error, kept=True)
-            # 304: no parse, nothing rewritten; only the source's health is noted
-            await self._write(
-                index,
-                source,
-                state,
-                [],
-                FetchRecord(
-                    source.id,
-                    result,
-                    self.now,
-                    url=source.url,
-                    next_fetch=self._next_fetch(source, result, ttl=state.feed_ttl),
-                ),
-            )
-            log.info(
-                "source %s (%s): not modified",
-                source.id,
-                source.url,
-                extra={"source_id": source.id, "url": source.url},
-            )
-            return SourceOutcome(source.id, FetchStatus.NOT_MODIFIED)
+            return await self._not_modified(source, state, result, index)
         if result.status is FetchStatus.ERROR:
             return await self._failed(source, state, result, result.error or "fetch failed")
         try:
@@ -394,6 +370,25 @@ class _Crawler:
             extra={"source_id": source.id, "url": source.url},
         )
         return SourceOutcome(source.id, FetchStatus.OK, new_articles=added, seen_items=read.items)
+
+    async def _not_modified(
+        self, source: Source, state: FetchState, result: FetchResult, index: int
+    ) -> SourceOutcome:
+        """A 304: no parse, nothing rewritten; only the source's health is noted."""
+        if _unreadable_before(state):
+            # the body that would not parse last time, unchanged: the same failure, no parse
+            error = state.last_error or "not a feed"
+            return await self._failed(source, state, result, error, kept=True)
+        next_fetch = self._next_fetch(source, result, ttl=state.feed_ttl)
+        record = FetchRecord(source.id, result, self.now, url=source.url, next_fetch=next_fetch)
+        await self._write(index, source, state, [], record)
+        log.info(
+            "source %s (%s): not modified",
+            source.id,
+            source.url,
+            extra={"source_id": source.id, "url": source.url},
+        )
+        return SourceOutcome(source.id, FetchStatus.NOT_MODIFIED)
 
     async def _texts(self, items: Sequence[FeedItem]) -> list[str]:
         """The items' plain text: HTML converted in a worker process (the costly part of
