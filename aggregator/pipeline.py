@@ -23,7 +23,7 @@ from aggregator.records import Article, Story, Summary
 from aggregator.settings import Settings, TimeDiscount
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
-from aggregator.times import utcnow
+from aggregator.times import iso, utcnow
 
 if TYPE_CHECKING:
     from aggregator.cluster.embed import Embedder
@@ -467,7 +467,33 @@ def run_once(
                 note({**digest_counts(clustered, summarised, rendered), "pruned": pruned})
         finally:
             health.write()
+            keep_run(storage, health)
     return RunReport(crawled, clustered, summarised, rendered, pruned)
+
+
+def keep_run(storage: Storage, health: Recorder) -> None:
+    """Store the run's record (its jobs as the health file has them) in the database, for
+    ``aggregator status``; a failure to store it is logged, never raised over the run's own."""
+    if not health.results:
+        return
+    outcomes = [r.outcome for r in health.results]
+    worst = next((o for o in ("failed", "stopped") if o in outcomes), "ok")
+    jobs = [
+        {
+            "job": r.job,
+            "outcome": r.outcome,
+            "started": iso(r.started),
+            "finished": iso(r.finished),
+            "seconds": round((r.finished - r.started).total_seconds(), 3),
+            "counts": dict(r.counts),
+            "error": r.error,
+        }
+        for r in health.results
+    ]
+    try:
+        storage.record_run(health.results[0].started, health.results[-1].finished, worst, jobs)
+    except Exception as exc:  # the database may be what failed the run
+        log.error("could not store the run's record: %s", exc)
 
 
 def crawl_counts(report: CrawlReport) -> dict[str, int]:

@@ -50,6 +50,7 @@ from aggregator.pipeline import (
     digest,
     digest_counts,
     go_on,
+    keep_run,
     prune_stage,
     run_lock,
 )
@@ -174,6 +175,7 @@ class Cycle:
                         body(note, self.clock())
                 finally:
                     health.write()
+                    keep_run(self.storage, health)
         except RunLockedError as exc:
             log.warning("%s skipped: %s", name, exc, extra={"job": name})
             return LOCKED

@@ -74,10 +74,13 @@ def add_crawl(sub: Subparsers, shared: Shared) -> None:
     )
 
 
+RUNS_SHOWN = 5  # the last runs `status` shows beside the sources
+
+
 def cmd_status(args: argparse.Namespace) -> int:
     if args.healthcheck:
         return _healthcheck(args)
-    from aggregator.cli.output import print_status, status_json
+    from aggregator.cli.output import print_runs, print_status, status_json
     from aggregator.crawl.status import clear_health, status_report
 
     config = config_from(args, required=True)
@@ -88,10 +91,12 @@ def cmd_status(args: argparse.Namespace) -> int:
             for source_id in args.clear:
                 print(f"{source_id}: failures, waits and the gone flag cleared", file=sys.stderr)
         rows = status_report(config, storage, now)
+        runs = storage.last_runs(RUNS_SHOWN)
     if args.json:
-        print(json.dumps(status_json(rows, now), ensure_ascii=False, indent=2))
+        print(json.dumps(status_json(rows, now, runs), ensure_ascii=False, indent=2))
     else:
         print_status(rows, now)
+        print_runs(runs, now)
     return EXIT_OK
 
 

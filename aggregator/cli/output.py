@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from aggregator.cli.common import console
 
@@ -102,7 +102,31 @@ def print_status(rows: Sequence[SourceStatus], now: datetime) -> None:
     console().print(table)
 
 
-def status_json(rows: Sequence[SourceStatus], now: datetime) -> dict[str, object]:
+def print_runs(runs: Sequence[Mapping[str, Any]], now: datetime) -> None:
+    """The last runs, newest first: when, how long, how each job went and what it counted."""
+    from rich.table import Table
+
+    if not runs:
+        print("no run recorded yet")
+        return
+    table = Table(title="last runs", title_justify="left")
+    for header in ("started", "took", "outcome", "jobs"):
+        table.add_column(header, overflow="fold")
+    for run in runs:
+        jobs = "; ".join(
+            f"{job['job']} {job['outcome']}"
+            + (f" ({job['error']})" if job.get("error") else "")
+            + "".join(f", {k} {v}" for k, v in (job.get("counts") or {}).items() if v)
+            for job in run["jobs"]
+        )
+        took = (run["finished"] - run["started"]).total_seconds()
+        table.add_row(_when(run["started"], now), f"{took:.1f} s", run["outcome"], jobs)
+    console().print(table)
+
+
+def status_json(
+    rows: Sequence[SourceStatus], now: datetime, runs: Sequence[Mapping[str, Any]] = ()
+) -> dict[str, object]:
     from aggregator.times import iso
 
     out: list[dict[str, object]] = []
@@ -121,7 +145,10 @@ def status_json(rows: Sequence[SourceStatus], now: datetime) -> dict[str, object
                 "articles_24h": row.articles_24h,
             }
         )
-    return {"generated": iso(now), "sources": out}
+    recorded = [
+        {**run, "started": iso(run["started"]), "finished": iso(run["finished"])} for run in runs
+    ]
+    return {"generated": iso(now), "sources": out, "runs": recorded}
 
 
 def print_probes(sources: Sequence[Source], probes: Sequence[Probe]) -> None:

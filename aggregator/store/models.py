@@ -157,3 +157,16 @@ class SummaryRow(SQLModel, table=True):
     model: str = _string(200)
     note: str = _text("")
     created: datetime = _time(nullable=False)
+
+
+class RunRow(SQLModel, table=True):
+    """One run of the pipeline (``aggregator run`` or a job of the daemon): when, how it went,
+    and each job's times, counts and error as JSON."""
+
+    __tablename__ = "run"
+
+    id: int | None = Field(default=None, primary_key=True)
+    started: datetime = _time(nullable=False)
+    finished: datetime = _time(nullable=False)
+    outcome: str = _string(20, ...)
+    jobs: str = _text("[]")  # JSON: [{job, outcome, started, finished, counts, error}]

@@ -35,6 +35,7 @@ from aggregator.records import (
 from aggregator.store import migrate
 from aggregator.store.models import (
     ArticleRow,
+    RunRow,
     SourceStateRow,
     StoryMemberRow,
     StoryRow,
@@ -42,6 +43,7 @@ from aggregator.store.models import (
 )
 
 _CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's parameter limits
+RUNS_KEPT = 1_000  # run records kept (a run an hour: six weeks)
 _ROWS = 1_000  # rows per executemany of one prepared INSERT (bounds the driver's buffers)
 
 
@@ -558,6 +560,39 @@ class Storage:
                 connection.close()  # ends the session, and with it the lock
         finally:
             engine.dispose()
+
+    # -- runs ---------------------------------------------------------------------------------
+
+    def record_run(
+        self, started: datetime, finished: datetime, outcome: str, jobs: list[dict[str, Any]]
+    ) -> None:
+        """Keep one run's record (see RunRow); the newest RUNS_KEPT are kept."""
+        with self.session() as s:
+            s.add(
+                RunRow(
+                    started=started,
+                    finished=finished,
+                    outcome=outcome,
+                    jobs=json.dumps(jobs, ensure_ascii=False),
+                )
+            )
+            s.flush()
+            newest = select(col(RunRow.id)).order_by(col(RunRow.id).desc()).limit(RUNS_KEPT)
+            s.execute(delete(RunRow).where(col(RunRow.id).not_in(newest.scalar_subquery())))
+
+    def last_runs(self, limit: int = 5) -> list[dict[str, Any]]:
+        """The newest runs first: started, finished, outcome and jobs, as stored."""
+        stmt = select(RunRow).order_by(col(RunRow.id).desc()).limit(limit)
+        with self.session() as s:
+            return [
+                {
+                    "started": r.started,
+                    "finished": r.finished,
+                    "outcome": r.outcome,
+                    "jobs": json.loads(r.jobs or "[]"),
+                }
+                for r in s.execute(stmt).scalars()
+            ]
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
