@@ -36,7 +36,8 @@ _TICKS = os.sysconf("SC_CLK_TCK")
 @dataclass(frozen=True)
 class Measured:
     seconds: float
-    peak_mb: float  # peak resident memory of the process tree
+    peak_mb: float  # peak resident memory of the process tree (RSS summed)
+    peak_pss_mb: float  # the same as proportional set sizes (shared pages counted once)
     cpu: float  # CPU seconds of the process tree (user + system)
     articles: int  # articles in the database afterwards
 
@@ -44,9 +45,10 @@ class Measured:
         return sources / self.seconds
 
 
-def _tree_rss(root: int, cpu: dict[int, float]) -> int:
-    """Resident bytes of a process and all its descendants, from /proc; ``cpu`` gets each
-    one's CPU seconds so far (user + system)."""
+def _tree_rss(root: int, cpu: dict[int, float]) -> tuple[int, int]:
+    """Resident bytes of a process and all its descendants, from /proc, summed as RSS (pages
+    shared by forked workers count once per process) and as PSS (shared pages divided among
+    their sharers); ``cpu`` gets each one's CPU seconds so far (user + system)."""
     children: dict[int, list[int]] = {}
     rss: dict[int, int] = {}
     ticks: dict[int, float] = {}
@@ -64,19 +66,33 @@ def _tree_rss(root: int, cpu: dict[int, float]) -> int:
         children.setdefault(int(fields[1]), []).append(pid)
         rss[pid] = pages * _PAGE
         ticks[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
-    total, todo = 0, [root]
+    total, proportional, todo = 0, 0, [root]
     while todo:
         pid = todo.pop()
         total += rss.get(pid, 0)
+        proportional += _pss(pid)
         if pid in ticks:
             cpu[pid] = ticks[pid]
         todo.extend(children.get(pid, ()))
-    return total
+    return total, proportional
 
 
-def _measure(args: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float]:
-    """Run a command: wall seconds, peak MB of its process tree and the CPU seconds of the
-    tree (each process as last seen; both sampled from /proc every 50 ms)."""
+def _pss(pid: int) -> int:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup", "rb") as handle:
+            for line in handle:
+                if line.startswith(b"Pss:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError):
+        pass
+    return 0
+
+
+def _measure(
+    args: list[str], env: dict[str, str] | None = None
+) -> tuple[float, float, float, float]:
+    """Run a command: wall seconds, peak MB of its process tree (RSS, then PSS) and the CPU
+    seconds of the tree (each process as last seen; all sampled from /proc every 50 ms)."""
     started = time.perf_counter()
     process = subprocess.Popen(
         args,
@@ -85,14 +101,15 @@ def _measure(args: list[str], env: dict[str, str] | None = None) -> tuple[float,
         stderr=subprocess.PIPE,
         env={**os.environ, **(env or {})},
     )
-    peak = 0
+    peak = peak_pss = 0
     cpu: dict[int, float] = {}
     done = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not done.wait(0.05):
-            peak = max(peak, _tree_rss(process.pid, cpu))
+            rss, pss = _tree_rss(process.pid, cpu)
+            peak, peak_pss = max(peak, rss), max(peak_pss, pss)
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -102,7 +119,7 @@ def _measure(args: list[str], env: dict[str, str] | None = None) -> tuple[float,
     sampler.join()
     if process.returncode not in (0, 1):
         raise RuntimeError(f"{args[:4]} failed: {err.decode()[-2000:]}")
-    return seconds, peak / 2**20, sum(cpu.values())
+    return seconds, peak / 2**20, peak_pss / 2**20, sum(cpu.values())
 
 
 def _count(db_url: str) -> int:
@@ -157,8 +174,8 @@ def crawl_twice(
     command = [sys.executable, "-m", "aggregator", "crawl", "--force", "--config", str(config)]
     out = []
     for _ in range(2):
-        seconds, peak, cpu = _measure([*command, "--db", db_url])
-        out.append(Measured(seconds, peak, cpu, _count(db_url)))
+        seconds, peak, pss, cpu = _measure([*command, "--db", db_url])
+        out.append(Measured(seconds, peak, pss, cpu, _count(db_url)))
     return out[0], out[1]
 
 
@@ -204,10 +221,12 @@ def naive_twice(urls: list[str], tmp: Path) -> tuple[Measured, Measured]:
     )
     out = []
     for _ in range(2):
-        seconds, peak, cpu = _measure([sys.executable, "-c", code, str(urls_file), str(db_path)])
+        seconds, peak, pss, cpu = _measure(
+            [sys.executable, "-c", code, str(urls_file), str(db_path)]
+        )
         with sqlite3.connect(db_path) as db:
             count = int(db.execute("select count(*) from article").fetchone()[0])
-        out.append(Measured(seconds, peak, cpu, count))
+        out.append(Measured(seconds, peak, pss, cpu, count))
     return out[0], out[1]
 
 
@@ -217,6 +236,7 @@ def _row(label: str, sources: int, first: Measured, second: Measured, base: floa
         f"{label:<24} {sources:>7,} {first.seconds:>7.1f} {first.cpu:>6.1f} "
         f"{first.rate(sources):>8.1f} "
         f"{first.articles / first.seconds:>10,.0f} {max(first.peak_mb, second.peak_mb):>8,.0f} "
+        f"{max(first.peak_pss_mb, second.peak_pss_mb):>7,.0f} "
         f"{second.seconds:>8.1f} {first.rate(sources) / base if base else 1:>6.1f}"
     )
 
@@ -230,7 +250,7 @@ def run() -> None:
     header = (
         f"{'crawler':<24} {'sources':>7} {'first s':>7} {'CPU s':>6} {'feeds/s':>8} "
         f"{'articles/s':>10} "
-        f"{'peak MB':>8} {'second s':>8} {'x naive':>6}"
+        f"{'peak MB':>8} {'PSS MB':>7} {'second s':>8} {'x naive':>6}"
     )
     with tempfile.TemporaryDirectory(prefix="bench-crawl-") as tmp_name, FeedFarm() as farm:
         tmp = Path(tmp_name)
@@ -259,6 +279,8 @@ def run() -> None:
                     f"{pg_second.seconds / second.seconds:.2f}"
                 )
     print("x naive: the project's feeds/s over the naive crawler's, first crawl")
+    print("peak MB: the process tree's resident memory summed per process (pages its forked")
+    print("workers share count once each); PSS MB: the same with shared pages divided")
     if os.environ.get("BENCH_CRAWL_PAGES", "1") != "0" and PAGES.is_dir():
         _pages()
 
@@ -279,5 +301,6 @@ def _pages() -> None:
         print(
             f"with article pages: {count} sources, {first.articles:,} articles and {pages:,} "
             f"article pages fetched and extracted in {first.seconds:.1f} s ({first.cpu:.0f} CPU "
-            f"s): {pages / first.seconds:.0f} pages/s; peak {first.peak_mb:,.0f} MB"
+            f"s): {pages / first.seconds:.0f} pages/s; peak {first.peak_mb:,.0f} MB RSS, "
+            f"{first.peak_pss_mb:,.0f} MB PSS"
         )
