@@ -75,6 +75,9 @@ class SummariseReport:
     dropped: Mapping[str, int] = field(default_factory=dict)  # sentences dropped by grounding
     fallback_reasons: Mapping[str, int] = field(default_factory=dict)  # why stories fell back
     breaker_open: bool = False  # the circuit breaker stopped LLM calls during this stage
+    llm_calls: int = 0  # requests sent to the LLM in this stage (retries included)
+    prompt_tokens: int = 0  # as the server reported them (0 when it reports none)
+    completion_tokens: int = 0
 
 
 @dataclass(frozen=True)
@@ -328,6 +331,7 @@ def summarise_stage(
     written = reused = llm = fallbacks = 0
     usage = summariser.usage
     before = [Counter(c) for c in (usage.rejected, usage.dropped, usage.fallback_reasons)]
+    spent = (usage.calls, usage.prompt_tokens, usage.completion_tokens)
     for story in page:
         members = [articles[a] for a in story.article_ids if a in articles]
         if not members:
@@ -353,6 +357,9 @@ def summarise_stage(
         dropped=dropped,
         fallback_reasons=reasons,
         breaker_open=summariser.breaker_open,
+        llm_calls=max(0, usage.calls - spent[0]),
+        prompt_tokens=max(0, usage.prompt_tokens - spent[1]),
+        completion_tokens=max(0, usage.completion_tokens - spent[2]),
     )
 
 
@@ -520,6 +527,9 @@ def digest_counts(
         "summaries_written": summarised.written,
         "llm_summaries": summarised.llm,
         "fallbacks": summarised.fallbacks,
+        "llm_calls": summarised.llm_calls,
+        "llm_prompt_tokens": summarised.prompt_tokens,
+        "llm_completion_tokens": summarised.completion_tokens,
         "stories_rendered": rendered.stories,
     }
 

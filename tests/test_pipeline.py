@@ -315,3 +315,23 @@ def test_the_page_of_a_merged_story_redirects_on_the_published_site(tmp_path: Pa
     page = (tmp_path / "site" / "stories" / "early.html").read_text()
     assert 'http-equiv="refresh" content="0; url=bridge.html"' in page
     assert (tmp_path / "site" / "stories" / "bridge.html").is_file()
+
+
+def test_the_run_record_counts_llm_calls_and_tokens(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "sources.yaml"
+    cfg.write_text("settings:\n  llm:\n    model: stub-model\n    max_retries: 1\nsources: []\n")
+    with OpenAIStub([_llm_answer]) as stub:
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
+        common = ["--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'l.db'}"]
+        _run("ingest", str(_ingest_file(tmp_path)), *common, "--now", NOW)
+        _run("run", "--no-crawl", *common, "--now", NOW)
+        sent = len(stub.requests)
+    capsys.readouterr()
+    assert main(["status", "--json", *common]) == 0
+    [run] = json.loads(capsys.readouterr().out)["runs"]
+    counts = run["jobs"][0]["counts"]
+    assert sent >= 1 and counts["llm_calls"] == sent
+    assert counts["llm_prompt_tokens"] > 0 and counts["llm_completion_tokens"] > 0
