@@ -97,3 +97,22 @@ def test_a_nul_in_one_line_loses_nothing_on_postgresql(
     with Storage(pg_url) as storage:
         titles = sorted(a.title for a in storage.articles())
     assert titles == ["Nultitle", "Story 1", "Story 3"]
+
+
+def test_ingest_is_refused_while_a_run_holds_the_lock(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Ingest wrote beside a running crawl or clustering; it takes the run lock like them."""
+    from aggregator.pipeline import run_lock
+    from aggregator.sources.load import load_config
+
+    config = tmp_path / "sources.yaml"
+    config.write_text(f"settings:\n  data_dir: {tmp_path / 'data'}\nsources: []\n")
+    src = tmp_path / "in.jsonl"
+    src.write_bytes(_line(1))
+    common = ["--config", str(config), "--db", f"sqlite:///{tmp_path / 'news.db'}"]
+    with run_lock(load_config(config)):
+        assert main(["ingest", str(src), *common]) == 75
+    assert "another aggregator run holds" in capsys.readouterr().err
+    assert main(["ingest", str(src), *common]) == 0
+    assert "1 articles stored" in capsys.readouterr().out

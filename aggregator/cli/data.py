@@ -23,6 +23,7 @@ from aggregator.errors import UserError
 
 def cmd_ingest(args: argparse.Namespace) -> int:
     from aggregator.jsonl import ingest
+    from aggregator.pipeline import run_lock
 
     config = config_from(args)
     name = "<stdin>" if args.file == "-" else args.file
@@ -31,7 +32,9 @@ def cmd_ingest(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UserError(f"{name}: cannot open: {exc.strerror}") from exc
     try:
-        with open_database(args, config) as storage:
+        # under the run lock: a crawl or a clustering never sees half a file's articles, and
+        # ingest's id lookup never races another writer
+        with open_database(args, config) as storage, run_lock(config, storage):
             report = ingest(stream, storage, now_from(args))
     finally:
         if stream is not sys.stdin.buffer:
