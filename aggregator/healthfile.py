@@ -44,6 +44,24 @@ class JobResult:
     error: str | None = None
 
 
+def job_json(result: JobResult) -> dict[str, Any]:
+    """A job's result as the health file and the run records keep it."""
+    return {
+        "outcome": result.outcome,
+        "started": iso(result.started),
+        "finished": iso(result.finished),
+        "seconds": round((result.finished - result.started).total_seconds(), 3),
+        "counts": dict(result.counts),
+        "error": result.error,
+    }
+
+
+def run_outcome(results: list[JobResult]) -> str:
+    """A run's outcome: its first job that was not OK says it (a stop ends a run, so it comes
+    last), else OK."""
+    return next((r.outcome for r in results if r.outcome != OK), OK)
+
+
 def health_path(config: Config) -> Path | None:
     """settings.health_file (relative: to the config file's folder), or None when unset."""
     value = config.settings.health_file
@@ -112,21 +130,15 @@ def write_health(path: Path, results: list[JobResult]) -> None:
         earlier = jobs.get(result.job)
         before: dict[str, Any] = earlier if isinstance(earlier, dict) else {}
         jobs[result.job] = {
-            "outcome": result.outcome,
-            "started": iso(result.started),
-            "finished": iso(result.finished),
-            "seconds": round((result.finished - result.started).total_seconds(), 3),
-            "counts": dict(result.counts),
-            "error": result.error,
+            **job_json(result),
             "last_success": iso(result.finished)
             if result.outcome == OK
             else before.get("last_success"),
         }
-    worst = next((r.outcome for r in results if r.outcome != OK), OK)
     document = {
         "version": VERSION,
         "updated": iso(max(r.finished for r in results)),
-        "outcome": worst,  # of the run that wrote the file last
+        "outcome": run_outcome(results),  # of the run that wrote the file last
         "jobs": jobs,
     }
     _replace(path, json.dumps(document, indent=2, ensure_ascii=False) + "\n")

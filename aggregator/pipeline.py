@@ -16,14 +16,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, TextIO
 
 from aggregator.errors import Interrupted, RunLockedError
-from aggregator.healthfile import Recorder, health_path
+from aggregator.healthfile import Recorder, health_path, job_json, run_outcome
 from aggregator.jsonl import article_to_json, story_to_json, write_lines
 from aggregator.rank import rank_stories
 from aggregator.records import Article, Story, Summary
 from aggregator.settings import Settings, TimeDiscount
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
-from aggregator.times import iso, utcnow
+from aggregator.times import utcnow
 
 if TYPE_CHECKING:
     from aggregator.cluster.embed import Embedder
@@ -481,24 +481,12 @@ def run_once(
 def keep_run(storage: Storage, health: Recorder) -> None:
     """Store the run's record (its jobs as the health file has them) in the database, for
     ``aggregator status``; a failure to store it is logged, never raised over the run's own."""
-    if not health.results:
+    results = health.results
+    if not results:
         return
-    outcomes = [r.outcome for r in health.results]
-    worst = next((o for o in ("failed", "stopped") if o in outcomes), "ok")
-    jobs = [
-        {
-            "job": r.job,
-            "outcome": r.outcome,
-            "started": iso(r.started),
-            "finished": iso(r.finished),
-            "seconds": round((r.finished - r.started).total_seconds(), 3),
-            "counts": dict(r.counts),
-            "error": r.error,
-        }
-        for r in health.results
-    ]
+    jobs = [{"job": r.job, **job_json(r)} for r in results]
     try:
-        storage.record_run(health.results[0].started, health.results[-1].finished, worst, jobs)
+        storage.record_run(results[0].started, results[-1].finished, run_outcome(results), jobs)
     except Exception as exc:  # the database may be what failed the run
         log.error("could not store the run's record: %s", exc)
 
