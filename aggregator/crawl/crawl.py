@@ -207,7 +207,6 @@ class _Crawler:
         self._pending: list[_Written] = []
         self._pending_ids: set[str] = set()  # ids of the articles queued
         self._flushing_ids: set[str] = set()  # ids of the articles being stored
-        self._pending_articles = 0
 
     def close(self) -> None:
         self._parse_pool.shutdown(wait=False, cancel_futures=True)
@@ -253,7 +252,7 @@ class _Crawler:
                 source.id,
                 source.url,
                 error,
-                extra={"source_id": source.id, "url": source.url},
+                extra=_fields(source),
             )
             await self._record_error(source, state, error)
             outcome = SourceOutcome(source.id, FetchStatus.ERROR, error=error)
@@ -264,7 +263,7 @@ class _Crawler:
                 source.id,
                 source.url,
                 error,
-                extra={"source_id": source.id, "url": source.url},
+                extra=_fields(source),
             )
             await self._record_error(source, state, error)
             outcome = SourceOutcome(source.id, FetchStatus.ERROR, error=error)
@@ -286,7 +285,7 @@ class _Crawler:
                 source.id,
                 source.url,
                 reason,
-                extra={"source_id": source.id, "url": source.url},
+                extra=_fields(source),
             )
             return SkippedSource(source.id, reason, gone=True)
         if not self.force and not is_due(state.next_fetch, self.now):
@@ -297,7 +296,7 @@ class _Crawler:
                 source.id,
                 source.url,
                 reason,
-                extra={"source_id": source.id, "url": source.url},
+                extra=_fields(source),
             )
             return SkippedSource(source.id, reason)
         return None
@@ -335,8 +334,11 @@ class _Crawler:
         try:
             read = await self._read_feed(source, state, result)
             known = await self._read(self.storage.known_article_ids, [n[0][0] for n in read.named])
-            new = [k for k, n in enumerate(read.named) if n[0][0] not in known]
-            new = [k for k in new if not self._unwritten(read.named[k][0][0])]
+            new = [
+                k
+                for k, ((article_id, _, _), _) in enumerate(read.named)
+                if article_id not in known and not self._unwritten(article_id)
+            ]
             named = [read.named[k] for k in new]
             if read.texts or not named:
                 texts = [read.texts[k] for k in new]
@@ -351,11 +353,10 @@ class _Crawler:
         ttl_seconds = ttl.total_seconds() if ttl else None
         fresh = articles_from_items(source, named, texts, self.now, read.language)
         fresh = await self._with_pages(source, fresh)
-        record = FetchRecord(
+        record = FetchRecord(  # its new_articles are counted by _write
             source.id,
             replace(result, body=b""),
             self.now,
-            len(fresh),
             url=source.url,
             next_fetch=self._next_fetch(source, result, ttl=ttl_seconds),
             feed_ttl=ttl_seconds,
@@ -367,7 +368,7 @@ class _Crawler:
             source.url,
             read.items,
             added,
-            extra={"source_id": source.id, "url": source.url},
+            extra=_fields(source),
         )
         return SourceOutcome(source.id, FetchStatus.OK, new_articles=added, seen_items=read.items)
 
@@ -386,7 +387,7 @@ class _Crawler:
             "source %s (%s): not modified",
             source.id,
             source.url,
-            extra={"source_id": source.id, "url": source.url},
+            extra=_fields(source),
         )
         return SourceOutcome(source.id, FetchStatus.NOT_MODIFIED)
 
@@ -421,8 +422,7 @@ class _Crawler:
         record = replace(record, new_articles=len(articles))
         self._pending.append(_Written(index, source, state, articles, record))
         self._pending_ids.update(a.id for a in articles)
-        self._pending_articles += len(articles)
-        if self._pending_articles >= WRITE_ARTICLES or len(self._pending) >= WRITE_SOURCES:
+        if len(self._pending_ids) >= WRITE_ARTICLES or len(self._pending) >= WRITE_SOURCES:
             await self._flush()
         return len(articles)
 
@@ -431,7 +431,6 @@ class _Crawler:
         failure is charged to the source whose write failed, as if there were no batching."""
         batch, self._pending = self._pending, []
         flushing, self._pending_ids = self._pending_ids, set()
-        self._pending_articles = 0
         if not batch:
             return
         self._flushing_ids |= flushing
@@ -457,7 +456,7 @@ class _Crawler:
                     written.source.id,
                     written.source.url,
                     error,
-                    extra={"source_id": written.source.id, "url": written.source.url},
+                    extra=_fields(written.source),
                 )
                 await self._record_error(written.source, written.state, error)
                 if 0 <= written.index < len(self.results):
@@ -489,7 +488,7 @@ class _Crawler:
             source.id,
             source.url,
             error,
-            extra={"source_id": source.id, "url": source.url},
+            extra=_fields(source),
         )
         if kept and result.status is FetchStatus.NOT_MODIFIED:
             result = replace(result, etag=state.etag, last_modified=state.last_modified)
@@ -665,6 +664,11 @@ class _Crawler:
         rules = robots_rules(result)
         log.info("robots.txt of %s: %s", origin, rules.why)
         return rules
+
+
+def _fields(source: Source) -> dict[str, str]:
+    """The fields of a log line about ``source`` (see logs.py)."""
+    return {"source_id": source.id, "url": source.url}
 
 
 def _unreadable_before(state: FetchState) -> bool:
