@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.support.feed_farm import FEEDS, PAGES, FeedFarm
+from tests.support.processes import descendants
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -49,31 +50,18 @@ def _tree_rss(root: int, cpu: dict[int, float]) -> tuple[int, int]:
     """Resident bytes of a process and all its descendants, from /proc, summed as RSS (pages
     shared by forked workers count once per process) and as PSS (shared pages divided among
     their sharers); ``cpu`` gets each one's CPU seconds so far (user + system)."""
-    children: dict[int, list[int]] = {}
-    rss: dict[int, int] = {}
-    ticks: dict[int, float] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
+    total = proportional = 0
+    for pid in [root, *descendants(root)]:
         try:
-            with open(f"/proc/{entry}/stat", "rb") as handle:
+            with open(f"/proc/{pid}/stat", "rb") as handle:
                 fields = handle.read().rsplit(b")", 1)[1].split()
-            with open(f"/proc/{entry}/statm", "rb") as handle:
+            with open(f"/proc/{pid}/statm", "rb") as handle:
                 pages = int(handle.read().split()[1])
         except (OSError, IndexError, ValueError):
-            continue
-        pid = int(entry)
-        children.setdefault(int(fields[1]), []).append(pid)
-        rss[pid] = pages * _PAGE
-        ticks[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
-    total, proportional, todo = 0, 0, [root]
-    while todo:
-        pid = todo.pop()
-        total += rss.get(pid, 0)
+            continue  # it ended meanwhile
+        total += pages * _PAGE
         proportional += _pss(pid)
-        if pid in ticks:
-            cpu[pid] = ticks[pid]
-        todo.extend(children.get(pid, ()))
+        cpu[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
     return total, proportional
 
 
