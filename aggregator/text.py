@@ -43,6 +43,10 @@ _HIDDEN_STYLE = re.compile(r"display\s*:\s*none|visibility\s*:\s*hidden", re.IGN
 
 # Placeholders that survive whitespace collapsing and may stand in an lxml tree (which refuses
 # control characters): two Unicode noncharacters, removed from the input first.
+# How every HTML document is parsed. huge_tree lifts libxml2's nesting limit of 256, past
+# which it silently drops the rest of the page; the fetcher already caps what we parse.
+_PARSING = {"remove_comments": True, "remove_pis": True, "no_network": True, "huge_tree": True}
+
 _PARAGRAPH = "\ufdd0"
 _LINE = "\ufdd1"
 _UNWANTED = re.compile(_CONTROL.pattern[:-1] + "\ufdd0\ufdd1]")  # control chars and placeholders
@@ -126,11 +130,7 @@ def parse_html(html: str | bytes, encoding: str | None = None) -> lxml.etree._El
         data = html
     if not data.strip():
         return None
-    # huge_tree lifts libxml2's nesting limit of 256, past which it silently drops the rest
-    # of the page; the fetcher already caps the size of what we parse.
-    parser = lxml.html.HTMLParser(
-        encoding=encoding, remove_comments=True, remove_pis=True, no_network=True, huge_tree=True
-    )
+    parser = lxml.html.HTMLParser(encoding=encoding, **_PARSING)
     try:
         return lxml.html.document_fromstring(data, parser=parser)
     except (lxml.etree.ParserError, ValueError):
@@ -180,21 +180,6 @@ _HIDDEN_CANDIDATES = lxml.etree.XPath(
 )
 
 
-def _flow(text: str | None, preformatted: int) -> str:
-    """Collapse HTML whitespace in a text node, except inside <pre>."""
-    if not text:
-        return ""
-    if preformatted:
-        return text.replace("\n", _LINE)
-    return _ANY_WHITESPACE.sub(" ", text)
-
-
-def _finish(raw: str) -> str:
-    """Turn placeholders into newlines and normalise the result."""
-    text = raw.replace(_PARAGRAPH, "\n\n").replace(_LINE, "\n")
-    return clean_text(text)
-
-
 def html_to_text(html: str) -> str:
     """Readable plain text of an HTML document or fragment, hidden content removed."""
     if "<" not in html and "&" not in html:
@@ -204,9 +189,7 @@ def html_to_text(html: str) -> str:
         return ""
     # lxml.etree's own elements, not lxml.html's: the walk then makes no Python call per
     # element (lxml.html looks up each element's class in Python), a third of the time.
-    parser = lxml.etree.HTMLParser(
-        encoding="utf-8", remove_comments=True, remove_pis=True, no_network=True, huge_tree=True
-    )
+    parser = lxml.etree.HTMLParser(encoding="utf-8", **_PARSING)
     try:
         root = lxml.etree.fromstring(data, parser)
     except (lxml.etree.ParserError, lxml.etree.XMLSyntaxError, ValueError):
