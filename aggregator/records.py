@@ -168,6 +168,31 @@ class SummarySentence:
 
 
 @dataclass(frozen=True)
+class SummaryItem:
+    """One talking point, perspective, timeline entry or "why it matters" line of a story."""
+
+    text: str  # plain text; never trusted as markup
+    citations: tuple[str, ...]  # article ids that report it (at least one)
+    who: str = ""  # perspectives: who says it (a person, an organisation, an outlet)
+    when: str = ""  # timeline: the date of the development, as the articles give it
+
+
+@dataclass(frozen=True)
+class SummaryItems:
+    """What a story page shows beside the summary; every item cites its articles."""
+
+    talking_points: tuple[SummaryItem, ...] = ()  # 3-5 points a reader should know
+    perspectives: tuple[SummaryItem, ...] = ()  # who says what, each with its reports
+    timeline: tuple[SummaryItem, ...] = ()  # dated developments, earliest first
+    why_it_matters: SummaryItem | None = None  # one line
+
+    def __bool__(self) -> bool:
+        return bool(
+            self.talking_points or self.perspectives or self.timeline or self.why_it_matters
+        )
+
+
+@dataclass(frozen=True)
 class Summary:
     """A cited summary of one story."""
 
@@ -179,6 +204,7 @@ class Summary:
     input_hash: str = ""  # hash of members + prompt version + model: unchanged -> reuse
     created: datetime | None = None
     note: str = ""  # e.g. why an LLM summary fell back to extractive
+    items: SummaryItems = SummaryItems()  # talking points, perspectives, timeline, why
 
 
 @dataclass(frozen=True)

@@ -157,6 +157,7 @@ class SummaryRow(SQLModel, table=True):
     model: str = _string(200)
     note: str = _text("")
     created: datetime = _time(nullable=False)
+    items: str = _text("{}")  # JSON: talking points, perspectives, timeline, why it matters
 
 
 class RunRow(SQLModel, table=True):

@@ -30,6 +30,8 @@ from aggregator.records import (
     Score,
     Story,
     Summary,
+    SummaryItem,
+    SummaryItems,
     SummarySentence,
 )
 from aggregator.store import migrate
@@ -411,6 +413,7 @@ class Storage:
             row.method = summary.method
             row.model = summary.model
             row.note = summary.note
+            row.items = items_to_json(summary.items)
             row.created = summary.created or datetime.now(UTC)
             s.add(row)
 
@@ -719,4 +722,49 @@ def _summary(r: SummaryRow) -> Summary:
         input_hash=r.input_hash,
         created=r.created,
         note=r.note,
+        items=items_from_json(r.items),
+    )
+
+
+def _item_json(item: SummaryItem) -> dict[str, Any]:
+    out: dict[str, Any] = {"text": item.text, "citations": list(item.citations)}
+    if item.who:
+        out["who"] = item.who
+    if item.when:
+        out["when"] = item.when
+    return out
+
+
+def items_to_json(items: SummaryItems) -> str:
+    """The ``summary.items`` column: the lists by name, ``why_it_matters`` an item or null."""
+    why = items.why_it_matters
+    return json.dumps(
+        {
+            "talking_points": [_item_json(i) for i in items.talking_points],
+            "perspectives": [_item_json(i) for i in items.perspectives],
+            "timeline": [_item_json(i) for i in items.timeline],
+            "why_it_matters": _item_json(why) if why is not None else None,
+        },
+        ensure_ascii=False,
+    )
+
+
+def _item(raw: dict[str, Any]) -> SummaryItem:
+    return SummaryItem(
+        text=str(raw.get("text", "")),
+        citations=tuple(str(c) for c in raw.get("citations", ())),
+        who=str(raw.get("who", "")),
+        when=str(raw.get("when", "")),
+    )
+
+
+def items_from_json(text: str | None) -> SummaryItems:
+    """What ``items_to_json`` wrote; "{}" (a summary written before items existed) is empty."""
+    raw = json.loads(text or "{}")
+    why = raw.get("why_it_matters")
+    return SummaryItems(
+        talking_points=tuple(_item(i) for i in raw.get("talking_points", ())),
+        perspectives=tuple(_item(i) for i in raw.get("perspectives", ())),
+        timeline=tuple(_item(i) for i in raw.get("timeline", ())),
+        why_it_matters=_item(why) if why else None,
     )
