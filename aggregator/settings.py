@@ -97,12 +97,22 @@ class LLMSettings(_Strict):
     # a private network (a local model on a CPU writes slowly and serves one request at a time).
     timeout: float | None = Field(None, gt=0, le=3_600)
     max_retries: int = Field(2, ge=0, le=10)
-    max_tokens: int = Field(700, ge=16, le=100_000)
+    max_tokens: int = Field(1_500, ge=16, le=100_000)  # the summary and its items
     temperature: float = Field(0.2, ge=0, le=2)
     max_calls_per_run: int = Field(100, ge=0, le=100_000, description="budget: LLM calls per run")
     max_input_chars: int = Field(
         12_000, ge=500, le=1_000_000, description="article text sent per story"
     )
+    # The same cap in tokens (approximated: prompt.count_tokens), which suits a small model's
+    # context better; the smaller of the two applies.
+    max_input_tokens: int = Field(
+        3_000, ge=200, le=1_000_000, description="article tokens sent per story (approximate)"
+    )
+    # How the JSON answer is asked for: "json_schema" (OpenAI, vLLM, recent Ollama),
+    # "json_object" with the schema attached (llama.cpp enforces it by grammar), "prompt" (the
+    # schema in the prompt only), or "auto": json_schema first, and on a rejection the next one,
+    # remembered for the rest of the run.
+    structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
     breaker_failures: int = Field(
         2,
         ge=1,

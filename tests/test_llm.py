@@ -18,7 +18,14 @@ from aggregator.errors import (
 )
 from aggregator.settings import LLMSettings
 from aggregator.summarise.llm import PLACEHOLDER_KEY, LLMClient, extract_json_object
-from tests.support.openai_stub import OpenAIStub, Reply, reply_json
+from tests.support.openai_stub import (
+    LLAMA_CPP,
+    NO_JSON_MODES,
+    OpenAIStub,
+    Reply,
+    reply_json,
+    request_format,
+)
 
 KEY = "sk-test-Secret1234567890abcdef"
 GOOD = {"headline": "Quake hits coast", "sentences": [{"text": "A quake hit.", "citations": [1]}]}
@@ -307,3 +314,95 @@ def test_a_200_that_is_not_a_usable_completion_is_bad_output(
     stub.reset([Reply(raw=raw)])
     with pytest.raises(LLMBadOutput, match=why):
         client_for(stub).chat_json("s", "u")
+
+
+# --- structured output: json_schema, json_object with the schema, the schema in the prompt -------
+
+SCHEMA = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["headline"],
+    "properties": {"headline": {"type": "string"}},
+}
+
+
+def ask(client: LLMClient) -> dict[str, object]:
+    return client.chat_json("be brief", "the data", SCHEMA, "story_summary")
+
+
+@pytest.mark.parametrize("mode", ["json_schema", "json_object", "prompt"])
+def test_each_structured_output_mode_sends_the_schema_its_way(stub: OpenAIStub, mode: str) -> None:
+    stub.reset([reply_json(GOOD)])
+    client = client_for(stub, structured_output=mode)
+    assert ask(client) == GOOD
+    [body] = stub.requests
+    system = body["messages"][0]["content"]
+    if mode == "json_schema":
+        assert body["response_format"] == {
+            "type": "json_schema",
+            "json_schema": {"name": "story_summary", "schema": SCHEMA, "strict": True},
+        }
+    elif mode == "json_object":  # llama.cpp enforces the attached schema by grammar
+        assert body["response_format"] == {"type": "json_object", "schema": SCHEMA}
+    else:
+        assert "response_format" not in body
+        assert system.startswith("be brief") and '"required":["headline"]' in system
+    if mode != "prompt":
+        assert system == "be brief"  # the schema travels in response_format only
+
+
+@pytest.mark.parametrize(
+    ("rejects", "sent", "works_in"),
+    [
+        ({}, ["json_schema"] * 3, "json_schema"),
+        # llama.cpp: HTTP 500 to json_schema, json_object with a schema works
+        (LLAMA_CPP, ["json_schema", "json_object", "json_object", "json_object"], "json_object"),
+        # a server without JSON modes: 400 to json_schema, 422 to json_object
+        (NO_JSON_MODES, ["json_schema", "json_object", "prompt", "prompt", "prompt"], "prompt"),
+    ],
+    ids=["openai", "llama.cpp", "no-json-modes"],
+)
+def test_auto_falls_back_once_and_remembers_the_working_mode(
+    stub: OpenAIStub, rejects: dict[str, Reply], sent: list[str], works_in: str
+) -> None:
+    stub.reset([reply_json(GOOD)], rejects=rejects)
+    client = client_for(stub, max_retries=0)  # a rejected mode is no retry: it needs none
+    for _ in range(3):
+        assert ask(client) == GOOD
+    assert [request_format(r) for r in stub.requests] == sent  # never a rejected mode again
+    assert client.structured_output == works_in
+    assert client.usage.calls == len(sent)  # each rejected request spent a call
+    client.reset_budget()  # a new run asks the server again
+    assert client.structured_output == "json_schema"
+
+
+def test_a_bare_500_is_an_outage_not_a_rejected_mode(stub: OpenAIStub) -> None:
+    stub.reset([Reply(status=500, error="internal error"), reply_json(GOOD)])
+    client = client_for(stub, max_retries=1)
+    assert ask(client) == GOOD
+    assert [request_format(r) for r in stub.requests] == ["json_schema", "json_schema"]
+    assert client.structured_output == "json_schema"
+
+
+@pytest.mark.parametrize("status", [401, 404, 429])
+def test_auth_url_and_busy_errors_are_not_taken_for_a_rejected_mode(
+    stub: OpenAIStub, status: int
+) -> None:
+    stub.reset([Reply(status=status, error="response_format says nothing here")])
+    client = client_for(stub, max_retries=0)
+    with pytest.raises(LLMError):
+        ask(client)
+    assert client.structured_output == "json_schema" and len(stub.requests) == 1
+
+
+def test_an_explicit_mode_is_never_changed_by_auto(stub: OpenAIStub) -> None:
+    stub.reset([reply_json(GOOD)], rejects=LLAMA_CPP)
+    client = client_for(stub, structured_output="json_schema", max_retries=0)
+    with pytest.raises(LLMError):
+        ask(client)
+    assert [request_format(r) for r in stub.requests] == ["json_schema"]
+
+
+def test_structured_output_is_validated() -> None:
+    with pytest.raises(ValueError, match="structured_output"):
+        LLMSettings(structured_output="xml")  # type: ignore[arg-type]

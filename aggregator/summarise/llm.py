@@ -36,6 +36,15 @@ PLACEHOLDER_KEY = "not-needed"  # local servers (Ollama, llama.cpp, vLLM) want n
 RETRYABLE_STATUS = frozenset({408, 409, 429})  # plus every 5xx
 _SECRET_LIKE = re.compile(r"\b(sk|pk|key)-[A-Za-z0-9_\-]{8,}")
 _FENCE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?|```")
+# structured_output modes, in the order "auto" tries them: a JSON Schema the server enforces,
+# JSON mode with the schema attached (llama.cpp turns it into a grammar), the schema in the
+# prompt only (any server).
+FORMAT_MODES = ("json_schema", "json_object", "prompt")
+# Words of an error answer that is about the response_format we sent (llama.cpp answers HTTP 500
+# to json_schema: 'response_format type must be one of "text" or "json_object"').
+_FORMAT_WORDS = ("response_format", "json_schema", "json_object", "schema", "grammar")
+# Statuses that say nothing about the request's format: auth, a wrong URL, busy.
+_NOT_ABOUT_FORMAT = frozenset({401, 403, 404, 408, 409, 429})
 
 
 @dataclass
@@ -80,6 +89,10 @@ class LLMClient:
         self._failures_in_a_row = 0
         self._breaker: str = ""  # why the breaker opened; "" while closed
         self._timeout = settings.request_timeout
+        # The structured-output mode requests are sent in; under "auto" it moves down
+        # FORMAT_MODES when the server rejects one, and never goes back within the run.
+        self._auto_format = settings.structured_output == "auto"
+        self._format = "json_schema" if self._auto_format else settings.structured_output
         self._openai = openai.OpenAI(
             base_url=None if self._config_error else settings.base_url,
             api_key=settings.api_key or PLACEHOLDER_KEY,
@@ -103,16 +116,32 @@ class LLMClient:
         self.usage = LLMUsage()
         self._failures_in_a_row = 0
         self._breaker = ""
+        if self._auto_format:
+            self._format = "json_schema"  # a new run asks the server again
+
+    @property
+    def structured_output(self) -> str:
+        """The mode the next request is sent in: json_schema, json_object or prompt."""
+        return self._format
 
     @property
     def breaker_open(self) -> bool:
         """True once consecutive connection failures or timeouts stopped calls for this run."""
         return bool(self._breaker)
 
-    def chat_json(self, system: str, user: str) -> dict[str, Any]:
-        """Send one system + user message; return the JSON object the model answered with."""
-        messages = [{"role": "system", "content": system}, {"role": "user", "content": user}]
-        completion = self._complete(messages)
+    def chat_json(
+        self,
+        system: str,
+        user: str,
+        schema: dict[str, Any] | None = None,
+        name: str = "answer",
+    ) -> dict[str, Any]:
+        """Send one system + user message; return the JSON object the model answered with.
+
+        ``schema`` (a JSON Schema named ``name``) is sent the way ``structured_output`` says;
+        without one, JSON mode is asked for.
+        """
+        completion = self._complete(_Ask(system, user, schema, name))
         return _answer_object(completion)
 
     def redact(self, text: str) -> str:
@@ -123,7 +152,7 @@ class LLMClient:
 
     # -- transport -----------------------------------------------------------------------------
 
-    def _complete(self, messages: list[dict[str, str]]) -> Any:
+    def _complete(self, ask: _Ask) -> Any:
         """One completion with bounded retries; every attempt spends one call of the budget."""
         if self._config_error:
             raise LLMRequestRejected(self._config_error)
@@ -134,11 +163,13 @@ class LLMClient:
         while True:
             self._spend_call()
             try:
-                completion = self._openai.chat.completions.create(**self._request(messages))
+                completion = self._openai.chat.completions.create(**self._request(ask))
             except openai.APIStatusError as exc:
                 self.usage.errors += 1
                 self._failures_in_a_row = 0  # it answered: reachable and not stuck
                 status, detail = exc.status_code, self._server_message(exc)
+                if self._format_rejected(status, detail, ask):
+                    continue  # resend in the next structured-output mode
                 if status == 400 and self._adapt_to(detail):
                     continue  # resend without the parameter this server does not support
                 if not _retryable(status):
@@ -194,10 +225,43 @@ class LLMClient:
         log.warning("%s", self._breaker)  # once: later calls raise without a word
         raise LLMCircuitOpen(self._breaker)
 
-    def _request(self, messages: list[dict[str, str]]) -> dict[str, Any]:
+    def _format_rejected(self, status: int, detail: str, ask: _Ask) -> bool:
+        """Under "auto", a rejection of the structured-output mode: step down FORMAT_MODES,
+        say so once, and remember it for the run (True: resend).
+
+        A rejection is a 4xx other than auth, a wrong URL or busy (400, 422...), or a 5xx whose
+        message is about the format (llama.cpp's 500 to json_schema); a bare 5xx is an outage.
+        """
+        if not self._auto_format or ask.schema is None or self._format == "prompt":
+            return False
+        if status in _NOT_ABOUT_FORMAT:
+            return False
+        about_format = any(word in detail.lower() for word in _FORMAT_WORDS)
+        if status >= 500 and not about_format:
+            return False
+        rejected = self._format
+        self._format = FORMAT_MODES[FORMAT_MODES.index(rejected) + 1]
+        log.warning(
+            "LLM server rejected structured output %r (HTTP %d: %s); using %r for the rest "
+            "of this run (set llm.structured_output to skip the test)",
+            rejected,
+            status,
+            detail[:120],
+            self._format,
+        )
+        return True
+
+    def _request(self, ask: _Ask) -> dict[str, Any]:
+        system, mode = ask.system, self._format
+        if ask.schema is not None and mode == "prompt":
+            system += (
+                "\n\nThe JSON object must follow this JSON Schema:\n"
+                + json.dumps(ask.schema, separators=(",", ":"))
+            )
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": ask.user}]
         params: dict[str, Any] = {"model": self.model, "messages": messages}
-        if "response_format" not in self._dropped:
-            params["response_format"] = {"type": "json_object"}
+        if "response_format" not in self._dropped and mode != "prompt":
+            params["response_format"] = _response_format(mode, ask)
         if "temperature" not in self._dropped:
             params["temperature"] = self.settings.temperature
         # Newer OpenAI models refuse max_tokens and want max_completion_tokens instead.
@@ -256,6 +320,28 @@ class LLMClient:
             404: f"check llm.base_url ({self._endpoint()}) and llm.model ({self.model})",
         }.get(status, "the request was refused")
         return f"LLM endpoint refused the request with HTTP {status}: {detail} ({hint})"
+
+
+@dataclass(frozen=True)
+class _Ask:
+    """One question: the messages' text and the JSON Schema the answer must follow."""
+
+    system: str
+    user: str
+    schema: dict[str, Any] | None  # None: any JSON object
+    name: str  # the schema's name (json_schema mode wants one)
+
+
+def _response_format(mode: str, ask: _Ask) -> dict[str, Any]:
+    """The ``response_format`` parameter of ``mode`` (json_schema or json_object)."""
+    if ask.schema is None:
+        return {"type": "json_object"}
+    if mode == "json_schema":
+        return {
+            "type": "json_schema",
+            "json_schema": {"name": ask.name, "schema": ask.schema, "strict": True},
+        }
+    return {"type": "json_object", "schema": ask.schema}  # llama.cpp: enforced by grammar
 
 
 def _base_url_problem(base_url: str | None) -> str:

@@ -6,6 +6,9 @@
 ``POST /v1/chat/completions`` answers with the scripted replies in order; the last one repeats
 once the script runs out. A reply may also be a callable ``(request_json) -> Reply``.
 ``stub.requests`` holds every request body (parsed JSON) and ``stub.headers`` their headers.
+``rejects`` maps a structured-output mode ("json_schema", "json_object", "prompt": see
+``request_format``) to the error Reply a server that lacks it answers, before the script:
+``OpenAIStub(script, rejects=LLAMA_CPP)`` behaves like llama.cpp's server.
 Stopping a server takes up to half a second, so test modules share one and ``reset`` it.
 """
 
@@ -14,7 +17,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -41,12 +44,37 @@ def reply_json(obj: Any, *, before: str = "", after: str = "") -> Reply:
 
 Script = Reply | Callable[[dict[str, Any]], Reply]
 
+# What servers answer to a structured-output mode they lack.
+LLAMA_CPP = {
+    "json_schema": Reply(
+        status=500, error='response_format type must be one of "text" or "json_object"'
+    )
+}
+NO_JSON_MODES = {
+    "json_schema": Reply(status=400, error="Unrecognized request argument: response_format"),
+    "json_object": Reply(status=422, error="response_format: unsupported type json_object"),
+}
+
+
+def request_format(body: dict[str, Any]) -> str:
+    """The structured-output mode of a request: json_schema, json_object or prompt (none)."""
+    kind = (body.get("response_format") or {}).get("type")
+    return kind if kind in {"json_schema", "json_object"} else "prompt"
+
 
 class OpenAIStub:
     """The loopback server plus the OpenAI chat-completions wire format."""
 
-    def __init__(self, script: Sequence[Script], *, model: str = "stub-model") -> None:
+    def __init__(
+        self,
+        script: Sequence[Script],
+        *,
+        model: str = "stub-model",
+        rejects: Mapping[str, Reply] | None = None,
+    ) -> None:
         self.script = list(script)
+        self.rejects = dict(rejects or {})
+        self._scripted = 0  # requests the script answered
         self.model = model
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
@@ -54,10 +82,14 @@ class OpenAIStub:
         self._lock = threading.Lock()
         self._server = LoopbackServer({"/v1/chat/completions": self._handle})
 
-    def reset(self, script: Sequence[Script]) -> OpenAIStub:
+    def reset(
+        self, script: Sequence[Script], rejects: Mapping[str, Reply] | None = None
+    ) -> OpenAIStub:
         """A new script and empty records, for the next test on a shared server."""
         with self._lock:
             self.script = list(script)
+            self.rejects = dict(rejects or {})
+            self._scripted = 0
             self.requests.clear()
             self.headers.clear()
             self.times.clear()
@@ -78,7 +110,9 @@ class OpenAIStub:
         with self._lock:
             if not self.script:
                 return Reply(status=500, error="the test gave the stub no script")
-            index = min(len(self.requests) - 1, len(self.script) - 1)
+            # rejected requests (``rejects``) do not move the script on
+            index = min(self._scripted, len(self.script) - 1)
+            self._scripted += 1
             return self.script[index]
 
     def _handle(self, request: Request) -> Response:
@@ -92,7 +126,8 @@ class OpenAIStub:
             self.requests.append(body)
             self.headers.append({k.lower(): v for k, v in request.headers.items()})
             self.times.append(time.monotonic())
-        step = self._next()
+        rejected = self.rejects.get(request_format(body))
+        step = rejected or self._next()
         reply = step(body) if callable(step) else step
         if reply.delay:
             time.sleep(reply.delay)
