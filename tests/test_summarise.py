@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import socket
 import time
 from collections.abc import Iterator
@@ -18,7 +19,10 @@ from aggregator.summarise.checks import numbers, plain_text
 from aggregator.summarise.extractive import extractive_summary
 from aggregator.summarise.llm import LLMClient
 from aggregator.summarise.prompt import (
+    PROMPT_FORMAT,
     SUMMARY_PROMPT,
+    count_tokens,
+    cut_to_tokens,
     prompt_articles,
     prompt_version,
     share_budget,
@@ -212,7 +216,8 @@ def test_a_lone_article_without_text_still_gets_a_cited_sentence() -> None:
 
 
 def test_prompt_version_is_the_hash_of_the_prompt_file() -> None:
-    digest = hashlib.sha256(SUMMARY_PROMPT.read_bytes()).hexdigest()[:12]
+    payload = f"{PROMPT_FORMAT}\n".encode() + SUMMARY_PROMPT.read_bytes()
+    digest = hashlib.sha256(payload).hexdigest()[:12]
     assert prompt_version() == digest
     assert len(digest) == 12
 
@@ -259,8 +264,9 @@ def test_a_good_answer_is_an_llm_summary_with_mapped_citations(stub: OpenAIStub)
     assert summary.input_hash != Summariser(LLMSettings()).input_hash(STORY, QUAKE)
     assert summariser.usage.calls == 1 and summariser.usage.prompt_tokens > 0
     request = stub.requests[0]
-    assert request["max_tokens"] == 700 and request["model"] == "stub-model"
-    assert "language with this BCP 47 code: en" in request["messages"][0]["content"]
+    assert request["max_tokens"] == 1500 and request["model"] == "stub-model"
+    assert "every item in English (en)," in request["messages"][0]["content"]
+    assert request["response_format"]["json_schema"]["name"] == "story_summary"
 
 
 @pytest.mark.parametrize(
@@ -606,11 +612,42 @@ def test_article_text_is_cut_to_the_budget_and_shared_fairly(stub: OpenAIStub) -
     summariser_for(stub, max_input_chars=1000).summarise(
         Story(id="cut", article_ids=("b1", "b2", "b3")), members
     )
+    texts = article_texts(stub.requests[0]["messages"][1]["content"])
+    assert texts[1] == "A short report on the quake."
+    assert sum(len(t) for t in texts.values()) <= 1000 + 10  # + the spaces lead and rest lost
+    assert abs(len(texts[2]) - len(texts[3])) <= 2 and len(texts[2]) > 400
+
+
+def article_texts(user: str) -> dict[int, str]:
+    """Each numbered article's text in a user message: its lead, then the rest, if any."""
+    leads, _, more = user.partition("\nMore of their text:\n")
+    texts = {int(n): lead for n, lead in re.findall(r"^\[(\d+)\] .*\nTitle: .*\nLead: (.*)$", leads, re.M)}
+    for n, rest in re.findall(r"^\[(\d+)\] (.*)$", more.split("\nEND SOURCES-")[0], re.M):
+        texts[int(n)] += " " + rest
+    return texts
+
+
+def test_the_prompt_leads_with_numbered_leads_and_cuts_text_by_tokens(stub: OpenAIStub) -> None:
+    long_text = " ".join(f"Sentence {i} adds filler about the port and its cranes." for i in range(400))
+    members = [
+        article("c1", "Quake report", "First line of the quake. Second line. Third line.", "one"),
+        article("c2", "Long one", long_text, "two"),
+        article("c3", "Long two", long_text, "three"),
+    ]
+    stub.reset([reply_json(good_answer())])
+    summariser_for(stub, max_input_tokens=600).summarise(
+        Story(id="cut", article_ids=("c1", "c2", "c3")), members
+    )
     user = stub.requests[0]["messages"][1]["content"]
-    texts = [block.split("Text:\n", 1)[1].split("\n\n", 1)[0] for block in user.split("[")[1:]]
-    assert texts[0] == "A short report on the quake."
-    assert sum(len(t) for t in texts) <= 1000
-    assert abs(len(texts[1]) - len(texts[2])) <= 1 and len(texts[1]) > 400
+    leads = user.index("Leads:\n[1] One, 2024-05-06 09:00 UTC\nTitle: Quake report\n")
+    assert leads < user.index("[2] Two, 2024-05-06 09:00 UTC") < user.index("More of their text:")
+    assert "Lead: First line of the quake. Second line.\n" in user
+    assert "\n[1] Third line." in user  # the rest of the lead's article, after all leads
+    texts = article_texts(user)
+    assert sum(count_tokens(t) for t in texts.values()) <= 600 + 10
+    assert count_tokens(texts[2]) > 250 and texts[2].endswith("…")
+    assert count_tokens("Hello, world!") == 6  # 4 pieces x 1.3, rounded up
+    assert cut_to_tokens("one two three four five", 4) == "one two three…"
 
 
 def test_share_budget_and_prompt_article_cap() -> None:
@@ -685,3 +722,101 @@ def test_extractive_skips_a_second_wording_of_the_same_figures() -> None:
     texts = [s.text for s in summary.sentences]
     assert sum("3.25" in t for t in texts) == 1, texts
     assert len(texts) >= 2
+
+
+# --- richness: talking points, perspectives, timeline, why it matters ---------------------------
+
+
+def rich_answer() -> dict[str, Any]:
+    """good_answer() with items: the grounded ones are kept, one of each kind is not."""
+    return good_answer() | {
+        "talking_points": [
+            {"text": "Rescue teams searched collapsed houses through the morning.", "citations": [1]},
+            {"text": "The quake struck at a depth of 10 kilometres.", "citations": [2]},
+            {"text": "Damage is estimated at 50 million euros.", "citations": [1]},  # invented
+            {"text": "Three people are in serious condition.", "citations": [9]},  # no article 9
+        ],
+        "perspectives": [
+            {"who": "Regional governor", "text": "promised emergency funds for rebuilding",
+             "citations": [3]},
+            {"who": "Prime Minister Olaf Berg", "text": "called for calm in the port town",
+             "citations": [1]},  # a name no article has
+        ],
+        "timeline": [
+            {"date": "2024-05-06", "text": "An earthquake of magnitude 6.1 struck the coast",
+             "citations": [1, 2]},
+            {"date": "Wednesday", "text": "Schools in the port town reopen", "citations": [3]},
+            {"date": "2023-01-01", "text": "The port town was damaged by the earthquake",
+             "citations": [2]},  # a date the article does not give
+        ],
+        "why_it_matters": {
+            "text": "Schools in the damaged port town stay closed until Wednesday.",
+            "citations": [3],
+        },
+    }  # fmt: skip
+
+
+def test_grounded_items_are_kept_with_their_articles_and_the_rest_dropped_and_counted(
+    stub: OpenAIStub,
+) -> None:
+    stub.reset([reply_json(rich_answer())])
+    summariser = summariser_for(stub)
+    summary = summariser.summarise(STORY, QUAKE)
+    assert summary.method == "llm" and len(stub.requests) == 1
+    items = summary.items
+    assert [(i.text, i.citations) for i in items.talking_points] == [
+        ("Rescue teams searched collapsed houses through the morning.", ("a1",)),
+        ("The quake struck at a depth of 10 kilometres.", ("a2",)),
+    ]
+    assert [(i.who, i.citations) for i in items.perspectives] == [("Regional governor", ("a3",))]
+    assert [(i.when, i.citations) for i in items.timeline] == [
+        ("2024-05-06", ("a1", "a2")),
+        ("Wednesday", ("a3",)),
+    ]
+    assert items.why_it_matters is not None and items.why_it_matters.citations == ("a3",)
+    dropped = {k: n for k, n in summariser.usage.dropped.items() if k.startswith("item_")}
+    assert dropped == {
+        "item_unsupported_number": 1,
+        "item_bad_citation": 1,
+        "item_unsupported_name": 1,
+        "item_unsupported_date": 1,
+    }
+    assert "dropped 4 item(s)" in summary.note
+    assert "1 with a date not in the cited articles" in summary.note
+
+
+def test_an_answer_without_items_or_with_malformed_ones_is_still_a_summary(
+    stub: OpenAIStub,
+) -> None:
+    stub.reset([reply_json(good_answer() | {"timeline": "soon", "talking_points": [7, None]})])
+    summariser = summariser_for(stub)
+    summary = summariser.summarise(STORY, QUAKE)
+    assert summary.method == "llm" and not summary.items
+    assert summariser.usage.dropped["item_bad_shape"] == 3
+
+
+def test_items_survive_storage(tmp_path: Any, stub: OpenAIStub) -> None:
+    from aggregator.store import Storage
+
+    stub.reset([reply_json(rich_answer())])
+    summary = summariser_for(stub).summarise(STORY, QUAKE)
+    with Storage(f"sqlite:///{tmp_path / 'db.sqlite'}") as storage:
+        storage.save_summary(summary)
+        assert storage.summaries([STORY.id])[STORY.id].items == summary.items
+
+
+@pytest.mark.parametrize("language", ["de", "es", "fr"])
+def test_the_prompt_asks_for_the_site_language_whatever_the_sources_language(
+    stub: OpenAIStub, language: str
+) -> None:
+    stub.reset([reply_json(good_answer())])
+    summariser = Summariser(
+        LLMSettings(base_url=stub.base_url, api_key=KEY, model="stub-model", timeout=5),
+        language=language,
+    )
+    summariser.summarise(STORY, QUAKE)
+    system, user = (m["content"] for m in stub.requests[0]["messages"])
+    name = {"de": "German", "es": "Spanish", "fr": "French"}[language]
+    assert f"every item in {name} ({language}), whatever language" in system
+    assert user.rstrip().endswith(f"Write in {name} ({language}).")
+    assert "Title: Earthquake of magnitude 6.1 strikes northern coast" in user  # as published

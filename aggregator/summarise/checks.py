@@ -72,6 +72,41 @@ class ModelAnswer(BaseModel):
     sentences: list[AnswerSentence] = Field(min_length=1, max_length=6)
 
 
+class AnswerItem(BaseModel):
+    """A talking point, perspective ("who"), timeline entry ("date") or why-it-matters line."""
+
+    model_config = ConfigDict(extra="ignore")
+    text: str = Field(max_length=1200)
+    citations: list[int] = Field(default_factory=list, max_length=20)
+    who: str = Field("", max_length=300)
+    date: str = Field("", max_length=100)
+
+
+# The items a model answer may carry beside its sentences, and how many of each are kept.
+ITEM_LIMITS = {"talking_points": 5, "perspectives": 5, "timeline": 8, "why_it_matters": 1}
+
+
+def answer_items(raw: Mapping[str, object], kind: str) -> tuple[list[AnswerItem], int]:
+    """The items of ``raw[kind]`` that have an item's shape, and how many did not.
+
+    Items are optional: an answer without them is still a summary, and a malformed item is
+    dropped alone. ``why_it_matters`` is one item (or null); the others are lists.
+    """
+    value = raw.get(kind)
+    if kind == "why_it_matters":
+        value = [value] if value else []
+    if not isinstance(value, list):
+        return [], int(value is not None)
+    items: list[AnswerItem] = []
+    malformed = 0
+    for entry in value[: 2 * ITEM_LIMITS[kind]]:
+        try:
+            items.append(AnswerItem.model_validate(entry))
+        except ValidationError:
+            malformed += 1
+    return items, malformed
+
+
 def first_error(exc: ValidationError) -> str:
     error = exc.errors()[0]
     where = ".".join(str(part) for part in error["loc"]) or "answer"
@@ -220,6 +255,11 @@ _REASONS = {
     "unsupported_quote": "quoted text not in the cited articles",
     "unsupported_words": "words mostly not from the cited articles",
     "too_few_words": "too few words to state a fact",
+    "unsupported_date": "a date not in the cited articles",
+    "no_date": "no date",
+    "no_citation": "no citation",
+    "bad_citation": "a citation naming no article",
+    "bad_shape": "the wrong shape",
 }
 
 
@@ -348,3 +388,26 @@ def grounding_failure(
             f"only {known} of {len(words)} content words are in the sources",
         )
     return None
+
+
+def date_failure(when: str, cited: Sequence[Article]) -> Failure | None:
+    """A timeline date must come from the cited articles: its numbers from their text or
+    publication dates, or its words (a weekday, "last week") from their text."""
+    if not when:
+        return Failure("no_date", "a timeline entry needs a date")
+    known: set[str] = set()
+    for article in cited:
+        known |= numbers(f"{article.title}\n{article.text}")
+        day = article.published or article.fetched_at
+        if day is not None:  # "2026-03-05" and "5 March 2026" both
+            known |= numbers(f"{day:%Y-%m-%d} {day.day} {day.month}")
+    figures = numbers(when)
+    if figures:
+        missing = figures - known
+        if not missing:
+            return None
+        return Failure("unsupported_date", f"{when!r} is not a date of the cited articles")
+    haystack = "\n".join(_source(a.title, a.text).normal for a in cited)
+    if normalise(when) in haystack:
+        return None
+    return Failure("unsupported_date", f"{when!r} is not in the cited articles")

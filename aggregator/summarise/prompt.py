@@ -1,19 +1,29 @@
-"""The summary prompt: the system prompt from ``prompts/``, the numbered articles as fenced data."""
+"""The summary prompt: the system prompt from ``prompts/``, the numbered articles as fenced data
+(each article's lead first, then more of its text, cut by tokens), and the answer's JSON Schema."""
 
 from __future__ import annotations
 
 import hashlib
+import math
+import re
 from collections.abc import Sequence
 from functools import cache
+from typing import Any
 
 from aggregator.records import Article
 from aggregator.resources import shipped_dir
-from aggregator.text import clean_text, one_line, shorten
+from aggregator.text import clean_text, one_line, shorten, split_sentences
 
 PROMPTS_DIR = shipped_dir("prompts")
 SUMMARY_PROMPT = PROMPTS_DIR / "summary.md"
+# Bump when user_message or ANSWER_SCHEMA changes what the model is shown: with the prompt
+# file's text it makes prompt_version, and a new version re-summarises every story.
+PROMPT_FORMAT = "leads-first-2"
 MAX_PROMPT_ARTICLES = 12  # more members than this: a source-balanced subset is sent
 TITLE_MAX = 300  # per-article title and source name in the prompt
+LEAD_SENTENCES = 2  # sentences of each article shown in the leads section
+LEAD_TOKENS = 80  # at most this much of each article's share goes to its lead
+ANSWER_NAME = "story_summary"
 
 # --- the prompt -------------------------------------------------------------------------------
 
@@ -25,21 +35,85 @@ def _prompt_template() -> str:
 
 def prompt_version() -> str:
     """The summary prompt's identity: a changed prompt re-summarises every story."""
-    return hashlib.sha256(_prompt_template().encode("utf-8")).hexdigest()[:12]
+    payload = f"{PROMPT_FORMAT}\n{_prompt_template()}"
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:12]
+
+
+LANGUAGE_NAMES = {
+    "ar": "Arabic", "cs": "Czech", "da": "Danish", "de": "German", "el": "Greek",
+    "en": "English", "es": "Spanish", "fi": "Finnish", "fr": "French", "he": "Hebrew",
+    "hi": "Hindi", "hu": "Hungarian", "id": "Indonesian", "it": "Italian", "ja": "Japanese",
+    "ko": "Korean", "nb": "Norwegian", "nl": "Dutch", "no": "Norwegian", "pl": "Polish",
+    "pt": "Portuguese", "ro": "Romanian", "ru": "Russian", "sv": "Swedish", "tr": "Turkish",
+    "uk": "Ukrainian", "vi": "Vietnamese", "zh": "Chinese",
+}  # fmt: skip
+
+
+def language_name(tag: str) -> str:
+    """"German (de)" for "de": a small model follows a name better than a code alone."""
+    tag = tag or "en"
+    name = LANGUAGE_NAMES.get(tag.lower().split("-")[0])
+    return f"{name} ({tag})" if name else f"the language with the BCP 47 code {tag}"
 
 
 def system_prompt(language: str) -> str:
-    return _prompt_template().replace("{{language}}", language or "en")
+    return _prompt_template().replace("{{language}}", language_name(language))
 
 
-def user_message(articles: Sequence[Article], max_chars: int) -> str:
-    """The numbered articles, fenced as data by marker lines the articles cannot forge."""
+# --- tokens -----------------------------------------------------------------------------------
+
+# tiktoken is not a dependency, and local models each have their own tokenizer anyway: a token
+# count is approximated as 1.3 per word or punctuation mark, which is close for English news
+# text with GPT and Llama tokenizers (they split long or rare words into several tokens).
+_PIECE = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+TOKENS_PER_PIECE = 1.3
+
+
+def count_tokens(text: str) -> int:
+    """Approximate tokens of text: words and punctuation marks x 1.3, rounded up."""
+    return math.ceil(len(_PIECE.findall(text)) * TOKENS_PER_PIECE)
+
+
+def cut_to_tokens(text: str, tokens: int) -> str:
+    """Text cut after the last whole word that fits in about ``tokens`` tokens ("…" marks it)."""
+    pieces = int(tokens / TOKENS_PER_PIECE)
+    if pieces <= 0:
+        return ""
+    for index, match in enumerate(_PIECE.finditer(text)):
+        if index == pieces:
+            return text[: match.start()].rstrip() + "…"
+    return text
+
+
+# --- the user message -------------------------------------------------------------------------
+
+
+def user_message(
+    articles: Sequence[Article],
+    max_chars: int,
+    language: str = "en",
+    max_tokens: int = 1_000_000,
+) -> str:
+    """The numbered articles, fenced as data by marker lines the articles cannot forge.
+
+    Leads first (small models read the start best): per article its number, source, time,
+    title and first sentences; then the rest of each text. The texts are cut to ``max_chars``
+    characters and about ``max_tokens`` tokens in all, shared fairly (short texts keep all).
+    """
     texts = [clean_text(a.text) for a in articles]
     budgets = share_budget([len(t) for t in texts], max_chars)
-    blocks = [
-        _article_block(n, article, shorten(text, budget))
-        for n, (article, text, budget) in enumerate(zip(articles, texts, budgets, strict=True), 1)
+    texts = [shorten(t, b) for t, b in zip(texts, budgets, strict=True)]
+    budgets = share_budget([count_tokens(t) for t in texts], max_tokens)
+    texts = [cut_to_tokens(t, b) for t, b in zip(texts, budgets, strict=True)]
+    parts = [_lead_and_rest(t) for t in texts]
+    leads = [
+        _lead_block(n, article, lead)
+        for n, (article, (lead, _)) in enumerate(zip(articles, parts, strict=True), 1)
     ]
+    more = [f"[{n}] {rest}" for n, (_, rest) in enumerate(parts, 1) if rest]
+    blocks = ["Leads:", *leads]
+    if more:
+        blocks += ["", "More of their text:", *more]
     # The marker hashes the articles themselves: to close the data section early an article
     # would have to contain the hash of its own content.
     marker = "SOURCES-" + hashlib.sha256("\n".join(blocks).encode()).hexdigest()[:16]
@@ -54,23 +128,70 @@ def user_message(articles: Sequence[Article], max_chars: int) -> str:
             *blocks,
             f"END {marker}",
             "",
-            f"Answer with the JSON object only. Cite articles by their numbers, 1 to {count}.",
+            f"Answer with the JSON object only. Cite articles by their numbers, 1 to {count}. "
+            f"Write in {language_name(language)}.",
         ]
     )
 
 
-def _article_block(number: int, article: Article, text: str) -> str:
-    published = article.published.date().isoformat() if article.published else "unknown"
+def _lead_and_rest(text: str) -> tuple[str, str]:
+    """The first sentences of text (at most LEAD_TOKENS) and what follows them."""
+    sentences = split_sentences(text)
+    lead = " ".join(sentences[:LEAD_SENTENCES])
+    rest = " ".join(sentences[LEAD_SENTENCES:])
+    if count_tokens(lead) > LEAD_TOKENS:
+        cut = cut_to_tokens(lead, LEAD_TOKENS).removesuffix("…")
+        lead, rest = cut + "…", ("…" + lead[len(cut) :].lstrip() + " " + rest).strip()
+    return lead, rest
+
+
+def _lead_block(number: int, article: Article, lead: str) -> str:
+    published = article.published or article.fetched_at
+    when = published.strftime("%Y-%m-%d %H:%M UTC") if published else "time unknown"
     return "\n".join(
         [
-            f"[{number}] Title: {one_line(article.title)[:TITLE_MAX]}",
-            f"Source: {one_line(article.source_name)[:TITLE_MAX]}",
-            f"Published: {published}",
-            "Text:",
-            text or "(no text; only the title is known)",
-            "",
+            f"[{number}] {one_line(article.source_name)[:TITLE_MAX]}, {when}",
+            f"Title: {one_line(article.title)[:TITLE_MAX]}",
+            f"Lead: {lead or '(no text; only the title is known)'}",
         ]
     )
+
+
+# --- the answer's schema ----------------------------------------------------------------------
+
+
+def _cited(**fields: dict[str, Any]) -> dict[str, Any]:
+    """An object with ``fields``, text and citations, all required (strict mode wants that)."""
+    properties = {
+        **fields,
+        "text": {"type": "string"},
+        "citations": {"type": "array", "items": {"type": "integer"}},
+    }
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": list(properties),
+        "properties": properties,
+    }
+
+
+# Sizes (2-4 sentences, 3-5 points) are asked for in the prompt and checked after: strict
+# json_schema servers refuse minItems/maxItems.
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": [
+        "headline", "sentences", "talking_points", "perspectives", "timeline", "why_it_matters"
+    ],
+    "properties": {
+        "headline": {"type": "string"},
+        "sentences": {"type": "array", "items": _cited()},
+        "talking_points": {"type": "array", "items": _cited()},
+        "perspectives": {"type": "array", "items": _cited(who={"type": "string"})},
+        "timeline": {"type": "array", "items": _cited(date={"type": "string"})},
+        "why_it_matters": _cited(),
+    },
+}  # fmt: skip
 
 
 def share_budget(lengths: Sequence[int], total: int) -> list[int]:

@@ -28,13 +28,16 @@ from aggregator.errors import (
     LLMRequestRejected,
     LLMUnavailable,
 )
-from aggregator.records import Article, Story, Summary, SummarySentence
+from aggregator.records import Article, Story, Summary, SummaryItem, SummaryItems, SummarySentence
 from aggregator.settings import LLMSettings
 from aggregator.summarise.checks import (
+    ITEM_LIMITS,
     MIN_HEADLINE_WORDS,
     Failure,
     ModelAnswer,
+    answer_items,
     copy_failure,
+    date_failure,
     describe_drops,
     first_error,
     grounding_failure,
@@ -50,7 +53,14 @@ from aggregator.summarise.extractive import (
     story_members,
 )
 from aggregator.summarise.llm import LLMClient, LLMUsage
-from aggregator.summarise.prompt import prompt_articles, prompt_version, system_prompt, user_message
+from aggregator.summarise.prompt import (
+    ANSWER_NAME,
+    ANSWER_SCHEMA,
+    prompt_articles,
+    prompt_version,
+    system_prompt,
+    user_message,
+)
 
 log = logging.getLogger(__name__)
 MAX_OUTPUT_RETRIES = 1  # re-asks after an invalid answer, before falling back
@@ -141,7 +151,12 @@ class Summariser:
         """Ask, check, re-ask once naming the failure; ``LLMError`` when nothing usable."""
         numbered = prompt_articles(members)
         system = system_prompt(self.language)
-        user = user_message(numbered, self.settings.max_input_chars)
+        user = user_message(
+            numbered,
+            self.settings.max_input_chars,
+            self.language,
+            self.settings.max_input_tokens,
+        )
         failure: Failure | None = None
         for _attempt in range(1 + MAX_OUTPUT_RETRIES):
             message = user
@@ -151,7 +166,8 @@ class Summariser:
                     "Answer again with only the JSON object described above."
                 )
             try:
-                return self._accept(story, client.chat_json(system, message), numbered, members)
+                raw = client.chat_json(system, message, ANSWER_SCHEMA, ANSWER_NAME)
+                return self._accept(story, raw, numbered, members)
             except AnswerRejected as exc:
                 failure = Failure(exc.reason, str(exc))
             except LLMBadOutput as exc:
@@ -227,6 +243,12 @@ class Summariser:
             self.usage.dropped[f"headline_{failure.reason}"] += 1
             headline = extractive_summary(story, members, self.language).headline
             notes.append(f"headline replaced: {failure.detail}")
+        items, dropped_items = self._items(story, raw, numbered)
+        if dropped_items:
+            self.usage.dropped.update({f"item_{r}": n for r, n in dropped_items.items()})
+            notes.append(
+                f"dropped {dropped_items.total()} item(s): {describe_drops(dropped_items)}"
+            )
         return Summary(
             story_id=story.id,
             headline=headline,
@@ -234,7 +256,70 @@ class Summariser:
             method="llm",
             model=self.settings.model,
             note="; ".join(notes),
+            items=items,
         )
+
+    def _items(
+        self, story: Story, raw: dict[str, Any], numbered: Sequence[Article]
+    ) -> tuple[SummaryItems, Counter[str]]:
+        """The answer's talking points, perspectives, timeline and why-it-matters line that
+        cite existing articles and are grounded in them; the rest dropped and counted."""
+        dropped: Counter[str] = Counter()
+        kept: dict[str, list[SummaryItem]] = {}
+        for kind, limit in ITEM_LIMITS.items():
+            candidates, malformed = answer_items(raw, kind)
+            dropped["bad_shape"] += malformed
+            kept[kind] = []
+            for candidate in candidates:
+                text, who = plain_text(candidate.text), plain_text(candidate.who)
+                when = plain_text(candidate.date) if kind == "timeline" else ""
+                if not text or len(kept[kind]) >= limit:
+                    continue  # an empty why_it_matters is none
+                failure = self._item_failure(kind, text, who, when, candidate.citations, numbered)
+                if failure is not None:
+                    dropped[failure.reason] += 1
+                    log.info(
+                        "story %s: %s item dropped (%s): %s",
+                        story.id,
+                        kind,
+                        *failure_parts(failure),
+                        extra={"story_id": story.id},
+                    )
+                    continue
+                cited = tuple(numbered[n - 1].id for n in dict.fromkeys(candidate.citations))
+                kept[kind].append(SummaryItem(text, cited, who=who, when=when))
+        why = kept["why_it_matters"]
+        items = SummaryItems(
+            talking_points=tuple(kept["talking_points"]),
+            perspectives=tuple(kept["perspectives"]),
+            timeline=tuple(kept["timeline"]),
+            why_it_matters=why[0] if why else None,
+        )
+        return items, +dropped
+
+    def _item_failure(
+        self,
+        kind: str,
+        text: str,
+        who: str,
+        when: str,
+        citations: Sequence[int],
+        numbered: Sequence[Article],
+    ) -> Failure | None:
+        if not citations:
+            return Failure("no_citation", "an item must cite the articles that report it")
+        bad = [n for n in citations if not 1 <= n <= len(numbered)]
+        if bad:
+            return Failure("bad_citation", f"citation {bad[0]} names no article")
+        cited = [numbered[n - 1] for n in dict.fromkeys(citations)]
+        if kind == "perspectives":
+            if not who:
+                return Failure("too_few_words", "a perspective needs who holds it")
+            text = f"{who}: {text}"  # the name is checked like any other
+        failure = grounding_failure(text, cited, self.language)
+        if failure is None and kind == "timeline":
+            failure = date_failure(when, cited)
+        return failure
 
 
 class AnswerRejected(LLMBadOutput):
