@@ -42,8 +42,7 @@ def article(id: str, title: str, text: str, source: str, url: str = "", **more: 
         source_id=source,
         source_name=source.title(),
         text=text,
-        published=WHEN,
-        **more,
+        **({"published": WHEN} | more),
     )
 
 
@@ -164,8 +163,9 @@ def test_extractive_draws_on_a_second_source_before_a_third_sentence_of_one() ->
     ]
     story = Story(id="flood", article_ids=("b1", "b2", "c1"))
     summary = extractive_summary(story, flood)
-    # The wire's sentences score higher, but the third slot goes to the other outlet.
-    assert [s.citations[0] for s in summary.sentences] == ["b2", "b1", "c1"]
+    # The earliest report leads (all share one time: story order, b1); the wire's sentences
+    # score higher, but the third slot goes to the other outlet.
+    assert [s.citations[0] for s in summary.sentences] == ["b1", "b2", "c1"]
     assert_cited_from_members(summary, flood)
 
 
@@ -820,3 +820,69 @@ def test_the_prompt_asks_for_the_site_language_whatever_the_sources_language(
     assert f"every item in {name} ({language}), whatever language" in system
     assert user.rstrip().endswith(f"Write in {name} ({language}).")
     assert "Title: Earthquake of magnitude 6.1 strikes northern coast" in user  # as published
+
+
+# --- the extractive path's richness --------------------------------------------------------------
+
+
+def at(hour: int) -> datetime:
+    return WHEN.replace(hour=hour)
+
+
+def test_extractive_timeline_is_the_members_titles_earliest_first_without_repeats() -> None:
+    members = [
+        replace(QUAKE[1], published=at(11)),
+        replace(QUAKE[0], published=at(9)),
+        replace(QUAKE[2], published=at(18)),
+        article("a4", "Strong quake damages port town, injuring 12 people", "Copy.", "copycat",
+                published=at(12)),  # a rewrite of a2's headline
+    ]  # fmt: skip
+    story = Story(id="s1", article_ids=("a1", "a2", "a3", "a4"))
+    summary = extractive_summary(story, members)
+    assert [(i.when, i.text, i.citations) for i in summary.items.timeline] == [
+        ("2024-05-06 09:00 UTC", QUAKE[0].title, ("a1",)),
+        ("2024-05-06 11:00 UTC", QUAKE[1].title, ("a2", "a4")),
+        ("2024-05-06 18:00 UTC", QUAKE[2].title, ("a3",)),
+    ]
+    assert [(i.who, i.text, i.citations) for i in summary.items.perspectives] == [
+        ("Wire", QUAKE[0].title, ("a1",)),  # story order
+        ("Daily", QUAKE[1].title, ("a2",)),
+        ("Herald", QUAKE[2].title, ("a3",)),
+        ("Copycat", members[3].title, ("a4",)),
+    ]
+    assert summary.items.talking_points == () and summary.items.why_it_matters is None
+    assert summary.sentences[0].citations == ("a1",)  # the earliest report leads
+
+
+def test_extractive_leads_with_the_earliest_factual_report_not_an_opinion_piece() -> None:
+    opinion = article(
+        "op",
+        "Opinion: The port town deserved better earthquake planning",
+        "The earthquake that struck the northern coast on Monday exposed years of neglect. "
+        "The port town's buildings were never made safe, and everyone knew it.",
+        "views",
+        url="https://views.example/opinion/2024/quake-planning",
+        published=at(6),
+    )
+    analysis = article("an", "Analysis | What the quake means for the port", "x", "daily",
+                       published=at(7))  # fmt: skip
+    members = [opinion, analysis, replace(QUAKE[0], published=at(9)), *QUAKE[1:]]
+    story = Story(id="s1", article_ids=tuple(a.id for a in members))
+    summary = extractive_summary(story, members)
+    cited = {c for s in summary.sentences for c in s.citations}
+    assert summary.sentences[0].citations == ("a1",) and not cited & {"op", "an"}
+    assert summary.headline in {a.title for a in QUAKE}
+    timeline_ids = {c for i in summary.items.timeline for c in i.citations}
+    assert {"op", "an"} <= timeline_ids  # the timeline still lists them, as published
+    # with only opinion pieces, they are what there is
+    alone = extractive_summary(Story(id="o", article_ids=("op",)), [opinion])
+    assert alone.sentences and alone.sentences[0].citations == ("op",)
+
+
+def test_extractive_never_takes_sentences_from_another_story() -> None:
+    other = article("x1", "Parliament passes the budget", "Parliament passed the budget on "
+                    "Monday after a long debate about spending on rail lines.", "wire")  # fmt: skip
+    summary = extractive_summary(Story(id="gone", article_ids=("zz",), title="Gone"), [other])
+    assert summary.sentences == () and summary.headline == "Gone"
+    summary = extractive_summary(STORY, [*QUAKE, other])
+    assert all(c in STORY.article_ids for s in summary.sentences for c in s.citations)

@@ -1,5 +1,7 @@
 """The extractive summary: a deterministic headline and 2-4 lead sentences of the members, each
-cited, spread over sources, near-duplicates skipped. The offline default and every fallback."""
+cited, spread over sources, near-duplicates skipped, led by the earliest factual report (opinion
+pieces only when nothing else has text); a timeline from the members' own titles and times and
+each source's headline as its perspective. The offline default and every fallback."""
 
 from __future__ import annotations
 
@@ -7,12 +9,14 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from urllib.parse import urlsplit
 
-from aggregator.records import Article, Story, Summary, SummarySentence
+from aggregator.records import Article, Story, Summary, SummaryItem, SummaryItems, SummarySentence
 from aggregator.summarise.checks import numbers
 from aggregator.text import one_line, shorten, split_sentences
 
-EXTRACTIVE_VERSION = "extractive-1"  # bump when the extractive algorithm changes its output
+EXTRACTIVE_VERSION = "extractive-2"  # bump when the extractive algorithm changes its output
 EXTRACTIVE_MODEL = "extractive"
 HEADLINE_MAX = 200
 
@@ -58,10 +62,37 @@ def _overlap(a: frozenset[str], b: frozenset[str]) -> float:
 
 
 def story_members(story: Story, articles: Sequence[Article]) -> list[Article]:
-    """The story's articles in story order; all given articles if none match its ids."""
+    """The story's articles in story order; never an article of another story (none: [])."""
     by_id = {a.id: a for a in articles}
-    members = [by_id[i] for i in story.article_ids if i in by_id]
-    return members or list(articles)
+    return [by_id[i] for i in dict.fromkeys(story.article_ids) if i in by_id]
+
+
+# Opinion, comment and analysis: by the URL's path ("/opinion/", "/commentisfree/") or a title
+# that says so ("Opinion: ...", "Analysis | ..."). A digest leads with what happened.
+_OPINION_SEGMENTS = frozenset(
+    """opinion opinions comment comments commentisfree editorial editorials column columns
+    columnists analysis op-ed oped viewpoint viewpoints meinung kommentar kommentare leitartikel
+    opinion-y-debate opinión tribune tribunes editorialistes""".split()  # noqa: SIM905
+)
+_OPINION_TITLE = re.compile(
+    r"^\s*(?:opinion|analysis|comment|commentary|editorial|column|op-ed|view|viewpoint|"
+    r"meinung|kommentar|analyse|opinión|análisis|tribune|éditorial|chronique)\s*[:|–—-]\s",
+    re.IGNORECASE,
+)
+
+
+def is_opinion(article: Article) -> bool:
+    """An opinion, comment or analysis piece, by its URL path or its title's prefix."""
+    segments = urlsplit(article.url).path.lower().split("/")
+    return bool(_OPINION_SEGMENTS.intersection(segments)) or bool(
+        _OPINION_TITLE.match(article.title)
+    )
+
+
+def _factual(members: list[Article]) -> list[Article]:
+    """The members that are not opinion pieces, if there are any; else all."""
+    reports = [a for a in members if not is_opinion(a)]
+    return reports or members
 
 
 def _in_language(members: list[Article], language: str) -> list[Article]:
@@ -98,13 +129,15 @@ def extractive_summary(story: Story, articles: Sequence[Article], language: str 
     With ``language`` (the site's), sentences come from members in that language when the story
     has any, so an English page does not quote a German lead.
     """
-    members = _in_language(story_members(story, articles), language)
+    everyone = story_members(story, articles)
+    members = _factual(_in_language(everyone, language))
     df = _document_frequency(members)
     head = _representative(members, df)
     title = members[head].title if head >= 0 else story.title
     headline = shorten(one_line(title), HEADLINE_MAX)
     limit = 4 if len({a.source_id for a in members}) >= 4 else 3
-    picked = _pick(_candidates(members, df, words(headline)), words(headline), limit)
+    candidates = _candidates(members, df, words(headline))
+    picked = _pick(candidates, words(headline), limit, _earliest_lead(members, candidates))
     sentences = [SummarySentence(c.text, (members[c.article].id,)) for c in picked]
     if len(sentences) < 2:
         sentences += _title_sentences(members, head, [c.words for c in picked], 2 - len(sentences))
@@ -119,7 +152,59 @@ def extractive_summary(story: Story, articles: Sequence[Article], language: str 
         sentences=tuple(s for s in sentences if s.text),
         method="extractive",
         model=EXTRACTIVE_MODEL,
+        items=SummaryItems(timeline=timeline(everyone), perspectives=perspectives(everyone)),
     )
+
+
+def _time(article: Article) -> datetime | None:
+    return article.published or article.fetched_at
+
+
+def _earliest_lead(members: Sequence[Article], candidates: Sequence[_Candidate]) -> int | None:
+    """Index of the earliest member (by its time, then story order) that has a candidate."""
+    having = {c.article for c in candidates}
+    timed = [(t, i) for i in having if (t := _time(members[i])) is not None]
+    if timed:
+        return min(timed)[1]
+    return min(having) if having else None
+
+
+TIMELINE_MAX = 8  # entries of an extractive timeline
+
+
+def timeline(members: Sequence[Article]) -> tuple[SummaryItem, ...]:
+    """The members' own titles at their times, earliest first; a title that nearly repeats an
+    earlier one (a copy, a rewrite of the same headline) adds its article to that entry."""
+    entries: list[tuple[datetime, str, frozenset[str], list[str]]] = []
+    dated = sorted(
+        ((t, index, a) for index, a in enumerate(members) if (t := _time(a)) is not None),
+        key=lambda entry: (entry[0], entry[1]),
+    )
+    for when, _, article in dated:
+        title, bag = one_line(article.title), words(article.title)
+        if not title:
+            continue
+        same = next((e for e in entries if _overlap(bag, e[2]) >= NEAR_DUPLICATE), None)
+        if same is not None:
+            same[3].append(article.id)
+            continue
+        entries.append((when, title, bag, [article.id]))
+    return tuple(
+        SummaryItem(title, tuple(ids), when=f"{when:%Y-%m-%d %H:%M} UTC")
+        for when, title, _, ids in entries[:TIMELINE_MAX]
+    )
+
+
+def perspectives(members: Sequence[Article]) -> tuple[SummaryItem, ...]:
+    """One per source, in story order: the source's name and its earliest article's title."""
+    out: dict[str, SummaryItem] = {}
+    for article in members:
+        title = one_line(article.title)
+        if article.source_id in out or not title:
+            continue
+        who = one_line(article.source_name) or article.source_id
+        out[article.source_id] = SummaryItem(title, (article.id,), who=who)
+    return tuple(out.values()) if len(out) >= 2 else ()
 
 
 # A wire dateline opening a lead: "LONDON (Reuters) - ", "VELDEN, Estmark (AP) — ".
@@ -152,15 +237,22 @@ def _candidates(
 
 
 def _pick(
-    candidates: Sequence[_Candidate], headline: frozenset[str], limit: int
+    candidates: Sequence[_Candidate],
+    headline: frozenset[str],
+    limit: int,
+    lead: int | None = None,
 ) -> list[_Candidate]:
-    """Greedy choice: best score, spread over sources, skipping near-duplicates."""
+    """Greedy choice: best score, spread over sources, skipping near-duplicates; the first
+    sentence from member ``lead`` (the earliest report) when it has a usable one."""
     chosen: list[_Candidate] = []
     used: Counter[str] = Counter()
     pool = list(candidates)
     while pool and len(chosen) < limit:
+        eligible = pool
+        if not chosen and lead is not None:
+            eligible = [c for c in pool if c.article == lead] or pool
         best = max(
-            pool,
+            eligible,
             key=lambda c: (
                 c.score - SOURCE_REPEAT_PENALTY * used[c.source],
                 -c.article,

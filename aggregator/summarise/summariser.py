@@ -124,10 +124,11 @@ class Summariser:
     def summarise(self, story: Story, articles: Sequence[Article]) -> Summary:
         """A summary of the story; never raises for LLM trouble (it falls back and says why)."""
         now = datetime.now(UTC)
-        if self.client is None:
+        members = story_members(story, articles)
+        if self.client is None or not members:
             return self._extractive(story, articles, now, note="")
         try:
-            summary = self._llm_summary(self.client, story, story_members(story, articles))
+            summary = self._llm_summary(self.client, story, members)
         except LLMError as exc:
             reason = fallback_reason(exc)
             self.usage.fallbacks += 1
