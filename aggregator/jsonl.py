@@ -23,6 +23,8 @@ from aggregator.records import (
     Article,
     Story,
     Summary,
+    SummaryItem,
+    SummaryItems,
 )
 from aggregator.text import clean_text, language_tag, one_line
 from aggregator.times import iso, parse_iso, plausible
@@ -216,6 +218,17 @@ def story_to_json(
                     "articles": [{"url": a.url, "source": a.source_name} for a in cited],
                 }
             )
+    items = summary.items if summary is not None else SummaryItems()
+    why = items.why_it_matters
+
+    def item_json(item: SummaryItem, **extra: str) -> dict[str, Any]:
+        found = [articles[a] for a in item.citations if a in articles]
+        return {
+            **extra,
+            "text": item.text,
+            "articles": [{"url": a.url, "source": a.source_name} for a in found],
+        }
+
     return {
         "id": story.id,
         "title": summary.headline if summary and summary.headline else story.title,
@@ -225,6 +238,10 @@ def story_to_json(
         "updated": iso(story.updated),
         "articles": [{"url": a.url, "title": a.title, "source": a.source_name} for a in members],
         "citations": citations,
+        "talking_points": [item_json(i) for i in items.talking_points],
+        "perspectives": [item_json(i, who=i.who) for i in items.perspectives],
+        "timeline": [item_json(i, date=i.when) for i in items.timeline],
+        "why_it_matters": item_json(why) if why is not None else None,
     }
 
 

@@ -130,7 +130,12 @@ def test_the_release_0_1_0_database_is_adopted_with_every_row(db_url: str) -> No
             True,
             "release 0.1.0 (before migrations)",
         )
-        assert migrate.upgrade(storage.engine) == ["0001_baseline", "0002_article_pruned", "0003_run", HEAD]
+        assert migrate.upgrade(storage.engine) == [
+            "0001_baseline",
+            "0002_article_pruned",
+            "0003_run",
+            HEAD,
+        ]
     with Storage(db_url) as storage:
         assert read_back(storage) == EXPECTED
         assert migrate.version(storage.engine).up_to_date

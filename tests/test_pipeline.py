@@ -115,6 +115,14 @@ def test_ingest_cluster_summarise_render(
     assert top["citations"], "the summary cites its sources"
     for sentence in top["citations"]:
         assert sentence["articles"] and {a["url"] for a in sentence["articles"]} <= member_urls
+    # offline: a timeline of the members' titles and one perspective per source, no more
+    assert {p["who"] for p in top["perspectives"]} == {"Alpha Daily", "Beta Times", "Gamma Post"}
+    assert top["timeline"] and all(item["date"] for item in top["timeline"])
+    # three near-identical headlines: one entry, citing all three
+    assert {a["url"] for i in top["timeline"] for a in i["articles"]} == member_urls
+    for item in top["timeline"] + top["perspectives"]:
+        assert item["articles"] and {a["url"] for a in item["articles"]} <= member_urls
+    assert top["talking_points"] == [] and top["why_it_matters"] is None
 
     # a rerun changes nothing: same ids, summaries reused (no new writes)
     _run("cluster", *common)

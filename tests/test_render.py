@@ -16,7 +16,15 @@ import feedparser
 import lxml.html
 import pytest
 
-from aggregator.records import Article, Score, Story, Summary, SummarySentence
+from aggregator.records import (
+    Article,
+    Score,
+    Story,
+    Summary,
+    SummaryItem,
+    SummaryItems,
+    SummarySentence,
+)
 from aggregator.render.pages import TEMPLATES_DIR, build_site, render_site
 from aggregator.render.publish import publish
 from aggregator.render.views import clean_text, safe_name, safe_url
@@ -560,3 +568,39 @@ def test_a_developed_story_says_whats_new() -> None:
     entries = feedparser.parse(files["atom.xml"].encode()).entries
     dev_entry = next(e for e in entries if e.link.endswith("stories/dev.html"))
     assert "Rescuers reach the last village" in dev_entry.content[0].value
+
+
+def test_the_story_page_shows_the_items_with_citation_links_escaped() -> None:
+    stories, summaries, articles = sample()
+    hostile = "<script>alert(1)</script> & more"
+    items = SummaryItems(
+        talking_points=(SummaryItem(f"Point {hostile}", ("a1", "a3")),),
+        perspectives=(
+            SummaryItem("wants the bridge open", ("a2",), who="Mayor <b>Lind</b>"),
+            SummaryItem("cites nothing the story has", ("missing",), who="Nobody"),
+        ),
+        timeline=(SummaryItem("Bridge closed", ("a1",), when="2025-03-13"),),
+        why_it_matters=SummaryItem("The bridge carries 30,000 cars a day.", ("a3",)),
+    )
+    summaries["3f2a9c0d1e"] = dataclasses.replace(summaries["3f2a9c0d1e"], items=items)
+    page = build_site(stories, summaries, articles, SETTINGS, NOW)["stories/3f2a9c0d1e.html"]
+    text = page.decode()
+    assert (
+        "<script>alert" not in text and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; more" in text
+    )
+    assert "Mayor &lt;b&gt;Lind&lt;/b&gt;" in text and "Nobody" not in text
+    doc = lxml.html.fromstring(page)
+    headings = [h.text_content() for h in doc.iter("h2")]
+    assert {"Talking points", "Perspectives", "Timeline"} <= set(headings)
+    [point] = doc.xpath("//ul[@class='points']/li")
+    assert [a.get("href") for a in point.xpath(".//sup[@class='cite']/a")] == [
+        articles["a1"].url,
+        articles["a3"].url,
+    ]
+    [entry] = doc.xpath("//ol[@class='timeline']/li")
+    assert entry.text_content().startswith("2025-03-13 Bridge closed")
+    matters = doc.xpath("//p[@class='matters']")[0].text_content()
+    assert matters == "Why it matters: The bridge carries 30,000 cars a day.[3]"
+    # without items the page has none of these sections
+    plain = site()["stories/3f2a9c0d1e.html"].decode()
+    assert "Talking points" not in plain and "Timeline" not in plain

@@ -621,14 +621,19 @@ def test_article_text_is_cut_to_the_budget_and_shared_fairly(stub: OpenAIStub) -
 def article_texts(user: str) -> dict[int, str]:
     """Each numbered article's text in a user message: its lead, then the rest, if any."""
     leads, _, more = user.partition("\nMore of their text:\n")
-    texts = {int(n): lead for n, lead in re.findall(r"^\[(\d+)\] .*\nTitle: .*\nLead: (.*)$", leads, re.M)}
+    texts = {
+        int(n): lead
+        for n, lead in re.findall(r"^\[(\d+)\] .*\nTitle: .*\nLead: (.*)$", leads, re.M)
+    }
     for n, rest in re.findall(r"^\[(\d+)\] (.*)$", more.split("\nEND SOURCES-")[0], re.M):
         texts[int(n)] += " " + rest
     return texts
 
 
 def test_the_prompt_leads_with_numbered_leads_and_cuts_text_by_tokens(stub: OpenAIStub) -> None:
-    long_text = " ".join(f"Sentence {i} adds filler about the port and its cranes." for i in range(400))
+    long_text = " ".join(
+        f"Sentence {i} adds filler about the port and its cranes." for i in range(400)
+    )
     members = [
         article("c1", "Quake report", "First line of the quake. Second line. Third line.", "one"),
         article("c2", "Long one", long_text, "two"),
@@ -731,7 +736,8 @@ def rich_answer() -> dict[str, Any]:
     """good_answer() with items: the grounded ones are kept, one of each kind is not."""
     return good_answer() | {
         "talking_points": [
-            {"text": "Rescue teams searched collapsed houses through the morning.", "citations": [1]},
+            {"text": "Rescue teams searched collapsed houses through the morning.",
+             "citations": [1]},
             {"text": "The quake struck at a depth of 10 kilometres.", "citations": [2]},
             {"text": "Damage is estimated at 50 million euros.", "citations": [1]},  # invented
             {"text": "Three people are in serious condition.", "citations": [9]},  # no article 9

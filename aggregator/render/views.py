@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from aggregator.cluster.dedupe import originals
 from aggregator.rank import explain
-from aggregator.records import Article, Story, Summary
+from aggregator.records import Article, Story, Summary, SummaryItem, SummaryItems
 from aggregator.render.strings import ENGLISH, catalogue, names, relative
 from aggregator.settings import Settings
 from aggregator.times import ago, as_utc, hours_between
@@ -97,6 +97,16 @@ class SentenceView:
 
 
 @dataclass(frozen=True)
+class ItemView:
+    """A talking point, perspective, timeline entry or why-it-matters line, with its sources."""
+
+    text: str
+    markers: tuple[SourceView, ...]  # the cited sources, in citation order
+    who: str = ""  # perspectives
+    when: str = ""  # timeline
+
+
+@dataclass(frozen=True)
 class StoryView:
     name: str  # safe file name
     path: str  # "stories/<name>.html", relative to the site root
@@ -113,6 +123,10 @@ class StoryView:
     category_slug: str = ""  # the channel's folder name; "" without a category
     outlets: str = ""  # the sources as one compact line: "Reuters, BBC and 7 more"
     why: str = ""  # why it is hot, from the ranking's parts, in the site's language
+    talking_points: tuple[ItemView, ...] = ()
+    perspectives: tuple[ItemView, ...] = ()
+    timeline: tuple[ItemView, ...] = ()
+    why_it_matters: ItemView | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +250,19 @@ def _sentences(summary: Summary | None, by_id: Mapping[str, SourceView]) -> list
     return sentences
 
 
+def _items(items: Sequence[SummaryItem], by_id: Mapping[str, SourceView]) -> tuple[ItemView, ...]:
+    """Items with their citations resolved to numbered sources; one citing none of the
+    story's sources is left out (every item on the page links to what reports it)."""
+    views = []
+    for item in items:
+        text = clean_text(item.text).strip()
+        cited = tuple(dict.fromkeys(by_id[c] for c in item.citations if c in by_id))
+        if text and cited:
+            who, when = clean_text(item.who).strip(), clean_text(item.when).strip()
+            views.append(ItemView(text=text, markers=cited, who=who, when=when))
+    return tuple(views)
+
+
 def _headline(story: Story, summary: Summary | None, sources: Sequence[SourceView]) -> str:
     for candidate in (summary.headline if summary else "", story.title):
         text = clean_text(candidate).strip()
@@ -260,6 +287,8 @@ def story_view(
     name = safe_name(story.id)
     category = clean_text(story.category or next((articles[a].category for a in by_id), ""))
     outlets = list(dict.fromkeys(s.source_name for s in sources))
+    items = summary.items if summary is not None else SummaryItems()
+    why = _items([items.why_it_matters] if items.why_it_matters else [], by_id)
     return StoryView(
         name=name,
         path=f"stories/{name}.html",
@@ -275,6 +304,10 @@ def story_view(
         category_slug=category_slug(category) if category.strip() else "",
         outlets=names(outlets, strings, COMPACT_SOURCES),
         why=clean_text(_why(story, sources, strings)),
+        talking_points=_items(items.talking_points, by_id),
+        perspectives=_items(items.perspectives, by_id),
+        timeline=_items(items.timeline, by_id),
+        why_it_matters=why[0] if why else None,
     )
 
 

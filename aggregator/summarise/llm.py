@@ -92,7 +92,7 @@ class LLMClient:
         # The structured-output mode requests are sent in; under "auto" it moves down
         # FORMAT_MODES when the server rejects one, and never goes back within the run.
         self._auto_format = settings.structured_output == "auto"
-        self._format = "json_schema" if self._auto_format else settings.structured_output
+        self._format: str = "json_schema" if self._auto_format else settings.structured_output
         self._openai = openai.OpenAI(
             base_url=None if self._config_error else settings.base_url,
             api_key=settings.api_key or PLACEHOLDER_KEY,
@@ -254,9 +254,8 @@ class LLMClient:
     def _request(self, ask: _Ask) -> dict[str, Any]:
         system, mode = ask.system, self._format
         if ask.schema is not None and mode == "prompt":
-            system += (
-                "\n\nThe JSON object must follow this JSON Schema:\n"
-                + json.dumps(ask.schema, separators=(",", ":"))
+            system += "\n\nThe JSON object must follow this JSON Schema:\n" + json.dumps(
+                ask.schema, separators=(",", ":")
             )
         messages = [{"role": "system", "content": system}, {"role": "user", "content": ask.user}]
         params: dict[str, Any] = {"model": self.model, "messages": messages}

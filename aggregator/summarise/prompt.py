@@ -50,7 +50,7 @@ LANGUAGE_NAMES = {
 
 
 def language_name(tag: str) -> str:
-    """"German (de)" for "de": a small model follows a name better than a code alone."""
+    """ "German (de)" for "de": a small model follows a name better than a code alone."""
     tag = tag or "en"
     name = LANGUAGE_NAMES.get(tag.lower().split("-")[0])
     return f"{name} ({tag})" if name else f"the language with the BCP 47 code {tag}"
