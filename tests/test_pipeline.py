@@ -343,3 +343,39 @@ def test_the_run_record_counts_llm_calls_and_tokens(
     counts = run["jobs"][0]["counts"]
     assert sent >= 1 and counts["llm_calls"] == sent
     assert counts["llm_prompt_tokens"] > 0 and counts["llm_completion_tokens"] > 0
+
+
+GROWN = (
+    "https://delta.example/bridge-update", "Delta Wire", "2026-11-26T11:30:00Z",
+    "Harbour bridge cracks in main span close the bridge for two weeks",
+    "Cracks in the main span closed the harbour bridge for at least two weeks, the city said. "
+    "Ferries run every ten minutes while engineers plan the repairs.",
+)  # fmt: skip
+
+
+def test_a_rerun_asks_the_llm_nothing_and_a_grown_story_is_asked_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "sources.yaml"
+    cfg.write_text("settings:\n  llm:\n    model: stub-model\n    max_retries: 0\nsources: []\n")
+    with OpenAIStub([_llm_answer]) as stub:
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        common = ["--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'r.db'}", "--now", NOW]
+        _run("ingest", str(_ingest_file(tmp_path)), *common)
+        _run("run", "--no-crawl", *common)
+        first = len(stub.requests)
+        assert first == 2  # the two page stories, each answered well the first time
+        capsys.readouterr()
+        _run("run", "--no-crawl", *common)
+        assert len(stub.requests) == first  # nothing new: not one call
+        assert "0 written" in capsys.readouterr().out
+        url, source, published, title, text = GROWN
+        grown = tmp_path / "grown.jsonl"
+        row = {"url": url, "source": source, "published": published, "title": title, "text": text}
+        grown.write_text(json.dumps(row) + "\n")
+        _run("ingest", str(grown), *common)
+        _run("run", "--no-crawl", *common)
+        assert len(stub.requests) == first + 1  # the bridge story, once
+        assert "Delta Wire" in stub.requests[-1]["messages"][1]["content"]
+        _run("run", "--no-crawl", *common)
+        assert len(stub.requests) == first + 1
