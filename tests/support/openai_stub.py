@@ -44,10 +44,13 @@ def reply_json(obj: Any, *, before: str = "", after: str = "") -> Reply:
 
 Script = Reply | Callable[[dict[str, Any]], Reply]
 
-# What servers answer to a structured-output mode they lack.
+# What servers answer to a structured-output mode they lack. LLAMA_CPP is what
+# llama-cpp-python's server (../shared/tools/local-llm.sh) answered to json_schema.
 LLAMA_CPP = {
     "json_schema": Reply(
-        status=500, error='response_format type must be one of "text" or "json_object"'
+        status=500,
+        error="1 validation error: {'type': 'literal_error', 'loc': ('body', 'response_format', "
+        "'type'), 'msg': \"Input should be 'text' or 'json_object'\", 'input': 'json_schema'}",
     )
 }
 NO_JSON_MODES = {
