@@ -29,6 +29,11 @@ class StorageError(UserError):
     """The database could not be opened or written; the message says which and why."""
 
 
+class DatabaseBusyError(StorageError):
+    """Another process held the database's write lock for longer than the busy timeout: the
+    transaction that waited wrote nothing (exit code 75, retry later)."""
+
+
 class RunLockedError(UserError):
     """Another run holds the lock: this one must not write anything (exit code 75, retry
     later)."""

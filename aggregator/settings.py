@@ -316,6 +316,11 @@ class Settings(_Strict):
     # opening the database brings its schema to this release's (false: `aggregator db upgrade`
     # does it, and every other command refuses a database that needs it)
     auto_migrate: bool = True
+    # how long a write waits for another process's write transaction (SQLite's busy timeout;
+    # PostgreSQL's connect timeout) before the command fails, writing nothing
+    db_busy_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="seconds a write waits for another writer"
+    )
     rank: RankSettings = RankSettings()
     fetch: FetchSettings = FetchSettings()
     llm: LLMSettings = LLMSettings()

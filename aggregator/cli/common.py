@@ -192,7 +192,11 @@ def open_database(args: argparse.Namespace, config: Config) -> Storage:
     from aggregator.store import Storage
 
     url = config.database_url(args.db)
-    return Storage(url, schema="upgrade" if config.settings.auto_migrate else "require")
+    return Storage(
+        url,
+        busy_timeout=config.settings.db_busy_timeout_seconds,
+        schema="upgrade" if config.settings.auto_migrate else "require",
+    )
 
 
 @contextmanager

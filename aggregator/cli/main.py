@@ -22,7 +22,7 @@ from aggregator.cli.common import (
     add_log_format,
     shared_options,
 )
-from aggregator.errors import ConfigError, RunLockedError, UserError
+from aggregator.errors import ConfigError, DatabaseBusyError, RunLockedError, UserError
 
 log = logging.getLogger("aggregator")
 
@@ -66,7 +66,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.error(problem)
             else:
                 print(f"error: {problem}", file=sys.stderr)
-        return EXIT_LOCKED if isinstance(exc, RunLockedError) else EXIT_USAGE
+        return EXIT_LOCKED if isinstance(exc, (RunLockedError, DatabaseBusyError)) else EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

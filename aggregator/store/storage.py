@@ -20,7 +20,7 @@ from sqlalchemy.exc import OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlmodel import col, create_engine
 
-from aggregator.errors import StorageError
+from aggregator.errors import DatabaseBusyError, StorageError
 from aggregator.records import (
     Article,
     FetchRecord,
@@ -68,6 +68,7 @@ class Storage:
         schema: Literal["upgrade", "require", "as-is"] = "upgrade",
     ):
         self.url = url
+        self.busy_timeout = busy_timeout
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite and ":memory:" not in url and url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
@@ -77,7 +78,12 @@ class Storage:
         if self.is_sqlite:
             connect_args = {"timeout": busy_timeout, "check_same_thread": False}
         elif url.startswith("postgresql"):
-            connect_args = {"connect_timeout": int(busy_timeout)}
+            # a lock wait (a row another writer holds, the migrations' lock) ends as SQLite's does
+            lock_ms = max(1, int(busy_timeout * 1000))
+            connect_args = {
+                "connect_timeout": max(1, int(busy_timeout)),
+                "options": f"-c lock_timeout={lock_ms}",
+            }
         try:
             self.engine: Engine = create_engine(url, connect_args=connect_args)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -121,6 +127,12 @@ class Storage:
                 session.commit()
             except OperationalError as exc:
                 session.rollback()
+                if _busy(exc):
+                    raise DatabaseBusyError(
+                        f"database {self._safe_url()} is locked by another process: waited "
+                        f"{self.busy_timeout:g} s (settings.db_busy_timeout_seconds); nothing "
+                        "of this transaction was written, try again later"
+                    ) from exc
                 raise StorageError(f"database error ({self._safe_url()}): {exc.orig}") from exc
             except BaseException:
                 session.rollback()
@@ -593,6 +605,13 @@ class Storage:
                 }
                 for r in s.execute(stmt).scalars()
             ]
+
+
+def _busy(exc: OperationalError) -> bool:
+    """A lock wait that timed out: SQLite's "database is locked", PostgreSQL's 55P03."""
+    if isinstance(exc.orig, sqlite3.OperationalError):
+        return "database is locked" in str(exc.orig)
+    return getattr(exc.orig, "sqlstate", None) == "55P03"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
