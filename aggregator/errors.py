@@ -34,6 +34,11 @@ class DatabaseBusyError(StorageError):
     transaction that waited wrote nothing (exit code 75, retry later)."""
 
 
+class SiteWriteError(UserError):
+    """The site could not be written (a full disk, no permission): the previous site stays
+    live and the half-built release is removed (exit code 74, sysexits' EX_IOERR)."""
+
+
 class RunLockedError(UserError):
     """Another run holds the lock: this one must not write anything (exit code 75, retry
     later)."""

@@ -16,6 +16,7 @@ import feedparser
 import lxml.html
 import pytest
 
+from aggregator.errors import SiteWriteError
 from aggregator.records import Article, Score, Story, Summary, SummarySentence
 from aggregator.render.pages import TEMPLATES_DIR, build_site, render_site
 from aggregator.render.publish import publish
@@ -463,7 +464,7 @@ def test_publish_replaces_the_whole_site(live: Path) -> None:
 def test_failure_mid_write_keeps_previous_site(live: Path) -> None:
     before = snapshot(live)
     broken = ExplodingFiles({f"f{n}.html": b"x" for n in range(10)})
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(SiteWriteError, match="No space left on device; the previous site stays"):
         publish(broken, live)
     assert snapshot(live) == before
     assert beside(live) == [".site.releases", "site"] and releases(live) == 1
@@ -482,7 +483,7 @@ def test_publish_refuses_escaping_paths(live: Path, name: str) -> None:
 
 def test_publish_refuses_conflicting_paths(live: Path) -> None:
     before = snapshot(live)
-    with pytest.raises(OSError):
+    with pytest.raises(SiteWriteError, match="cannot publish the site"):
         publish({"stories": b"a file", "stories/x.html": b"under it"}, live)
     assert snapshot(live) == before
     assert beside(live) == [".site.releases", "site"] and releases(live) == 1
@@ -560,3 +561,12 @@ def test_a_developed_story_says_whats_new() -> None:
     entries = feedparser.parse(files["atom.xml"].encode()).entries
     dev_entry = next(e for e in entries if e.link.endswith("stories/dev.html"))
     assert "Rescuers reach the last village" in dev_entry.content[0].value
+
+
+def test_publishing_to_a_release_path_publishes_to_the_site_link(live: Path) -> None:
+    """A caller that resolved the site's link (as `aggregator demo` once did) passes the live
+    release's own path: the new release still replaces the link, never nests inside."""
+    publish({"index.html": b"new"}, live.resolve())
+    assert snapshot(live) == {"index.html": b"new"}
+    assert beside(live) == [".site.releases", "site"] and releases(live) == 2
+    assert all(not p.is_symlink() for p in (live.parent / ".site.releases").iterdir())

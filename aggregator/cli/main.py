@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from aggregator import __version__, logs
 from aggregator.cli import crawl, data, db, run, sources, stages
 from aggregator.cli.common import (
+    EXIT_IOERR,
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_SOFTWARE,
@@ -22,7 +23,13 @@ from aggregator.cli.common import (
     add_log_format,
     shared_options,
 )
-from aggregator.errors import ConfigError, DatabaseBusyError, RunLockedError, UserError
+from aggregator.errors import (
+    ConfigError,
+    DatabaseBusyError,
+    RunLockedError,
+    SiteWriteError,
+    UserError,
+)
 
 log = logging.getLogger("aggregator")
 
@@ -66,6 +73,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.error(problem)
             else:
                 print(f"error: {problem}", file=sys.stderr)
+        if isinstance(exc, SiteWriteError):
+            return EXIT_IOERR
         return EXIT_LOCKED if isinstance(exc, (RunLockedError, DatabaseBusyError)) else EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
