@@ -16,7 +16,7 @@ from typing import Any, Literal
 from sqlalchemy import delete, event, func, not_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlmodel import col, create_engine
 
@@ -125,15 +125,17 @@ class Storage:
             try:
                 yield session
                 session.commit()
-            except OperationalError as exc:
+            except DBAPIError as exc:  # the database's own error: locked, gone, a table missing
                 session.rollback()
-                if _busy(exc):
+                if isinstance(exc, OperationalError) and _busy(exc):
                     raise DatabaseBusyError(
                         f"database {self._safe_url()} is locked by another process: waited "
                         f"{self.busy_timeout:g} s (settings.db_busy_timeout_seconds); nothing "
                         "of this transaction was written, try again later"
                     ) from exc
-                raise StorageError(f"database error ({self._safe_url()}): {exc.orig}") from exc
+                raise StorageError(
+                    f"database error ({self._safe_url()}): {_first_line(exc)}"
+                ) from exc
             except BaseException:
                 session.rollback()
                 raise
@@ -565,7 +567,9 @@ class Storage:
                     text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
                 ).scalar_one()
             except OperationalError as exc:
-                raise StorageError(f"database error ({self._safe_url()}): {exc.orig}") from exc
+                raise StorageError(
+                    f"database error ({self._safe_url()}): {_first_line(exc)}"
+                ) from exc
             try:
                 yield bool(taken)
             finally:
@@ -605,6 +609,12 @@ class Storage:
                 }
                 for r in s.execute(stmt).scalars()
             ]
+
+
+def _first_line(exc: DBAPIError) -> str:
+    """The driver's message without PostgreSQL's LINE/caret lines under it."""
+    text = str(exc.orig).strip()
+    return text.splitlines()[0] if text else type(exc.orig).__name__
 
 
 def _busy(exc: OperationalError) -> bool:
