@@ -19,9 +19,9 @@ import pytest
 from aggregator.records import Article, Score, Story, Summary, SummarySentence
 from aggregator.render.pages import TEMPLATES_DIR, build_site, render_site
 from aggregator.render.publish import publish
-from aggregator.render.views import clean_text, safe_name, safe_url
+from aggregator.render.views import category_slug, clean_text, safe_name, safe_url
 from aggregator.settings import Settings
-from tests.support.sites import assert_inert_html, hostile_site
+from tests.support.sites import assert_inert_html, chinese_site, hostile_site
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
@@ -103,17 +103,49 @@ def text_files(files: dict[str, bytes]) -> dict[str, str]:
 # --- golden output --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name", ["index.html", "stories/3f2a9c0d1e.html", "feed.xml", "atom.xml", "feed.json"]
-)
-def test_golden(name: str) -> None:
-    files = site()
-    assert files == site(), "output must be byte-deterministic"
-    golden = GOLDEN / name.replace("/", "__")
+def assert_golden(files: dict[str, bytes], name: str, folder: Path = GOLDEN) -> None:
+    """The file as tests/golden/ holds it, byte for byte; UPDATE_GOLDEN=1 rewrites the copy."""
+    golden = folder / name.replace("/", "__")
     if os.environ.get("UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
         golden.write_bytes(files[name])
     assert files[name] == golden.read_bytes(), f"{name} differs; UPDATE_GOLDEN=1 to accept"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "index.html",
+        "stories/3f2a9c0d1e.html",
+        "stories/b7e4.html",  # without a summary
+        "feed.xml",
+        "atom.xml",
+        "feed.json",
+        *(f"category/local/{f}" for f in CHANNEL_FILES),
+    ],
+)
+def test_golden(name: str) -> None:
+    files = site()
+    assert files == site(), "output must be byte-deterministic"
+    assert_golden(files, name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "index.html",
+        "stories/bridge.html",
+        *(f"category/{category_slug('财经')}/{f}" for f in CHANNEL_FILES),
+        "feed.xml",
+        "atom.xml",
+        "feed.json",
+    ],
+)
+def test_golden_chinese(name: str) -> None:
+    """A site in Chinese, interface and articles: the same words in the same places."""
+    files = chinese_site()
+    assert files == chinese_site(), "output must be byte-deterministic"
+    assert_golden(files, name, GOLDEN / "zh")
 
 
 def test_site_layout_and_ordering() -> None:
