@@ -108,6 +108,7 @@ def chinese_site() -> dict[str, bytes]:
 NASTY = (
     "Ends ]]> here </script><script>alert(2)</script> javascript:alert(3) nul\x00 vt\x0b \ud800."
     ' <img src=x onerror=alert(4)> <a href="javascript:alert(5)">click</a>'
+    f" {'W' * 160} https://example.org/{'x' * 160}"  # words wider than a phone
 )
 
 
@@ -126,7 +127,7 @@ def hostile_site() -> dict[str, bytes]:
     good = Article(
         id="a2",
         url="https://outlet2.example/2025/03/story-2",
-        title="fine ]]> \x1f title",
+        title=f"fine ]]> \x1f title {'Ü' * 120}",
         source_id="outlet2",
         source_name="Outlet 2",
         published=NOW - timedelta(hours=2),
@@ -138,7 +139,7 @@ def hostile_site() -> dict[str, bytes]:
         title="<script>alert(1)</script>",
         first_seen=NOW - timedelta(hours=2),
         updated=NOW - timedelta(hours=1),
-        category="<i>cat</i>]]>",
+        category=f"<i>cat</i>]]>{'C' * 80}",
     )
     summary = Summary(
         story_id=story.id,
