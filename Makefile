@@ -54,6 +54,8 @@ browser-deps:
 			--no-install-recommends chromium fonts-noto-cjk; }
 	command -v java >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
 		apt-get install -y -qq --no-install-recommends default-jre-headless; }
+	test -f $(VNU_JAR) || command -v npm >/dev/null || { apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends npm; }
 	test -f $(VNU_JAR) || npm install --prefix $(TOOLS) --no-save --no-audit --no-fund \
 		vnu-jar@$(VNU_VERSION)
 
