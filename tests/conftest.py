@@ -120,3 +120,11 @@ def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
             env.delenv(name, raising=False)  # the demo is offline whatever the shell holds
         run_demo(out)
     return out.resolve()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the browser checks left their screenshots, for a person to look at."""
+    from tests.support.site_tools import SCREENSHOTS, taken
+
+    if taken:
+        terminalreporter.write_line(f"screenshots: {len(taken)} in {SCREENSHOTS}")

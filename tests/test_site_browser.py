@@ -8,6 +8,7 @@ full-page screenshot is left in test-artifacts/screenshots/ for a person to look
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,10 +18,11 @@ from urllib.parse import urlsplit
 import lxml.html
 import pytest
 
+from tests.support import site_tools
 from tests.support.loopback import LoopbackServer
 from tests.support.site_tools import (
-    ARTIFACTS,
     CHROMIUM_ARGS,
+    SCREENSHOTS,
     require_chromium,
     serve,
     site_files,
@@ -39,7 +41,6 @@ BLOCKING = {"serious", "critical"}  # axe impacts that fail the test
 # WCAG 2.2 A and AA (target-size included, which axe leaves off unless asked) and axe's best
 # practices (landmarks, one h1, heading order)
 AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "wcag22aa", "best-practice"]
-SCREENSHOTS = ARTIFACTS / "screenshots"
 
 
 @dataclass
@@ -74,6 +75,7 @@ def browser(served: object) -> Iterator[Any]:
 def served(demo_site: Path) -> Iterator[dict[str, tuple[LoopbackServer, dict[str, str]]]]:
     """Each site on its own loopback server, with the paths of its three pages."""
     sites = {"demo": site_files(demo_site), "chinese": chinese_site(), "hostile": hostile_site()}
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's screenshots only
     servers = {name: serve(files) for name, files in sites.items()}
     for server in servers.values():
         server.__enter__()
@@ -151,7 +153,7 @@ def test_page_in_chromium(
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         shot = SCREENSHOTS / f"{site}-{which}-{view}.png"
         page.screenshot(path=str(shot), full_page=True)
-        print(f"screenshot: {shot}")
+        site_tools.taken.append(shot)
         assert page.title(), "the page has no title"
         assert not seen.console_errors, seen.console_errors
         assert not seen.failed, seen.failed

@@ -35,6 +35,8 @@ CHROMIUM_ARGS = (
     "--disable-sync",
 )
 ARTIFACTS = Path(os.environ.get("AGGREGATOR_TEST_ARTIFACTS", ROOT / "test-artifacts"))
+SCREENSHOTS = ARTIFACTS / "screenshots"
+taken: list[Path] = []  # the screenshots of this session, named in pytest's closing summary
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 INSTALL_HINT = "run `make browser-deps` (as root) to install it"
 
@@ -55,10 +57,11 @@ def missing(problem: str) -> None:
 
 
 def require_chromium() -> Path:
-    try:
-        import playwright  # noqa: F401
-    except ImportError:
-        missing("the Python package playwright is not installed (the dev extra)")
+    for package in ("playwright", "axe_playwright_python"):
+        try:
+            __import__(package)
+        except ImportError:
+            missing(f"the Python package {package} is not installed (the dev extra)")
     if not os.access(CHROMIUM, os.X_OK):
         missing(f"Chromium not found at {CHROMIUM}")
     return CHROMIUM
