@@ -49,7 +49,8 @@ def _chinese_article(article_id: str) -> Article:
 
 
 def chinese_site() -> dict[str, bytes]:
-    """Three stories in three channels, Chinese throughout: interface, headlines, summaries."""
+    """Three stories in three channels, Chinese throughout: interface, headlines, summaries;
+    and the page of a story merged into another."""
     articles = {a: _chinese_article(a) for a in _CHINESE_ARTICLES}
     stories = [
         Story(
@@ -100,7 +101,9 @@ def chinese_site() -> dict[str, bytes]:
             method="llm",
         ),
     }
-    return build_site(stories, summaries, articles, CHINESE_SETTINGS, NOW)
+    # a story merged into the bridge's: its page sends readers on
+    redirects = {"bridge-old": "bridge"}
+    return build_site(stories, summaries, articles, CHINESE_SETTINGS, NOW, redirects=redirects)
 
 
 # --- hostile text ---------------------------------------------------------------------------
