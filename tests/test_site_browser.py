@@ -203,3 +203,17 @@ def test_the_checks_can_fail(browser: Any) -> None:
             assert {"html-has-lang", "image-alt", "color-contrast"} <= ids, ids
         finally:
             page.context.close()
+
+
+def test_a_merged_storys_page_takes_the_reader_on(
+    browser: Any, served: dict[str, tuple[LoopbackServer, dict[str, str]]]
+) -> None:
+    """The redirect page's meta refresh works in a browser, the page's policy notwithstanding."""
+    server, _ = served["chinese"]
+    page, seen = visit(browser, server.url("/stories/bridge-old.html"), *VIEWS["phone"])
+    try:
+        page.wait_for_url(server.url("/stories/bridge.html"), timeout=10_000)
+        assert page.locator("h1").inner_text() == "长江大桥维修两周后重新通车"
+        assert not (seen.console_errors or seen.failed or seen.outside), seen
+    finally:
+        page.context.close()
