@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 # pip installs within them. `make lock` rewrites the file (see README, Development).
 LOCK := constraints.txt
 UV_VERSION := 0.13.9
-# The site checks' tools (tests/test_site_*.py): Chromium and CJK fonts from Debian, the Nu Html
-# Checker from npm into .tools/. The tests skip without them, and fail without them in CI.
+# The site checks' tools (tests/test_site_browser.py, test_site_html.py): Chromium and CJK
+# fonts from Debian, the Nu Html Checker from npm into .tools/. The tests skip without them, and
+# fail without them in CI.
 TOOLS := .tools
 VNU_VERSION := 26.9.27
 VNU_JAR := $(TOOLS)/node_modules/vnu-jar/build/dist/vnu.jar
