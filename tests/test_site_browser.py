@@ -1,13 +1,15 @@
 """The site in a real Chromium, served from 127.0.0.1: the front page, a channel's page and a
-story's page of the demo site, a Chinese site and a hostile one, at a desktop and a phone width.
+story's page of the demo site, a Chinese site and a hostile one, at a desktop and a phone width
+(and the phone's in the dark theme).
 
 Each page loads with no console error, no failed request and no request beyond 127.0.0.1; it
-never scrolls sideways; axe-core finds no serious or critical accessibility violation; and a
-full-page screenshot is left in test-artifacts/screenshots/ for a person to look at.
+never scrolls sideways; no script runs; axe-core finds no serious or critical accessibility
+violation; and a full-page screenshot is left in test-artifacts/screenshots/ for a person.
 """
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -76,14 +78,11 @@ def served(demo_site: Path) -> Iterator[dict[str, tuple[LoopbackServer, dict[str
     """Each site on its own loopback server, with the paths of its three pages."""
     sites = {"demo": site_files(demo_site), "chinese": chinese_site(), "hostile": hostile_site()}
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)  # this run's screenshots only
-    servers = {name: serve(files) for name, files in sites.items()}
-    for server in servers.values():
-        server.__enter__()
-    try:
-        yield {name: (servers[name], _pages(files)) for name, files in sites.items()}
-    finally:
-        for server in servers.values():
-            server.__exit__(None, None, None)
+    with contextlib.ExitStack() as stack:
+        yield {
+            name: (stack.enter_context(serve(files)), _pages(files))
+            for name, files in sites.items()
+        }
 
 
 def _pages(files: dict[str, bytes]) -> dict[str, str]:
