@@ -368,6 +368,33 @@ class Storage:
             for r in rows
         ]
 
+    def story(self, story_id: str) -> Story | None:
+        """One story by id, a merged one's survivor when it was merged (None: no such id);
+        its members in time order."""
+        with self.session() as s:
+            row = s.get(StoryRow, story_id)
+            seen = {story_id}
+            while row is not None and row.merged_into and row.merged_into not in seen:
+                seen.add(row.merged_into)
+                row = s.get(StoryRow, row.merged_into)
+            if row is None:
+                return None
+            mstmt = (
+                select(col(ArticleRow.ts), col(ArticleRow.id))
+                .join(StoryMemberRow, col(ArticleRow.id) == col(StoryMemberRow.article_id))
+                .where(col(StoryMemberRow.story_id) == row.id)
+            )
+            members = sorted(s.execute(mstmt).all())
+        return Story(
+            id=row.id,
+            article_ids=tuple(article_id for _, article_id in members),
+            title=row.title,
+            first_seen=row.first_seen,
+            updated=row.updated,
+            category=row.category,
+            score_parts=_score(row.score_parts),
+        )
+
     def redirects(self, live_ids: Iterable[str]) -> dict[str, str]:
         """Every story merged into another, whose chain of merges ends at one of ``live_ids``:
         old id -> live id (a merged story's page redirects to the one that absorbed it)."""
