@@ -26,7 +26,8 @@ HOSTILE = (
 ARTICLES = [
     Article(
         id="a1", url="https://alpha.example/bridge",
-        title="Harbour bridge closes after cracks found", source_id="alpha", source_name="Alpha Daily", published=NOW - timedelta(hours=4),
+        title="Harbour bridge closes after cracks found", source_id="alpha",
+        source_name="Alpha Daily", published=NOW - timedelta(hours=4),
         text="The harbour bridge was closed on Thursday after engineers found cracks in its main "
              "span. City officials said the closure would last at least two weeks. Commuters "
              "were told to use the ferry service, which will run every ten minutes.",
