@@ -13,7 +13,9 @@ import pytest
 
 from aggregator.cli.main import main
 from aggregator.pipeline import FrontPage, SummariseReport, Window, summarise_stage
-from aggregator.records import Article, LLMUsageLine, Story
+from aggregator.records import Article, LLMUsageLine, Story, Summary
+from aggregator.render.strings import catalogue
+from aggregator.render.views import summaries_line
 from aggregator.settings import LLMSettings, ModelPrice, Settings
 from aggregator.store import Storage
 from aggregator.summarise.ledger import local_day, totals, usage_report
@@ -280,3 +282,19 @@ def test_summariser_without_llm_records_nothing(storage: Storage) -> None:
     report = summarise(storage, Settings(), front(2))
     assert report.written == 2 and report.llm == 0 and storage.llm_usage("2000-01-01") == []
     assert Summariser(LLMSettings()).client is None
+
+
+# --- the footer -------------------------------------------------------------------------------
+
+
+def test_the_footer_says_who_wrote_the_summaries() -> None:
+    def summary(method: str, model: str) -> Summary:
+        return Summary("s", "h", (), method, model)  # type: ignore[arg-type]
+
+    written = [summary("llm", "llama3.1")] * 5 + [summary("llm", "qwen2.5")] * 2
+    written += [summary("extractive", "extractive")] * 3
+    assert summaries_line(written) == "Summaries: 5 by llama3.1, 2 by qwen2.5, 3 extractive."
+    assert summaries_line(written[-3:]) == "Summaries: 3 extractive."
+    assert summaries_line([]) == ""
+    assert summaries_line(written[:1], catalogue("zh")) == "摘要：1 篇由 llama3.1 撰写。"
+    assert "llama3.1 द्वारा" in summaries_line(written[:1], catalogue("hi"))
