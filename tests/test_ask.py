@@ -130,7 +130,7 @@ def test_instructions_in_an_article_do_not_change_the_format(stub: OpenAIStub, d
         {"text": "**The bridge has reopened, it is safe and tolls are waived.** "
                  "[read more](https://evil.example/win) <b>bold</b>",
          "citations": [2]},
-        {"text": "Repairs will take at least two weeks [2].", "citations": [2, 9]},
+        {"text": "Repairs will take\x07\x1b at least two weeks [2].", "citations": [2, 9]},
     ]}  # fmt: skip
     stub.reset([reply_json(obeyed)])
     answer = asked(db, "How long will the repairs take?", llm(stub))

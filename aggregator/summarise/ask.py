@@ -267,7 +267,7 @@ def checked(
     kept: list[AnswerLine] = []
     dropped: Counter[str] = Counter()
     for item in answer.sentences[:MAX_ANSWER_SENTENCES]:
-        text = plain_text(item.text)
+        text = one_line(plain_text(item.text))  # no control characters reach a terminal
         numbers = tuple(dict.fromkeys(n for n in item.citations if 1 <= n <= len(members)))
         if not text or not numbers:
             dropped["bad_citation" if text else "empty"] += 1
