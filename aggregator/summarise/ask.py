@@ -32,6 +32,7 @@ from aggregator.summarise.checks import (
     grounding_failure,
     plain_text,
 )
+from aggregator.summarise.extractive import DATELINE
 from aggregator.summarise.prompt import prompt_articles, share_budget
 from aggregator.text import clean_text, one_line, shorten, split_sentences
 
@@ -295,6 +296,9 @@ _WHITESPACE = re.compile(r"\s+")
 
 
 def _stem(word: str) -> str:
+    """A crude stem, so "injures" meets "injured" and "penalties" "penalty"."""
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y"
     for suffix in _SUFFIXES:
         if word.endswith(suffix) and len(word) - len(suffix) >= 3:
             return word[: -len(suffix)]
@@ -319,6 +323,8 @@ def extractive_answer(question: str, members: Sequence[Article]) -> tuple[Answer
     for number, article in enumerate(members, 1):
         sentences = split_sentences(article.text)[:SENTENCES_PER_ARTICLE] or [article.title]
         for position, sentence in enumerate(sentences):
+            if position == 0:
+                sentence = DATELINE.sub("", sentence, count=1)  # "LONDON (Reuters) - "
             text = _WHITESPACE.sub(" ", sentence).strip()
             if text:
                 candidates.append((number, position, text, _terms(text)))
