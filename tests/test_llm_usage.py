@@ -298,3 +298,24 @@ def test_the_footer_says_who_wrote_the_summaries() -> None:
     assert summaries_line([]) == ""
     assert summaries_line(written[:1], catalogue("zh")) == "摘要：1 篇由 llama3.1 撰写。"
     assert "llama3.1 द्वारा" in summaries_line(written[:1], catalogue("hi"))
+
+
+def test_the_ledger_on_both_databases(db_url: str) -> None:
+    """Rows replace their own totals (a run writes its running totals), sums go over runs,
+    a sum's cost is None only when no row of it had a price."""
+    with Storage(db_url) as storage:
+        storage.save_llm_usage([LLMUsageLine("2026-12-02", "m", "summary", 1, 10, 2, 0.5, "r1")])
+        storage.save_llm_usage([
+            LLMUsageLine("2026-12-02", "m", "summary", 3, 30, 6, 1.5, "r1"),  # r1's new totals
+            LLMUsageLine("2026-12-03", "m", "summary", 2, 20, 4, None, "r1"),  # past midnight
+            LLMUsageLine("2026-12-03", "m", "summary", 5, 50, 10, 2.0, "r2"),
+            LLMUsageLine("2026-12-03", "m", "ask", 1, 5, 1, None, "r3"),
+        ])  # fmt: skip
+        lines = storage.llm_usage("2026-12-02")
+        assert [(x.day, x.purpose, x.calls, x.prompt_tokens, x.cost) for x in lines] == [
+            ("2026-12-02", "summary", 3, 30, 1.5),
+            ("2026-12-03", "ask", 1, 5, None),
+            ("2026-12-03", "summary", 7, 70, 2.0),
+        ]
+        assert [x.calls for x in storage.llm_usage("2026-12-03", "2026-12-03")] == [1, 7]
+        assert [x.calls for x in storage.llm_usage("2026-12-03", exclude_run="r2")] == [1, 2]
