@@ -396,8 +396,11 @@ def summaries_in_order(
         return
     from concurrent.futures import ThreadPoolExecutor
 
-    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="summarise") as pool:
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="summarise")
+    try:
         yield from pool.map(lambda item: summariser.summarise(*item), todo)
+    finally:  # a failed write or Ctrl-C: the stories not started yet are not sent
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def render_stage(

@@ -319,3 +319,15 @@ def test_the_ledger_on_both_databases(db_url: str) -> None:
         ]
         assert [x.calls for x in storage.llm_usage("2026-12-03", "2026-12-03")] == [1, 7]
         assert [x.calls for x in storage.llm_usage("2026-12-03", exclude_run="r2")] == [1, 2]
+
+
+def test_a_failed_write_stops_the_stories_not_started_yet(
+    stub: OpenAIStub, storage: Storage, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def full_disk(_summary: Summary) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(storage, "save_summary", full_disk)
+    with pytest.raises(OSError, match="disk full"):
+        summarise(storage, settings_for(stub, concurrency=2))
+    assert len(stub.requests) < len(TOWNS)  # the queue was dropped, not worked through
