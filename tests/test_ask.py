@@ -4,6 +4,7 @@ the extractive answer without an LLM."""
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -217,3 +218,19 @@ def test_the_command_prints_the_answer_sources_and_method(
     assert main(["ask", "bridge", "How long?", "--db", db, "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["answered"] and data["method"] == "llm" and len(data["sources"]) == 2
+
+
+REAL_LLM = os.environ.get("AGGREGATOR_TEST_LLM_URL", "")
+
+
+@pytest.mark.skipif(not REAL_LLM, reason="set AGGREGATOR_TEST_LLM_URL to ask a real model")
+def test_a_real_model_answers_with_citations_or_says_it_cannot(db: str) -> None:
+    """Opt-in: ../shared/tools/local-llm.sh serves one (AGGREGATOR_TEST_LLM_MODEL names it)."""
+    model = os.environ.get("AGGREGATOR_TEST_LLM_MODEL", "qwen2.5-1.5b-instruct")
+    settings = Settings(llm=LLMSettings(base_url=REAL_LLM, model=model, max_retries=0))
+    answer = asked(db, "How much will the repairs cost?", settings)
+    assert answer.method == "llm", answer.note
+    assert answer.answered and "4 million" in answer.text()
+    assert all(line.citations for line in answer.sentences)
+    unknown = asked(db, "Who designed the bridge, and in which year?", settings)
+    assert unknown.method == "llm" and unknown.text() == NOT_ANSWERED
