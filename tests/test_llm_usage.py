@@ -255,11 +255,12 @@ def test_status_shows_todays_and_the_weeks_usage(
             LLMUsageLine(local_day(now - timedelta(days=9), "UTC"), "m1", "summary", 99, run="x"),
         ])  # fmt: skip
     cfg = tmp_path / "sources.yaml"
-    cfg.write_text("sources: []\n")
+    cfg.write_text("settings:\n  llm:\n    daily_budget_calls: 40\nsources: []\n")
     assert main(["status", "--json", "--config", str(cfg), "--db", db]) == 0
     usage = json.loads(capsys.readouterr().out)["llm_usage"]
     assert usage["today"]["calls"] == 5 and usage["today"]["prompt_tokens"] == 1300
     assert usage["today"]["cost"] == pytest.approx(0.012)
+    assert (usage["today"]["budget_calls"], usage["today"]["budget_tokens"]) == (40, None)
     assert usage["last_7_days"]["calls"] == 11  # the day 9 days ago is outside
     assert [d["day"] for d in usage["last_7_days"]["days"]] == sorted(
         {local_day(now, "UTC"), local_day(now - timedelta(days=3), "UTC")}
@@ -267,14 +268,19 @@ def test_status_shows_todays_and_the_weeks_usage(
     assert main(["status", "--config", str(cfg), "--db", db]) == 0
     printed = capsys.readouterr().out
     assert "LLM usage today" in printed and "5 calls, 1,300 tokens in, 250 out" in printed
-    assert "cost 0.0120" in printed
+    assert "cost 0.0120; daily budget: 5 of 40 calls" in printed
 
 
 def test_usage_report_without_lines() -> None:
     report = usage_report([], NOW, "UTC")
     today = report.json()["today"]
     assert today == {"day": "2026-12-03", "calls": 0, "prompt_tokens": 0,
-                     "completion_tokens": 0, "cost": None, "unpriced_calls": 0}  # fmt: skip
+                     "completion_tokens": 0, "cost": None, "unpriced_calls": 0,
+                     "budget_calls": None, "budget_tokens": None}  # fmt: skip
+    assert report.budget() == ""
+    assert usage_report([], NOW, "UTC", 10, 5000).budget() == (
+        "daily budget: 0 of 10 calls, 0 of 5,000 tokens"
+    )
     assert report.since == "2026-11-27"
 
 

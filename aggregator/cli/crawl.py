@@ -95,7 +95,8 @@ def cmd_status(args: argparse.Namespace) -> int:
         runs = storage.last_runs(RUNS_SHOWN)
         zone = config.settings.timezone
         ledger = storage.llm_usage(report_since(now, zone), local_day(now, zone))
-    usage = usage_report(ledger, now, zone)
+    llm = config.settings.llm
+    usage = usage_report(ledger, now, zone, llm.daily_budget_calls, llm.daily_budget_tokens)
     if args.json:
         print(json.dumps(status_json(rows, now, runs, usage), ensure_ascii=False, indent=2))
     else:

@@ -129,7 +129,11 @@ def print_usage(usage: UsageReport) -> None:
     """LLM usage today and over the last 7 days (the ledger), then per day, model, purpose."""
     from rich.table import Table
 
-    print(f"LLM usage today ({usage.today}, {usage.timezone}): {usage.today_totals.describe()}")
+    budget = f"; {usage.budget()}" if usage.budget() else ""
+    print(
+        f"LLM usage today ({usage.today}, {usage.timezone}): "
+        f"{usage.today_totals.describe()}{budget}"
+    )
     print(f"LLM usage since {usage.since}: {usage.week_totals.describe()}")
     if not usage.lines:
         return

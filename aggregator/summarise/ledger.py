@@ -80,6 +80,8 @@ class UsageReport:
     today: str  # the local date
     since: str  # the first day of the week shown
     lines: tuple[LLMUsageLine, ...]  # per day, model and purpose, oldest first
+    budget_calls: int | None = None  # settings.llm.daily_budget_calls
+    budget_tokens: int | None = None  # settings.llm.daily_budget_tokens
 
     @property
     def today_totals(self) -> UsageTotals:
@@ -89,11 +91,27 @@ class UsageReport:
     def week_totals(self) -> UsageTotals:
         return totals(self.lines)
 
+    def budget(self) -> str:
+        """ "daily budget: 12 of 500 calls, 9,000 of 2,000,000 tokens" ("" without one)."""
+        today = self.today_totals
+        parts = []
+        if self.budget_calls is not None:
+            parts.append(f"{today.calls:,} of {self.budget_calls:,} calls")
+        if self.budget_tokens is not None:
+            used = today.prompt_tokens + today.completion_tokens
+            parts.append(f"{used:,} of {self.budget_tokens:,} tokens")
+        return f"daily budget: {', '.join(parts)}" if parts else ""
+
     def json(self) -> dict[str, object]:
         days = sorted({line.day for line in self.lines})
         return {
             "timezone": self.timezone,
-            "today": {"day": self.today, **self.today_totals.json()},
+            "today": {
+                "day": self.today,
+                **self.today_totals.json(),
+                "budget_calls": self.budget_calls,
+                "budget_tokens": self.budget_tokens,
+            },
             "last_7_days": {
                 "since": self.since,
                 **self.week_totals.json(),
@@ -117,10 +135,17 @@ class UsageReport:
         }
 
 
-def usage_report(lines: Sequence[LLMUsageLine], now: datetime, timezone: str) -> UsageReport:
+def usage_report(
+    lines: Sequence[LLMUsageLine],
+    now: datetime,
+    timezone: str,
+    budget_calls: int | None = None,
+    budget_tokens: int | None = None,
+) -> UsageReport:
     """The report of ``lines`` (the ledger from ``report_since(now, timezone)`` on)."""
     today = local_day(now, timezone)
-    return UsageReport(timezone, today, days_before(today, WEEK - 1), tuple(lines))
+    since = days_before(today, WEEK - 1)
+    return UsageReport(timezone, today, since, tuple(lines), budget_calls, budget_tokens)
 
 
 def report_since(now: datetime, timezone: str) -> str:
