@@ -234,3 +234,13 @@ def test_a_real_model_answers_with_citations_or_says_it_cannot(db: str) -> None:
     assert all(line.citations for line in answer.sentences)
     unknown = asked(db, "Who designed the bridge, and in which year?", settings)
     assert unknown.method == "llm" and unknown.text() == NOT_ANSWERED
+
+
+def test_a_story_without_articles_is_not_answered_and_asks_no_model(
+    stub: OpenAIStub, tmp_path: Path
+) -> None:
+    url = f"sqlite:///{tmp_path / 'empty.db'}"
+    with Storage(url) as storage:
+        storage.save_stories([Story(id="bare", article_ids=(), first_seen=NOW)])
+        answer = ask(storage, "bare", "Why?", llm(stub))
+    assert answer.text() == NOT_ANSWERED and stub.requests == []

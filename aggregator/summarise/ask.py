@@ -150,6 +150,8 @@ def ask(
         AnswerSource(n, a.id, one_line(a.source_name), one_line(a.title), a.url)
         for n, a in enumerate(members, 1)
     )
+    if not members:  # nothing to answer from: no model is asked
+        return Answer(story.id, question, (), (), "extractive", "", "the story has no articles")
     llm = settings.llm
     if client is None and llm.configured:
         from aggregator.summarise.llm import LLMClient
