@@ -85,6 +85,10 @@ class LLMBudgetExceeded(LLMError):
     """The per-run call budget (``max_calls_per_run``) is used up."""
 
 
+class LLMDailyBudgetExceeded(LLMBudgetExceeded):
+    """The day's budget (``daily_budget_calls`` / ``daily_budget_tokens``) is used up."""
+
+
 class LLMUnavailable(LLMError):
     """Timeouts, connection failures, 429 and 5xx that outlasted the retries."""
 

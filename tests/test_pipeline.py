@@ -209,6 +209,8 @@ def test_llm_path_end_to_end_always_builds_the_site(
         assert stub.requests, "the configured endpoint was asked"
     index = (tmp_path / "site" / "index.html").read_text()
     assert (MODEL_SENTENCE in index) is healthy
+    credits = "Summaries: 2 by stub-model." if healthy else "Summaries: 2 extractive."
+    assert f'<p class="summaries">{credits}</p>' in index
     assert "sk-secret-test-key" not in index
     feed = feedparser.parse((tmp_path / "site" / "atom.xml").read_bytes())
     assert not feed.bozo and len(feed.entries) == 2

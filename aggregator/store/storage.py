@@ -27,6 +27,7 @@ from aggregator.records import (
     FetchResult,
     FetchState,
     FetchStatus,
+    LLMUsageLine,
     Score,
     Story,
     Summary,
@@ -35,6 +36,7 @@ from aggregator.records import (
 from aggregator.store import migrate
 from aggregator.store.models import (
     ArticleRow,
+    LLMUsageRow,
     RunRow,
     SourceStateRow,
     StoryMemberRow,
@@ -380,6 +382,33 @@ class Storage:
             for r in rows
         ]
 
+    def story(self, story_id: str) -> Story | None:
+        """One story by id, a merged one's survivor when it was merged (None: no such id);
+        its members in time order."""
+        with self.session() as s:
+            row = s.get(StoryRow, story_id)
+            seen = {story_id}
+            while row is not None and row.merged_into and row.merged_into not in seen:
+                seen.add(row.merged_into)
+                row = s.get(StoryRow, row.merged_into)
+            if row is None:
+                return None
+            mstmt = (
+                select(col(ArticleRow.ts), col(ArticleRow.id))
+                .join(StoryMemberRow, col(ArticleRow.id) == col(StoryMemberRow.article_id))
+                .where(col(StoryMemberRow.story_id) == row.id)
+            )
+            members = sorted(s.execute(mstmt).all())
+        return Story(
+            id=row.id,
+            article_ids=tuple(article_id for _, article_id in members),
+            title=row.title,
+            first_seen=row.first_seen,
+            updated=row.updated,
+            category=row.category,
+            score_parts=_score(row.score_parts),
+        )
+
     def redirects(self, live_ids: Iterable[str]) -> dict[str, str]:
         """Every story merged into another, whose chain of merges ends at one of ``live_ids``:
         old id -> live id (a merged story's page redirects to the one that absorbed it)."""
@@ -608,6 +637,62 @@ class Storage:
                     "jobs": json.loads(r.jobs or "[]"),
                 }
                 for r in s.execute(stmt).scalars()
+            ]
+
+    # -- the LLM usage ledger ------------------------------------------------------------------
+
+    def save_llm_usage(self, lines: Iterable[LLMUsageLine]) -> None:
+        """Store a run's ledger rows as they stand now (a row's totals replace what it held:
+        a run writes its running totals after each story, so a killed run loses one story's)."""
+        now = datetime.now(UTC)
+        with self.session() as s:
+            for line in lines:
+                key = (line.run, line.day, line.model[:200], line.purpose)
+                row = s.get(LLMUsageRow, key) or LLMUsageRow(
+                    run=key[0], day=key[1], model=key[2], purpose=key[3], updated=now
+                )
+                row.calls = line.calls
+                row.prompt_tokens = line.prompt_tokens
+                row.completion_tokens = line.completion_tokens
+                row.cost = line.cost
+                row.updated = now
+                s.add(row)
+
+    def llm_usage(
+        self, since_day: str, until_day: str | None = None, *, exclude_run: str = ""
+    ) -> list[LLMUsageLine]:
+        """The ledger summed over runs (but ``exclude_run``) per day, model and purpose, for
+        days in [since, until] (ISO dates); oldest day first. A sum's cost is None when no row
+        of it had a price."""
+        columns = (
+            col(LLMUsageRow.day),
+            col(LLMUsageRow.model),
+            col(LLMUsageRow.purpose),
+        )
+        stmt = select(
+            *columns,
+            func.sum(LLMUsageRow.calls),
+            func.sum(LLMUsageRow.prompt_tokens),
+            func.sum(LLMUsageRow.completion_tokens),
+            func.sum(LLMUsageRow.cost),
+        ).where(col(LLMUsageRow.day) >= since_day)
+        if until_day is not None:
+            stmt = stmt.where(col(LLMUsageRow.day) <= until_day)
+        if exclude_run:
+            stmt = stmt.where(col(LLMUsageRow.run) != exclude_run)
+        stmt = stmt.group_by(*columns).order_by(*columns)
+        with self.session() as s:
+            return [
+                LLMUsageLine(
+                    day=day,
+                    model=model,
+                    purpose=purpose,
+                    calls=int(calls or 0),
+                    prompt_tokens=int(prompt or 0),
+                    completion_tokens=int(completion or 0),
+                    cost=None if cost is None else float(cost),
+                )
+                for day, model, purpose, calls, prompt, completion, cost in s.execute(stmt).all()
             ]
 
 
