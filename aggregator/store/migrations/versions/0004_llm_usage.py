@@ -1,7 +1,7 @@
 """The LLM usage ledger: calls, prompt and completion tokens and cost per run, local day, model
 and purpose, which the daily budget reads and ``aggregator status`` shows.
 
-Revision ID: 0005_llm_usage
+Revision ID: 0004_llm_usage
 Revises: 0003_run
 Create Date: 2026-12-03
 """
@@ -11,8 +11,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005_llm_usage"
-down_revision = "0003_run"  # the merge re-chains it after 0004
+revision = "0004_llm_usage"
+down_revision = "0003_run"
 branch_labels = None
 depends_on = None
 
