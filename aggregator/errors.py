@@ -29,6 +29,16 @@ class StorageError(UserError):
     """The database could not be opened or written; the message says which and why."""
 
 
+class DatabaseBusyError(StorageError):
+    """Another process held the database's write lock for longer than the busy timeout: the
+    transaction that waited wrote nothing (exit code 75, retry later)."""
+
+
+class SiteWriteError(UserError):
+    """The site could not be written (a full disk, no permission): the previous site stays
+    live and the half-built release is removed (exit code 74, sysexits' EX_IOERR)."""
+
+
 class RunLockedError(UserError):
     """Another run holds the lock: this one must not write anything (exit code 75, retry
     later)."""
@@ -73,6 +83,10 @@ class LLMError(AggregatorError):
 
 class LLMBudgetExceeded(LLMError):
     """The per-run call budget (``max_calls_per_run``) is used up."""
+
+
+class LLMDailyBudgetExceeded(LLMBudgetExceeded):
+    """The day's budget (``daily_budget_calls`` / ``daily_budget_tokens``) is used up."""
 
 
 class LLMUnavailable(LLMError):

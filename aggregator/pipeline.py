@@ -321,10 +321,16 @@ def summarise_stage(
     front: FrontPage | None = None,
 ) -> SummariseReport:
     """Write summaries for the page's and the channels' stories whose members changed (the
-    page's first, so an LLM budget goes to them); reuse the rest."""
+    page's first, so an LLM budget goes to them); reuse the rest.
+
+    With ``llm.concurrency`` above 1, that many stories are summarised at once; summaries are
+    stored in page order all the same. The usage ledger gets the run's totals after each
+    story, and the day's earlier spending (other runs) counts against the daily budget."""
     from aggregator.summarise.summariser import Summariser, needs_summary
 
-    summariser = summariser or Summariser(settings.llm, language=settings.language)
+    summariser = summariser or Summariser(
+        settings.llm, language=settings.language, timezone=settings.timezone
+    )
     front = front or front_page(storage, window, settings)
     page, articles = front.everything, front.articles
     existing = storage.summaries(s.id for s in page)
@@ -332,6 +338,7 @@ def summarise_stage(
     usage = summariser.usage
     before = [Counter(c) for c in (usage.rejected, usage.dropped, usage.fallback_reasons)]
     spent = (usage.calls, usage.prompt_tokens, usage.completion_tokens)
+    todo: list[tuple[Story, list[Article]]] = []
     for story in page:
         members = [articles[a] for a in story.article_ids if a in articles]
         if not members:
@@ -339,8 +346,23 @@ def summarise_stage(
         if not needs_summary(existing.get(story.id), summariser.input_hash(story, members)):
             reused += 1
             continue
-        summary = summariser.summarise(story, members)
+        todo.append((story, members))
+    client = summariser.client
+    if client is not None and todo:
+        day = client.today()
+        earlier = storage.llm_usage(day, day, exclude_run=client.run_id)
+        client.set_spent_before(
+            day,
+            sum(line.calls for line in earlier),
+            sum(line.prompt_tokens + line.completion_tokens for line in earlier),
+        )
+    workers = settings.llm.concurrency if client is not None else 1
+    ledgered = usage.calls
+    for summary in summaries_in_order(summariser, todo, workers):
         storage.save_summary(summary)
+        if client is not None and client.usage.calls != ledgered:
+            ledgered = client.usage.calls
+            storage.save_llm_usage(client.usage_lines(settings.llm.prices))
         written += 1
         llm += summary.method == "llm"
         fallbacks += settings.llm.configured and summary.method != "llm"
@@ -361,6 +383,24 @@ def summarise_stage(
         prompt_tokens=max(0, usage.prompt_tokens - spent[1]),
         completion_tokens=max(0, usage.completion_tokens - spent[2]),
     )
+
+
+def summaries_in_order(
+    summariser: Summariser, todo: Sequence[tuple[Story, list[Article]]], workers: int
+) -> Iterator[Summary]:
+    """Each story's summary, in the order of ``todo``, written by up to ``workers`` threads
+    at once (LLM answers are waited for, not computed: threads are enough)."""
+    if workers <= 1 or len(todo) <= 1:
+        for story, members in todo:
+            yield summariser.summarise(story, members)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="summarise")
+    try:
+        yield from pool.map(lambda item: summariser.summarise(*item), todo)
+    finally:  # a failed write or Ctrl-C: the stories not started yet are not sent
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 def render_stage(

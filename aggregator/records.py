@@ -208,6 +208,21 @@ class Summary:
 
 
 @dataclass(frozen=True)
+class LLMUsageLine:
+    """LLM usage of one run on one day, for one model and purpose: a row of the usage ledger
+    (table ``llm_usage``), or a sum of such rows."""
+
+    day: str  # the local date (settings.timezone) of the calls, "2026-12-03"
+    model: str  # the model the calls asked for
+    purpose: str  # what the calls were for: "summary", "ask"
+    calls: int = 0  # requests sent (retries included)
+    prompt_tokens: int = 0  # as the server reported them (0 when it reports none)
+    completion_tokens: int = 0
+    cost: float | None = None  # from settings.llm.prices; None: the model has no price
+    run: str = ""  # the run's key (LLMClient.run_id); "" in sums over runs
+
+
+@dataclass(frozen=True)
 class FetchState:
     """What the store knows about a source from earlier runs: validators for conditional GET,
     health, and when it is next due. The table ``source_state`` has one column per field."""

@@ -89,6 +89,13 @@ def _local_endpoint(base_url: str | None) -> bool:
     return address.is_loopback or address.is_private or address.is_link_local
 
 
+class ModelPrice(_Strict):
+    """What a model costs, in the currency the editor uses (the ledger only multiplies)."""
+
+    input_per_million: float = Field(0.0, ge=0, description="per million prompt tokens")
+    output_per_million: float = Field(0.0, ge=0, description="per million completion tokens")
+
+
 class LLMSettings(_Strict):
     base_url: str | None = None  # OpenAI-compatible endpoint, e.g. http://127.0.0.1:11434/v1
     model: str = "gpt-4o-mini"
@@ -119,6 +126,17 @@ class LLMSettings(_Strict):
         le=100,
         description="consecutive connection failures or timeouts that stop LLM calls for the run",
     )
+    # the longest a server's Retry-After (429, 503) is waited before a retry; longer asks wait this
+    max_retry_after: float = Field(30.0, ge=0, le=3_600, description="seconds, at most")
+    # stories summarised at once: 1 for a server with one slot (llama.cpp's default); more for
+    # a server with several (llama.cpp --parallel, vLLM, a hosted API). Output is the same.
+    concurrency: int = Field(1, ge=1, le=64, description="requests in flight at once")
+    # a day's budget beside the per-run one, over every run of the day (the usage ledger, days
+    # in settings' timezone); None: no daily limit. Reached: extractive summaries until tomorrow
+    daily_budget_calls: int | None = Field(None, ge=0, le=10_000_000)
+    daily_budget_tokens: int | None = Field(None, ge=0, le=10_000_000_000)
+    # prices per model name, for the ledger's cost; a model without a price costs "unknown"
+    prices: dict[str, ModelPrice] = Field(default_factory=dict)
     enabled: bool = True
 
     @property
@@ -326,6 +344,11 @@ class Settings(_Strict):
     # opening the database brings its schema to this release's (false: `aggregator db upgrade`
     # does it, and every other command refuses a database that needs it)
     auto_migrate: bool = True
+    # how long a write waits for another process's write transaction (SQLite's busy timeout;
+    # PostgreSQL's connect timeout) before the command fails, writing nothing
+    db_busy_timeout_seconds: float = Field(
+        30.0, gt=0, le=3600, description="seconds a write waits for another writer"
+    )
     rank: RankSettings = RankSettings()
     fetch: FetchSettings = FetchSettings()
     llm: LLMSettings = LLMSettings()

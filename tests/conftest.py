@@ -107,3 +107,24 @@ def storage(db_url: str) -> Iterator[Storage]:
         yield store
     finally:
         store.close()
+
+
+@pytest.fixture(scope="session")
+def demo_site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The offline demo's site, built once per session (the site checks read it): its folder."""
+    from aggregator.demo.run import run_demo
+
+    out = tmp_path_factory.mktemp("demo") / "site"
+    with pytest.MonkeyPatch.context() as env:
+        for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_MODEL", "AGGREGATOR_DB_URL"):
+            env.delenv(name, raising=False)  # the demo is offline whatever the shell holds
+        run_demo(out)
+    return out.resolve()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """Where the browser checks left their screenshots, for a person to look at."""
+    from tests.support.site_tools import SCREENSHOTS, taken
+
+    if taken:
+        terminalreporter.write_line(f"screenshots: {len(taken)} in {SCREENSHOTS}")

@@ -34,7 +34,7 @@ def _commands(
 def test_every_command_has_help_with_an_example_and_is_in_the_readme() -> None:
     commands = _commands(build_parser())
     expected = {"demo", "run", "crawl", "cluster", "summarise", "render", "schedule", "ingest",
-                "export", "extract", "status", "sources check", "sources add",
+                "export", "extract", "status", "ask", "sources check", "sources add",
                 "sources import-opml", "sources export-opml", "sources report", "db upgrade",
                 "db current", "db prune", "db vacuum", "db backup"}  # fmt: skip
     assert set(commands) == expected
@@ -62,9 +62,9 @@ def _write_jsonl(path: Path, rows: list[object]) -> None:
 
 
 def test_ingest_reports_bad_lines_and_stores_the_rest_once(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'a.db'}"
+    db = db_url
     src = tmp_path / "in.jsonl"
     _write_jsonl(src, [
         {"url": "https://a.example/1?utm_source=x", "title": "One", "source": "A",
@@ -87,8 +87,9 @@ def test_ingest_reports_bad_lines_and_stores_the_rest_once(
 
 
 def test_export_articles_is_the_shape_ingest_reads(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Export from either backend, ingest into SQLite: the same articles."""
     rows = [
         {"url": f"https://n.example/{i}", "title": f"T{i}", "text": f"Text {i}.",
          "source": "N", "published": f"2026-11-2{i}T08:00:00Z", "language": "en"}
@@ -96,7 +97,7 @@ def test_export_articles_is_the_shape_ingest_reads(
     ]  # fmt: skip
     src, dumped = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
     _write_jsonl(src, rows)
-    first, second = f"sqlite:///{tmp_path / '1.db'}", f"sqlite:///{tmp_path / '2.db'}"
+    first, second = db_url, f"sqlite:///{tmp_path / '2.db'}"
     assert main(["ingest", str(src), "--db", first]) == 0
     assert main(["export", "articles", "--window", "all", "--db", first, "-o", str(dumped)]) == 0
     exported = [json.loads(line) for line in dumped.read_text().splitlines()]
@@ -170,10 +171,10 @@ def test_extract_a_saved_page_and_a_url(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_run_window_all_digests_every_stored_article(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """ "all" reached run_once as None, which read it as the default 24 hours."""
-    db = f"sqlite:///{tmp_path / 'news.db'}"
+    db = db_url
     src = tmp_path / "in.jsonl"
     days = ("2026-11-25T20:00:00Z", "2026-11-23T20:00:00Z", "2026-11-20T20:00:00Z")
     _write_jsonl(src, [

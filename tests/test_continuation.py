@@ -42,10 +42,12 @@ DAY_THREE = [
 ]  # fmt: skip
 
 
-def test_story_continues_across_days(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_story_continues_across_days(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     cfg = tmp_path / "sources.yaml"
     cfg.write_text("settings:\n  site_url: https://news.example.org/\nsources: []\n")
-    common = ["--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'c.db'}"]
+    common = ["--config", str(cfg), "--db", db_url]
     _ingest(tmp_path / "one.jsonl", DAY_ONE, *common)
     assert main(["run", "--no-crawl", *common, "--now", "2026-11-20T12:00:00Z"]) == 0
     atom = tmp_path / "site" / "atom.xml"

@@ -22,13 +22,13 @@ def _line(i: int, **fields: object) -> bytes:
 
 
 def test_a_line_that_is_not_utf8_is_that_lines_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = tmp_path / "in.jsonl"
     src.write_bytes(
         _line(1) + b'{"url": "https://wire.example/2", "title": "caf\xe9"}\n' + _line(3)
     )
-    db = f"sqlite:///{tmp_path / 'news.db'}"
+    db = db_url
     assert main(["ingest", str(src), "--db", db, "--now", NOW]) == 1
     out, err = capsys.readouterr()
     assert "2 articles stored, 0 already present, 1 bad lines" in out
@@ -36,21 +36,21 @@ def test_a_line_that_is_not_utf8_is_that_lines_error(
 
 
 def test_a_byte_order_mark_at_the_start_is_skipped(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = tmp_path / "in.jsonl"
     src.write_bytes(b"\xef\xbb\xbf" + _line(1) + _line(2))
-    db = f"sqlite:///{tmp_path / 'news.db'}"
+    db = db_url
     assert main(["ingest", str(src), "--db", db, "--now", NOW]) == 0
     assert "2 articles stored, 0 already present, 0 bad lines" in capsys.readouterr().out
 
 
 def test_json_errors_name_the_column_once(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     src = tmp_path / "in.jsonl"
     src.write_bytes(b'{"url": "https://wire.example/1", "title": "a\x01b"}\n{"url": 1,,}\n')
-    db = f"sqlite:///{tmp_path / 'news.db'}"
+    db = db_url
     assert main(["ingest", str(src), "--db", db, "--now", NOW]) == 1
     err = capsys.readouterr().err
     assert f"{src}:line 1: invalid JSON: Invalid control character at column 46\n" in err
@@ -100,7 +100,7 @@ def test_a_nul_in_one_line_loses_nothing_on_postgresql(
 
 
 def test_ingest_is_refused_while_a_run_holds_the_lock(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """Ingest wrote beside a running crawl or clustering; it takes the run lock like them."""
     from aggregator.pipeline import run_lock
@@ -110,7 +110,7 @@ def test_ingest_is_refused_while_a_run_holds_the_lock(
     config.write_text(f"settings:\n  data_dir: {tmp_path / 'data'}\nsources: []\n")
     src = tmp_path / "in.jsonl"
     src.write_bytes(_line(1))
-    common = ["--config", str(config), "--db", f"sqlite:///{tmp_path / 'news.db'}"]
+    common = ["--config", str(config), "--db", db_url]
     with run_lock(load_config(config)):
         assert main(["ingest", str(src), *common]) == 75
     assert "another aggregator run holds" in capsys.readouterr().err

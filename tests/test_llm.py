@@ -139,6 +139,43 @@ def test_absurd_or_garbage_retry_after_is_clamped(stub: OpenAIStub, retry_after:
     assert time.monotonic() - started < 3
 
 
+def test_a_long_retry_after_waits_llm_max_retry_after_at_most(stub: OpenAIStub) -> None:
+    stub.reset([Reply(status=429, headers={"Retry-After": "20"}), reply_json(GOOD)])
+    settings = LLMSettings(base_url=stub.base_url, api_key=KEY, max_retry_after=0.5)
+    client = LLMClient(settings, backoff_base=0.01, backoff_cap=30.0)
+    assert client.chat_json("s", "u") == GOOD
+    waited = stub.times[1] - stub.times[0]
+    assert 0.45 <= waited < 2  # the setting's 0.5 s, not the server's 20 s
+
+
+def test_503_with_retry_after_is_honoured(stub: OpenAIStub) -> None:
+    stub.reset([Reply(status=503, headers={"Retry-After": "1"}), reply_json(GOOD)])
+    client = LLMClient(LLMSettings(base_url=stub.base_url, api_key=KEY), backoff_base=0.01)
+    assert client.chat_json("s", "u") == GOOD
+    assert stub.times[1] - stub.times[0] >= 0.95
+
+
+def test_5xx_is_retried_with_growing_backoff(stub: OpenAIStub) -> None:
+    stub.reset([Reply(status=500), Reply(status=502), reply_json(GOOD)])
+    settings = LLMSettings(base_url=stub.base_url, api_key=KEY, max_retries=2)
+    client = LLMClient(settings, backoff_base=0.2, backoff_cap=5.0)
+    assert client.chat_json("s", "u") == GOOD
+    first, second = (b - a for a, b in zip(stub.times, stub.times[1:], strict=False))
+    # 0.2 s then 0.4 s, each jittered down by at most a quarter
+    assert 0.15 <= first < 1.0 and 0.3 <= second < 1.5
+    assert client.usage.calls == 3 and client.usage.errors == 2
+
+
+def test_a_read_timeout_is_never_retried_however_many_retries_are_allowed(
+    stub: OpenAIStub,
+) -> None:
+    stub.reset([Reply(content="{}", delay=0.8), reply_json(GOOD)])
+    settings = LLMSettings(base_url=stub.base_url, api_key=KEY, timeout=0.3, max_retries=5)
+    with pytest.raises(LLMUnavailable, match="not retried"):
+        LLMClient(settings, backoff_base=0.01).chat_json("s", "u")
+    assert len(stub.requests) == 1
+
+
 def test_500_forever_gives_up_after_bounded_retries(stub: OpenAIStub) -> None:
     stub.reset([Reply(status=500, error="upstream exploded")])
     client = client_for(stub, max_retries=2)

@@ -135,10 +135,10 @@ def test_ingest_cluster_summarise_render(
 
 
 def test_a_story_that_grows_keeps_its_id_and_feed_guid(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = _config(tmp_path)
-    db = f"sqlite:///{tmp_path / 'g.db'}"
+    db = db_url
     common = ["--config", str(cfg), "--db", db]
     _run("ingest", str(_ingest_file(tmp_path)), *common, "--now", NOW)
     _run("run", "--no-crawl", *common, "--now", NOW)
@@ -200,7 +200,7 @@ def _llm_answer(request: dict[str, object]) -> Reply:
 
 @pytest.mark.parametrize("healthy", [True, False], ids=["llm-answers", "llm-500-forever"])
 def test_llm_path_end_to_end_always_builds_the_site(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, healthy: bool
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, healthy: bool
 ) -> None:
     cfg = tmp_path / "sources.yaml"
     cfg.write_text(
@@ -211,12 +211,14 @@ def test_llm_path_end_to_end_always_builds_the_site(
     with OpenAIStub(script) as stub:
         monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-secret-test-key")
-        common = ["--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'l.db'}", "--now", NOW]
+        common = ["--config", str(cfg), "--db", db_url, "--now", NOW]
         _run("ingest", str(_ingest_file(tmp_path)), *common)
         _run("run", "--no-crawl", *common)
         assert stub.requests, "the configured endpoint was asked"
     index = (tmp_path / "site" / "index.html").read_text()
     assert (MODEL_SENTENCE in index) is healthy
+    credits = "Summaries: 2 by stub-model." if healthy else "Summaries: 2 extractive."
+    assert f'<p class="summaries">{credits}</p>' in index
     assert "sk-secret-test-key" not in index
     feed = feedparser.parse((tmp_path / "site" / "atom.xml").read_bytes())
     assert not feed.bozo and len(feed.entries) == 2
@@ -240,7 +242,7 @@ def _planted_answer(_request: dict[str, object]) -> Reply:
 
 
 def test_an_answer_obeying_a_planted_instruction_never_reaches_the_page(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = tmp_path / "sources.yaml"
     cfg.write_text(
@@ -254,7 +256,7 @@ def test_an_answer_obeying_a_planted_instruction_never_reaches_the_page(
         out.write(json.dumps(row) + "\n")
     with OpenAIStub([_planted_answer]) as stub:
         monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
-        common = ["--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'p.db'}", "--now", NOW]
+        common = ["--config", str(cfg), "--db", db_url, "--now", NOW]
         _run("ingest", str(jsonl), *common)
         capsys.readouterr()
         _run("run", "--no-crawl", *common)
@@ -279,14 +281,14 @@ def test_an_answer_obeying_a_planted_instruction_never_reaches_the_page(
 
 
 def test_a_server_that_is_down_stops_llm_calls_and_the_summarise_command_says_so(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with socket.socket() as sock:  # a port nobody listens on once closed
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     monkeypatch.setenv("OPENAI_BASE_URL", f"http://127.0.0.1:{port}/v1")
     cfg = _config(tmp_path)
-    common = ["--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'd.db'}", "--now", NOW]
+    common = ["--config", str(cfg), "--db", db_url, "--now", NOW]
     _run("ingest", str(_ingest_file(tmp_path)), *common)
     _run("cluster", *common)
     capsys.readouterr()
@@ -297,7 +299,9 @@ def test_a_server_that_is_down_stops_llm_calls_and_the_summarise_command_says_so
     assert "  LLM calls stopped by the circuit breaker" in printed
 
 
-def test_the_page_of_a_merged_story_redirects_on_the_published_site(tmp_path: Path) -> None:
+def test_the_page_of_a_merged_story_redirects_on_the_published_site(
+    tmp_path: Path, db_url: str
+) -> None:
     """Storage keeps merges; render_stage publishes a redirect for each absorbed story."""
     from datetime import timedelta
 
@@ -313,7 +317,7 @@ def test_the_page_of_a_merged_story_redirects_on_the_published_site(tmp_path: Pa
                 text=text, published=parse_iso(published), fetched_at=now)
         for i, (url, source, published, title, text) in enumerate(ARTICLES[:3])
     ]  # fmt: skip
-    with Storage(f"sqlite:///{tmp_path / 'db.sqlite'}") as storage:
+    with Storage(db_url) as storage:
         storage.add_articles(articles)
         storage.save_stories([Story(id="early", article_ids=("a0",), first_seen=now)])
         whole = Story(id="bridge", article_ids=("a0", "a1", "a2"), first_seen=now, updated=now)
@@ -326,14 +330,14 @@ def test_the_page_of_a_merged_story_redirects_on_the_published_site(tmp_path: Pa
 
 
 def test_the_run_record_counts_llm_calls_and_tokens(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = tmp_path / "sources.yaml"
     cfg.write_text("settings:\n  llm:\n    model: stub-model\n    max_retries: 1\nsources: []\n")
     with OpenAIStub([_llm_answer]) as stub:
         monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
         monkeypatch.setenv("OPENAI_API_KEY", "sk-test")
-        common = ["--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'l.db'}"]
+        common = ["--config", str(cfg), "--db", db_url]
         _run("ingest", str(_ingest_file(tmp_path)), *common, "--now", NOW)
         _run("run", "--no-crawl", *common, "--now", NOW)
         sent = len(stub.requests)

@@ -16,6 +16,7 @@ import feedparser
 import lxml.html
 import pytest
 
+from aggregator.errors import SiteWriteError
 from aggregator.records import (
     Article,
     Score,
@@ -27,8 +28,9 @@ from aggregator.records import (
 )
 from aggregator.render.pages import TEMPLATES_DIR, build_site, render_site
 from aggregator.render.publish import publish
-from aggregator.render.views import clean_text, safe_name, safe_url
+from aggregator.render.views import category_slug, clean_text, safe_name, safe_url
 from aggregator.settings import Settings
+from tests.support.sites import assert_inert_html, chinese_site, hostile_site
 
 GOLDEN = Path(__file__).parent / "golden"
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)
@@ -110,17 +112,50 @@ def text_files(files: dict[str, bytes]) -> dict[str, str]:
 # --- golden output --------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    "name", ["index.html", "stories/3f2a9c0d1e.html", "feed.xml", "atom.xml", "feed.json"]
-)
-def test_golden(name: str) -> None:
-    files = site()
-    assert files == site(), "output must be byte-deterministic"
-    golden = GOLDEN / name.replace("/", "__")
+def assert_golden(files: dict[str, bytes], name: str, folder: Path = GOLDEN) -> None:
+    """The file as tests/golden/ holds it, byte for byte; UPDATE_GOLDEN=1 rewrites the copy."""
+    golden = folder / name.replace("/", "__")
     if os.environ.get("UPDATE_GOLDEN"):
         golden.parent.mkdir(exist_ok=True)
         golden.write_bytes(files[name])
     assert files[name] == golden.read_bytes(), f"{name} differs; UPDATE_GOLDEN=1 to accept"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "index.html",
+        "stories/3f2a9c0d1e.html",
+        "stories/b7e4.html",  # without a summary
+        "feed.xml",
+        "atom.xml",
+        "feed.json",
+        *(f"category/local/{f}" for f in CHANNEL_FILES),
+    ],
+)
+def test_golden(name: str) -> None:
+    files = site()
+    assert files == site(), "output must be byte-deterministic"
+    assert_golden(files, name)
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        "index.html",
+        "stories/bridge.html",
+        "stories/bridge-old.html",  # merged into the bridge story
+        *(f"category/{category_slug('财经')}/{f}" for f in CHANNEL_FILES),
+        "feed.xml",
+        "atom.xml",
+        "feed.json",
+    ],
+)
+def test_golden_chinese(name: str) -> None:
+    """A site in Chinese, interface and articles: the same words in the same places."""
+    files = chinese_site()
+    assert files == chinese_site(), "output must be byte-deterministic"
+    assert_golden(files, name, GOLDEN / "zh")
 
 
 def test_site_layout_and_ordering() -> None:
@@ -277,56 +312,6 @@ def test_guid_is_stable_while_the_story_grows() -> None:
 
 # --- hostile input --------------------------------------------------------------------------
 
-NASTY = (
-    "Ends ]]> here </script><script>alert(2)</script> javascript:alert(3) nul\x00 vt\x0b \ud800."
-)
-
-
-def hostile_site() -> dict[str, bytes]:
-    bad = article(
-        1,
-        1,
-        title="<img src=x onerror=alert(1)>",
-        url="JaVaScRiPt:alert(1)",
-        source_name="</script><b>Evil</b>\x00",
-    )
-    good = article(2, 2, title="fine ]]> \x1f title")
-    story = Story(
-        id="../../etc/passwd",
-        article_ids=(bad.id, good.id),
-        title="<script>alert(1)</script>",
-        first_seen=NOW - timedelta(hours=2),
-        updated=NOW - timedelta(hours=1),
-        category="<i>cat</i>]]>",
-    )
-    summary = Summary(
-        story_id=story.id,
-        headline="<script>alert(1)</script>\x00",
-        sentences=(SummarySentence(NASTY, (bad.id, good.id)),),
-        method="llm",
-    )
-    hostile = Settings(title="Site ]]> \x00 <script>", site_url="https://news.example.org/")
-    return build_site([story], {story.id: summary}, {bad.id: bad, good.id: good}, hostile, NOW)
-
-
-LOCAL_OR_HTTP = re.compile(
-    r"https?://|\.\./|stories/|category/[a-z0-9-]+/|[a-z0-9-]+\.(html|xml|json|css)$"
-)
-
-
-def assert_inert_html(html: str | bytes) -> None:
-    """No script element, no event handler, no link that is not http(s)."""
-    doc = lxml.html.fromstring(html)
-    assert not doc.xpath("//script"), "a live <script> element"
-    for element in doc.iter():
-        if not isinstance(element.tag, str):
-            continue
-        assert not [a for a in element.attrib if a.lower().startswith("on")], element.tag
-        for attr in ("href", "src"):
-            value = element.get(attr)
-            if value is not None:
-                assert LOCAL_OR_HTTP.match(value), value
-
 
 def test_hostile_text_cannot_break_pages() -> None:
     files = hostile_site()
@@ -471,7 +456,7 @@ def test_publish_replaces_the_whole_site(live: Path) -> None:
 def test_failure_mid_write_keeps_previous_site(live: Path) -> None:
     before = snapshot(live)
     broken = ExplodingFiles({f"f{n}.html": b"x" for n in range(10)})
-    with pytest.raises(OSError, match="No space"):
+    with pytest.raises(SiteWriteError, match="No space left on device; the previous site stays"):
         publish(broken, live)
     assert snapshot(live) == before
     assert beside(live) == [".site.releases", "site"] and releases(live) == 1
@@ -490,7 +475,7 @@ def test_publish_refuses_escaping_paths(live: Path, name: str) -> None:
 
 def test_publish_refuses_conflicting_paths(live: Path) -> None:
     before = snapshot(live)
-    with pytest.raises(OSError):
+    with pytest.raises(SiteWriteError, match="cannot publish the site"):
         publish({"stories": b"a file", "stories/x.html": b"under it"}, live)
     assert snapshot(live) == before
     assert beside(live) == [".site.releases", "site"] and releases(live) == 1
@@ -604,3 +589,12 @@ def test_the_story_page_shows_the_items_with_citation_links_escaped() -> None:
     # without items the page has none of these sections
     plain = site()["stories/3f2a9c0d1e.html"].decode()
     assert "Talking points" not in plain and "Timeline" not in plain
+
+
+def test_publishing_to_a_release_path_publishes_to_the_site_link(live: Path) -> None:
+    """A caller that resolved the site's link (as `aggregator demo` once did) passes the live
+    release's own path: the new release still replaces the link, never nests inside."""
+    publish({"index.html": b"new"}, live.resolve())
+    assert snapshot(live) == {"index.html": b"new"}
+    assert beside(live) == [".site.releases", "site"] and releases(live) == 2
+    assert all(not p.is_symlink() for p in (live.parent / ".site.releases").iterdir())

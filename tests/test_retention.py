@@ -125,6 +125,7 @@ def test_pruned_stories_render_and_export_as_before(storage: Storage, tmp_path: 
 
 
 def test_nothing_to_prune_reads_only_the_index_of_unpruned_articles(tmp_path: Path) -> None:
+    # SQLite's plan; PostgreSQL's planner picks by table statistics, not fixed on a tiny table
     with Storage(f"sqlite:///{tmp_path / 'db.sqlite'}") as storage:
         fill(storage)
         statements: list[tuple[str, object]] = []
@@ -174,9 +175,9 @@ def test_retention_null_keeps_everything(db_url: str, tmp_path: Path) -> None:
         assert "" not in {a.text for a in storage.articles()}
 
 
-def test_the_schedules_digest_prunes(tmp_path: Path) -> None:
+def test_the_schedules_digest_prunes(tmp_path: Path, db_url: str) -> None:
     config = load_config(_config(tmp_path))
-    with Storage(f"sqlite:///{tmp_path / 'db.sqlite'}") as storage:
+    with Storage(db_url) as storage:
         fill(storage, now=utcnow())
         Cycle(config, storage, tmp_path / "site").digest()
         assert sum(1 for a in storage.articles() if not a.text) == 2
@@ -193,9 +194,9 @@ def test_a_retention_shorter_than_the_window_is_refused(tmp_path: Path) -> None:
 
 
 def test_db_prune_and_vacuum_give_the_space_back(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    db = db_url
     config = str(_config(tmp_path))
     old = NOW - timedelta(days=60)
     with Storage(db) as storage:
@@ -217,7 +218,10 @@ def test_db_prune_and_vacuum_give_the_space_back(
     assert main(["db", "vacuum", "--db", db, "--config", config]) == 0
     with Storage(db) as storage:
         after = storage.size()
-    assert after < before / 5, (before, after)
+    if db.startswith("sqlite"):  # the file is rewritten without the pruned text
+        assert after < before / 5, (before, after)
+    else:  # VACUUM marks the space reusable; the files keep their size for the next rows
+        assert after <= before * 1.05, (before, after)
     assert " -> " in capsys.readouterr().out
 
 

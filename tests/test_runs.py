@@ -56,12 +56,12 @@ def test_runs_are_recorded_and_shown_newest_first(
 
 
 def test_a_failed_run_is_recorded_with_its_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     broken = tmp_path / "templates"
     broken.mkdir()
     (broken / "index.html").write_text("{% for %}")  # a template that cannot compile
-    db_url = f"sqlite:///{tmp_path / 'news.db'}"
+    db_url = db_url
     common = _setup(tmp_path, db_url, templates_dir=str(broken))
     assert main(["run", "--no-crawl", *common, "--now", "2026-11-26T00:00:00Z"]) != 0
     capsys.readouterr()
@@ -71,7 +71,9 @@ def test_a_failed_run_is_recorded_with_its_error(
     assert run["jobs"][0]["outcome"] == "failed" and run["jobs"][0]["error"]
 
 
-def test_no_run_yet_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    common = _setup(tmp_path, f"sqlite:///{tmp_path / 'news.db'}")
+def test_no_run_yet_says_so(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    common = _setup(tmp_path, db_url)
     assert main(["status", *common]) == 0
     assert "no run recorded yet" in capsys.readouterr().out

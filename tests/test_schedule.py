@@ -168,9 +168,10 @@ DAY = timedelta(days=1)
 
 def test_the_scheduler_coalesces_runs_one_job_at_a_time_with_a_misfire_grace(
     tmp_path: Path,
+    db_url: str,
 ) -> None:
     config = _config(_source("a"), misfire_grace_minutes=7, crawl_min_wait_minutes=3)
-    with Storage(f"sqlite:///{tmp_path / 's.db'}") as storage:
+    with Storage(db_url) as storage:
         cycle = Cycle(config, storage, tmp_path / "site", clock=lambda: FRIDAY)
         scheduler = build_scheduler(cycle, start=FRIDAY)
         jobs = {job.id: job for job in scheduler.get_jobs()}
@@ -196,9 +197,10 @@ def test_the_scheduler_coalesces_runs_one_job_at_a_time_with_a_misfire_grace(
 
 def test_crawl_and_digest_jobs_build_the_site_and_skip_while_another_run_holds_the_lock(
     tmp_path: Path,
+    db_url: str,
 ) -> None:
     out = tmp_path / "site"
-    with DemoServer() as srv, Storage(f"sqlite:///{tmp_path / 's.db'}") as storage:
+    with DemoServer() as srv, Storage(db_url) as storage:
         config = demo_config(srv.base_url, out_dir=out, data_dir=tmp_path / "data")
         cycle = Cycle(config, storage, out)
         with run_lock(config):  # as if a cron `aggregator run` were in progress
@@ -215,9 +217,9 @@ def test_crawl_and_digest_jobs_build_the_site_and_skip_while_another_run_holds_t
     assert len(list((out / "stories").glob("*.html"))) >= 5
 
 
-def test_a_stop_between_stages_ends_the_digest_there(tmp_path: Path) -> None:
+def test_a_stop_between_stages_ends_the_digest_there(tmp_path: Path, db_url: str) -> None:
     out = tmp_path / "site"
-    with DemoServer() as srv, Storage(f"sqlite:///{tmp_path / 's.db'}") as storage:
+    with DemoServer() as srv, Storage(db_url) as storage:
         config = demo_config(srv.base_url, out_dir=out, data_dir=tmp_path / "data")
         Cycle(config, storage, out).crawl()
         window = Window.last(datetime.now(UTC), 24)

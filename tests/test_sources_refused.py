@@ -87,11 +87,11 @@ def test_commands_that_crawl_refuse_a_file_without_sources(
 
 
 def test_a_digest_of_ingested_articles_needs_no_source(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "sources.yaml"
     path.write_text("settings:\n  title: T\nsources: []\n", encoding="utf-8")
-    db = f"sqlite:///{tmp_path / 'news.db'}"
+    db = db_url
     out = tmp_path / "site"
     assert main(["run", "--no-crawl", "--config", str(path), "--db", db, "--out", str(out)]) == 0
     assert (out / "index.html").exists()

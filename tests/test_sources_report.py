@@ -116,10 +116,10 @@ def test_the_period_counts_back_from_now(storage: Storage, tmp_path: Path) -> No
 
 
 def test_the_command_prints_a_table_or_json(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cfg = _sources_yaml(tmp_path / "sources.yaml")
-    db = f"sqlite:///{tmp_path / 'news.db'}"
+    db = db_url
     with Storage(db) as storage:
         _store_the_week(storage)
     args = ["sources", "report", "--config", str(cfg), "--db", db, "--now", WEEK["now"]]

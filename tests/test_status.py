@@ -115,8 +115,10 @@ def test_status_json_reports_every_state(
     assert rows["new"]["last_fetched"] is None and rows["new"]["next_fetch"] is None
 
 
-def test_status_table_and_clear(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+def test_status_table_and_clear(
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    db = db_url
     with LoopbackServer({"/gone": Response(410)}) as srv:
         cfg = _write_config(tmp_path, [{"id": "old", "name": "Old", "url": srv.url("/gone")}])
         assert main(["crawl", "--config", str(cfg), "--db", db]) == 1  # every source failed
@@ -140,9 +142,9 @@ def test_status_table_and_clear(tmp_path: Path, capsys: pytest.CaptureFixture[st
 
 
 def test_crawl_prints_problems_then_a_summary_table(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    db = db_url
     with LoopbackServer() as srv:
         srv.routes["/ok.rss"] = Response(body=_feed(srv), headers=RSS)
         cfg = _write_config(
@@ -226,7 +228,7 @@ def test_an_older_database_gets_the_new_columns(db_url: str) -> None:
     assert state.for_url("https://bbc.example/new").etag is None
 
 
-def test_a_failing_source_is_named_once_on_stderr(tmp_path: Path) -> None:
+def test_a_failing_source_is_named_once_on_stderr(tmp_path: Path, db_url: str) -> None:
     """A real process (logging configured as users see it): the problem line, not a log echo."""
     import os
     import subprocess
@@ -236,7 +238,7 @@ def test_a_failing_source_is_named_once_on_stderr(tmp_path: Path) -> None:
         cfg = _write_config(tmp_path, [{"id": "bad", "name": "Bad", "url": srv.url("/missing")}])
         env = {**os.environ, "AGGREGATOR_ALLOW_PRIVATE_NETWORKS": "1"}
         command = [sys.executable, "-m", "aggregator.cli", "crawl", "--config", str(cfg),
-                   "--db", f"sqlite:///{tmp_path / 'db.sqlite'}"]  # fmt: skip
+                   "--db", db_url]  # fmt: skip
         done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
         verbose = subprocess.run([*command, "--force", "-v"], env=env, capture_output=True,
                                  text=True, timeout=120)  # fmt: skip

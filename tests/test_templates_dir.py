@@ -61,17 +61,19 @@ def test_editor_templates_replace_the_shipped_ones_they_name(tmp_path: Path) -> 
 
 
 @pytest.mark.parametrize("command", [["render"], ["run", "--no-crawl"]])
-def test_templates_dir_is_relative_to_the_sources_file(tmp_path: Path, command: list[str]) -> None:
+def test_templates_dir_is_relative_to_the_sources_file(
+    tmp_path: Path, db_url: str, command: list[str]
+) -> None:
     _editor_folder(tmp_path)
     cfg = _config(tmp_path, "my-templates")
-    db = f"sqlite:///{tmp_path / 'test.db'}"
+    db = db_url
     assert main([*command, "--config", str(cfg), "--db", db]) == 0
     assert "The editor's own front page" in (tmp_path / "site" / "index.html").read_text()
     assert "/* editor */" in (tmp_path / "site" / "style.css").read_text()
 
 
 def test_a_missing_template_folder_is_a_user_error_naming_it(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    tmp_path: Path, db_url: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     missing = tmp_path / "no-such-folder"
     with pytest.raises(UserError, match=re.escape(f"templates_dir: {missing} is not a folder")):
@@ -81,7 +83,7 @@ def test_a_missing_template_folder_is_a_user_error_naming_it(
     site.mkdir()
     (site / "index.html").write_text("the previous site", encoding="utf-8")
     cfg = _config(tmp_path, "no-such-folder")
-    db = f"sqlite:///{tmp_path / 'test.db'}"
+    db = db_url
     assert main(["render", "--config", str(cfg), "--db", db]) == 2
     assert str(missing) in capsys.readouterr().err
     assert (site / "index.html").read_text() == "the previous site"  # nothing published

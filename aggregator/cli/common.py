@@ -30,9 +30,11 @@ if TYPE_CHECKING:
 
 # Exit codes cron, systemd and monitors can act on (README, "Exit codes"): 0 done; 1 done, but
 # some of it failed (every source, some ingest lines, a stale health check); 2 fix something
-# first (sources.yaml, the database, the arguments); 70 a bug (the traceback is logged); 75
-# another run holds the lock: nothing was written, try again later (sysexits' EX_TEMPFAIL).
+# first (sources.yaml, the database, the arguments); 70 a bug (the traceback is logged); 74 the
+# site could not be written, the previous one stays (EX_IOERR); 75 another run holds the lock
+# or the database stayed locked: nothing was written, try again later (EX_TEMPFAIL).
 EXIT_OK, EXIT_PARTIAL, EXIT_USAGE, EXIT_SOFTWARE, EXIT_LOCKED = 0, 1, 2, 70, 75
+EXIT_IOERR = 74
 DEFAULT_CONFIG = "sources.yaml"  # looked for in the working directory without --config
 
 Handler = Callable[[argparse.Namespace], int]
@@ -192,7 +194,11 @@ def open_database(args: argparse.Namespace, config: Config) -> Storage:
     from aggregator.store import Storage
 
     url = config.database_url(args.db)
-    return Storage(url, schema="upgrade" if config.settings.auto_migrate else "require")
+    return Storage(
+        url,
+        busy_timeout=config.settings.db_busy_timeout_seconds,
+        schema="upgrade" if config.settings.auto_migrate else "require",
+    )
 
 
 @contextmanager

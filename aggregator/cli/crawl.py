@@ -80,8 +80,9 @@ RUNS_SHOWN = 5  # the last runs `status` shows beside the sources
 def cmd_status(args: argparse.Namespace) -> int:
     if args.healthcheck:
         return _healthcheck(args)
-    from aggregator.cli.output import print_runs, print_status, status_json
+    from aggregator.cli.output import print_runs, print_status, print_usage, status_json
     from aggregator.crawl.status import clear_health, status_report
+    from aggregator.summarise.ledger import local_day, report_since, usage_report
 
     config = config_from(args, required=True)
     now = now_from(args)
@@ -92,11 +93,16 @@ def cmd_status(args: argparse.Namespace) -> int:
                 print(f"{source_id}: failures, waits and the gone flag cleared", file=sys.stderr)
         rows = status_report(config, storage, now)
         runs = storage.last_runs(RUNS_SHOWN)
+        zone = config.settings.timezone
+        ledger = storage.llm_usage(report_since(now, zone), local_day(now, zone))
+    llm = config.settings.llm
+    usage = usage_report(ledger, now, zone, llm.daily_budget_calls, llm.daily_budget_tokens)
     if args.json:
-        print(json.dumps(status_json(rows, now, runs), ensure_ascii=False, indent=2))
+        print(json.dumps(status_json(rows, now, runs, usage), ensure_ascii=False, indent=2))
     else:
         print_status(rows, now)
         print_runs(runs, now)
+        print_usage(usage)
     return EXIT_OK
 
 
@@ -134,7 +140,8 @@ def add_status(sub: Subparsers, shared: Shared) -> None:
         sub,
         "status",
         cmd_status,
-        "Show every source's health: state, last success and error, failures, next fetch.",
+        "Show every source's health: state, last success and error, failures, next fetch; "
+        "the last runs; LLM usage today and over the last 7 days.",
         "aggregator status --config sources.yaml\n"
         "aggregator status --json | jq '.sources[] | select(.state != \"ok\")'\n"
         "aggregator status --clear bbc-world   # fetch a gone or backing-off source again\n"

@@ -29,7 +29,8 @@ def _as_is(args: argparse.Namespace, config: Config) -> Storage:
     """The database opened without looking at its schema (no upgrade, no refusal)."""
     from aggregator.store import Storage
 
-    return Storage(config.database_url(args.db), schema="as-is")
+    timeout = config.settings.db_busy_timeout_seconds
+    return Storage(config.database_url(args.db), busy_timeout=timeout, schema="as-is")
 
 
 def _name(storage: Storage) -> str:

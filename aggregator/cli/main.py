@@ -1,6 +1,6 @@
 """The entry point: the parser made of every command group's commands, and error handling.
 
-Each command group module (``run``, ``stages``, ``crawl``, ``data``, ``sources``, ``db``)
+Each command group module (``run``, ``stages``, ``crawl``, ``data``, ``ask``, ``sources``, ``db``)
 declares its commands' options beside their handlers and lists them in ``COMMANDS``.
 """
 
@@ -13,8 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from aggregator import __version__, logs
-from aggregator.cli import crawl, data, db, run, sources, stages
+from aggregator.cli import ask, crawl, data, db, run, sources, stages
 from aggregator.cli.common import (
+    EXIT_IOERR,
     EXIT_LOCKED,
     EXIT_OK,
     EXIT_SOFTWARE,
@@ -22,11 +23,17 @@ from aggregator.cli.common import (
     add_log_format,
     shared_options,
 )
-from aggregator.errors import ConfigError, RunLockedError, UserError
+from aggregator.errors import (
+    ConfigError,
+    DatabaseBusyError,
+    RunLockedError,
+    SiteWriteError,
+    UserError,
+)
 
 log = logging.getLogger("aggregator")
 
-GROUPS = (run, crawl, stages, data, sources, db)  # the order of the commands in --help
+GROUPS = (run, crawl, stages, data, ask, sources, db)  # the order of the commands in --help
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -66,7 +73,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 log.error(problem)
             else:
                 print(f"error: {problem}", file=sys.stderr)
-        return EXIT_LOCKED if isinstance(exc, RunLockedError) else EXIT_USAGE
+        if isinstance(exc, SiteWriteError):
+            return EXIT_IOERR
+        return EXIT_LOCKED if isinstance(exc, (RunLockedError, DatabaseBusyError)) else EXIT_USAGE
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

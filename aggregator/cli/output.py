@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from aggregator.pipeline import RunReport, SummariseReport
     from aggregator.report import SourcesReport
     from aggregator.sources.load import Source
+    from aggregator.summarise.ledger import UsageReport
 
 
 def print_crawl(report: CrawlReport, *, problems: bool = True) -> None:
@@ -124,8 +125,41 @@ def print_runs(runs: Sequence[Mapping[str, Any]], now: datetime) -> None:
     console().print(table)
 
 
+def print_usage(usage: UsageReport) -> None:
+    """LLM usage today and over the last 7 days (the ledger), then per day, model, purpose."""
+    from rich.table import Table
+
+    budget = f"; {usage.budget()}" if usage.budget() else ""
+    print(
+        f"LLM usage today ({usage.today}, {usage.timezone}): "
+        f"{usage.today_totals.describe()}{budget}"
+    )
+    print(f"LLM usage since {usage.since}: {usage.week_totals.describe()}")
+    if not usage.lines:
+        return
+    table = Table(title="LLM usage by day", title_justify="left")
+    for header in ("day", "model", "purpose", "calls", "tokens in", "tokens out", "cost"):
+        table.add_column(
+            header, justify="left" if header in {"day", "model", "purpose"} else "right"
+        )
+    for line in reversed(usage.lines):  # newest day first, as the runs
+        table.add_row(
+            line.day,
+            line.model,
+            line.purpose,
+            f"{line.calls:,}",
+            f"{line.prompt_tokens:,}",
+            f"{line.completion_tokens:,}",
+            "-" if line.cost is None else f"{line.cost:.4f}",
+        )
+    console().print(table)
+
+
 def status_json(
-    rows: Sequence[SourceStatus], now: datetime, runs: Sequence[Mapping[str, Any]] = ()
+    rows: Sequence[SourceStatus],
+    now: datetime,
+    runs: Sequence[Mapping[str, Any]] = (),
+    usage: UsageReport | None = None,
 ) -> dict[str, object]:
     from aggregator.times import iso
 
@@ -148,7 +182,10 @@ def status_json(
     recorded = [
         {**run, "started": iso(run["started"]), "finished": iso(run["finished"])} for run in runs
     ]
-    return {"generated": iso(now), "sources": out, "runs": recorded}
+    out_json: dict[str, object] = {"generated": iso(now), "sources": out, "runs": recorded}
+    if usage is not None:
+        out_json["llm_usage"] = usage.json()
+    return out_json
 
 
 def print_probes(sources: Sequence[Source], probes: Sequence[Probe]) -> None:

@@ -29,7 +29,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from aggregator.demo.run import run_demo
 
     report = run_demo(
-        Path(args.out).resolve(),
+        Path(args.out).absolute(),  # not resolve(): that would follow the site's link
         args.db,
         serving=lambda url: print(f"Serving the demo outlets on {url} (127.0.0.1 only)"),
     )

@@ -41,7 +41,7 @@ from aggregator.crawl.robots import (
     robots_rules,
     url_origin,
 )
-from aggregator.errors import NotAFeedError, StorageError, WorkerError
+from aggregator.errors import DatabaseBusyError, NotAFeedError, StorageError, WorkerError
 from aggregator.parse import worker as parse_worker
 from aggregator.records import (
     Article,
@@ -245,6 +245,8 @@ class _Crawler:
         try:
             skip = self._skip(source, state)
             outcome: SourceOutcome | SkippedSource = skip or await self._crawl(source, state, index)
+        except DatabaseBusyError:
+            raise  # every source's writes would wait for it: the crawl ends (exit code 75)
         except StorageError as exc:
             error = f"storage failed: {exc}"
             log.error(
@@ -444,6 +446,8 @@ class _Crawler:
         try:
             await self._db(self.storage.save_crawl, articles, [w.record for w in batch])
             return
+        except DatabaseBusyError:
+            raise  # one by one would wait as long again, each
         except StorageError as exc:
             log.warning("storing a batch of %d sources failed (%s); one by one", len(batch), exc)
         for written in batch:

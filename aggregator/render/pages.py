@@ -27,6 +27,7 @@ from aggregator.render.views import (
     site_view,
     story_view,
     strings_for,
+    summaries_line,
     time_view,
 )
 from aggregator.resources import shipped_dir, template_dirs
@@ -86,16 +87,19 @@ def build_site(
     strings = strings_for(settings)
     site = site_view(settings, strings)
     page: dict[str, StoryView] = {}
+    story_ids: dict[str, str] = {}  # view name -> story id
     for story in stories:
         if len(page) >= settings.max_stories:
             break
         view = story_view(story, summaries.get(story.id), articles, site, now, strings)
+        story_ids.setdefault(view.name, story.id)
         page.setdefault(
             view.name, with_feed_content(env, view, strings)
         )  # a repeated id renders once
     below: dict[str, StoryView] = {}  # stories only the channels list
     for story in channel_stories:
         view = story_view(story, summaries.get(story.id), articles, site, now, strings)
+        story_ids.setdefault(view.name, story.id)
         if view.category_slug and view.name not in page:
             below.setdefault(view.name, with_feed_content(env, view, strings))
     shelves: dict[str, list[StoryView]] = {}  # channel slug -> its stories, in rank order
@@ -115,6 +119,11 @@ def build_site(
         "lead_stories": LEAD_STORIES,
         "version": __version__,
         "project_url": PROJECT_URL,
+        # who wrote the summaries readers see: the footer's "Summaries: 5 by MODEL, 2 extractive."
+        "summaries_line": summaries_line(
+            (summaries[i] for i in (story_ids[n] for n in {**page, **listed}) if i in summaries),
+            strings,
+        ),
     }
     files = _listing(env, context, list(page.values()), None, now)
     for channel in channels:

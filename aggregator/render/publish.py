@@ -22,6 +22,8 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
+from aggregator.errors import SiteWriteError
+
 log = logging.getLogger(__name__)
 
 
@@ -79,6 +81,12 @@ def publish(files: Mapping[str, bytes], out_dir: Path) -> Path:
         try:
             _write_tree(files, release)
             previous = _swap(target, releases, release) or live
+        except OSError as exc:
+            shutil.rmtree(release, ignore_errors=True)
+            raise SiteWriteError(
+                f"cannot publish the site to {target}: {exc.strerror or exc}; the previous "
+                "site stays live and the unfinished release was removed"
+            ) from exc
         except BaseException:
             shutil.rmtree(release, ignore_errors=True)
             raise
@@ -92,6 +100,11 @@ def _target(out_dir: Path) -> Path:
     target = out_dir.absolute().parent.resolve() / out_dir.name
     if not out_dir.name or out_dir.name in {".", ".."}:
         raise ValueError(f"refusing to publish into {out_dir}: not a directory name")
+    folder = target.parent.name
+    if folder.startswith(".") and folder.endswith(".releases") and len(folder) > len("..releases"):
+        # a release itself (a path resolved through the site's link): publish to that link,
+        # not into the release, which would nest a new set of releases inside the old one
+        target = target.parent.parent / folder[1 : -len(".releases")]
     if target.is_symlink() and target.resolve().parent.name != f".{target.name}.releases":
         target = target.resolve()  # someone else's link: publish where it points
     if target.exists() and not target.is_dir():

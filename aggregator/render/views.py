@@ -9,7 +9,8 @@ import email.utils
 import hashlib
 import math
 import re
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -336,6 +337,27 @@ def site_view(settings: Settings, strings: Mapping[str, str] = ENGLISH) -> SiteV
         url=url if url.endswith("/") else url + "/",
         window=strings["window_1"] if count == 1 else strings["window_n"] % {"n": count},
     )
+
+
+def summaries_line(summaries: Iterable[Summary], strings: Mapping[str, str] = ENGLISH) -> str:
+    """The footer's "Summaries: 5 by llama3.1, 2 extractive." over the site's stories' summaries
+    ("" when there are none): who wrote what readers see, model by model, most first."""
+    by_model: Counter[str] = Counter()
+    extractive = 0
+    for summary in summaries:
+        if summary.method == "llm":
+            by_model[clean_text(summary.model).strip() or "LLM"] += 1
+        else:
+            extractive += 1
+    parts = [
+        strings["summaries_by"] % {"n": n, "model": model}
+        for model, n in sorted(by_model.items(), key=lambda item: (-item[1], item[0]))
+    ]
+    if extractive:
+        parts.append(strings["summaries_extractive"] % {"n": extractive})
+    if not parts:
+        return ""
+    return strings["summaries_line"] % {"parts": strings["list_sep"].join(parts)}
 
 
 def channel_view(category: str, site: SiteView) -> ChannelView:

@@ -171,3 +171,21 @@ class RunRow(SQLModel, table=True):
     finished: datetime = _time(nullable=False)
     outcome: str = _string(20, ...)
     jobs: str = _text("[]")  # JSON: [{job, outcome, started, finished, counts, error}]
+
+
+class LLMUsageRow(SQLModel, table=True):
+    """The usage ledger: what one run's LLM calls spent on one local day (settings.timezone),
+    for one model and purpose; the daily budget sums a day's rows (see records.LLMUsageLine)."""
+
+    __tablename__ = "llm_usage"
+    __table_args__ = (Index("ix_llm_usage_day", "day"),)
+
+    run: str = _string(32, ..., primary_key=True)  # LLMClient.run_id
+    day: str = _string(10, ..., primary_key=True)  # "2026-12-03"
+    model: str = _string(200, ..., primary_key=True)
+    purpose: str = _string(20, ..., primary_key=True)  # "summary", "ask"
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost: float | None = None  # from settings.llm.prices; None: no price for the model
+    updated: datetime = _time(nullable=False)

@@ -16,17 +16,18 @@ from typing import Any, Literal
 from sqlalchemy import delete, event, func, not_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
 from sqlmodel import col, create_engine
 
-from aggregator.errors import StorageError
+from aggregator.errors import DatabaseBusyError, StorageError
 from aggregator.records import (
     Article,
     FetchRecord,
     FetchResult,
     FetchState,
     FetchStatus,
+    LLMUsageLine,
     Score,
     Story,
     Summary,
@@ -37,6 +38,7 @@ from aggregator.records import (
 from aggregator.store import migrate
 from aggregator.store.models import (
     ArticleRow,
+    LLMUsageRow,
     RunRow,
     SourceStateRow,
     StoryMemberRow,
@@ -70,6 +72,7 @@ class Storage:
         schema: Literal["upgrade", "require", "as-is"] = "upgrade",
     ):
         self.url = url
+        self.busy_timeout = busy_timeout
         self.is_sqlite = url.startswith("sqlite")
         if self.is_sqlite and ":memory:" not in url and url.startswith("sqlite:///"):
             Path(url.removeprefix("sqlite:///")).expanduser().parent.mkdir(
@@ -79,7 +82,12 @@ class Storage:
         if self.is_sqlite:
             connect_args = {"timeout": busy_timeout, "check_same_thread": False}
         elif url.startswith("postgresql"):
-            connect_args = {"connect_timeout": int(busy_timeout)}
+            # a lock wait (a row another writer holds, the migrations' lock) ends as SQLite's does
+            lock_ms = max(1, int(busy_timeout * 1000))
+            connect_args = {
+                "connect_timeout": max(1, int(busy_timeout)),
+                "options": f"-c lock_timeout={lock_ms}",
+            }
         try:
             self.engine: Engine = create_engine(url, connect_args=connect_args)
         except (SQLAlchemyError, ImportError, ValueError) as exc:
@@ -121,9 +129,17 @@ class Storage:
             try:
                 yield session
                 session.commit()
-            except OperationalError as exc:
+            except DBAPIError as exc:  # the database's own error: locked, gone, a table missing
                 session.rollback()
-                raise StorageError(f"database error ({self._safe_url()}): {exc.orig}") from exc
+                if isinstance(exc, OperationalError) and _busy(exc):
+                    raise DatabaseBusyError(
+                        f"database {self._safe_url()} is locked by another process: waited "
+                        f"{self.busy_timeout:g} s (settings.db_busy_timeout_seconds); nothing "
+                        "of this transaction was written, try again later"
+                    ) from exc
+                raise StorageError(
+                    f"database error ({self._safe_url()}): {_first_line(exc)}"
+                ) from exc
             except BaseException:
                 session.rollback()
                 raise
@@ -368,6 +384,33 @@ class Storage:
             for r in rows
         ]
 
+    def story(self, story_id: str) -> Story | None:
+        """One story by id, a merged one's survivor when it was merged (None: no such id);
+        its members in time order."""
+        with self.session() as s:
+            row = s.get(StoryRow, story_id)
+            seen = {story_id}
+            while row is not None and row.merged_into and row.merged_into not in seen:
+                seen.add(row.merged_into)
+                row = s.get(StoryRow, row.merged_into)
+            if row is None:
+                return None
+            mstmt = (
+                select(col(ArticleRow.ts), col(ArticleRow.id))
+                .join(StoryMemberRow, col(ArticleRow.id) == col(StoryMemberRow.article_id))
+                .where(col(StoryMemberRow.story_id) == row.id)
+            )
+            members = sorted(s.execute(mstmt).all())
+        return Story(
+            id=row.id,
+            article_ids=tuple(article_id for _, article_id in members),
+            title=row.title,
+            first_seen=row.first_seen,
+            updated=row.updated,
+            category=row.category,
+            score_parts=_score(row.score_parts),
+        )
+
     def redirects(self, live_ids: Iterable[str]) -> dict[str, str]:
         """Every story merged into another, whose chain of merges ends at one of ``live_ids``:
         old id -> live id (a merged story's page redirects to the one that absorbed it)."""
@@ -556,7 +599,9 @@ class Storage:
                     text("SELECT pg_try_advisory_lock(:key)"), {"key": key}
                 ).scalar_one()
             except OperationalError as exc:
-                raise StorageError(f"database error ({self._safe_url()}): {exc.orig}") from exc
+                raise StorageError(
+                    f"database error ({self._safe_url()}): {_first_line(exc)}"
+                ) from exc
             try:
                 yield bool(taken)
             finally:
@@ -596,6 +641,75 @@ class Storage:
                 }
                 for r in s.execute(stmt).scalars()
             ]
+
+    # -- the LLM usage ledger ------------------------------------------------------------------
+
+    def save_llm_usage(self, lines: Iterable[LLMUsageLine]) -> None:
+        """Store a run's ledger rows as they stand now (a row's totals replace what it held:
+        a run writes its running totals after each story, so a killed run loses one story's)."""
+        now = datetime.now(UTC)
+        with self.session() as s:
+            for line in lines:
+                key = (line.run, line.day, line.model[:200], line.purpose)
+                row = s.get(LLMUsageRow, key) or LLMUsageRow(
+                    run=key[0], day=key[1], model=key[2], purpose=key[3], updated=now
+                )
+                row.calls = line.calls
+                row.prompt_tokens = line.prompt_tokens
+                row.completion_tokens = line.completion_tokens
+                row.cost = line.cost
+                row.updated = now
+                s.add(row)
+
+    def llm_usage(
+        self, since_day: str, until_day: str | None = None, *, exclude_run: str = ""
+    ) -> list[LLMUsageLine]:
+        """The ledger summed over runs (but ``exclude_run``) per day, model and purpose, for
+        days in [since, until] (ISO dates); oldest day first. A sum's cost is None when no row
+        of it had a price."""
+        columns = (
+            col(LLMUsageRow.day),
+            col(LLMUsageRow.model),
+            col(LLMUsageRow.purpose),
+        )
+        stmt = select(
+            *columns,
+            func.sum(LLMUsageRow.calls),
+            func.sum(LLMUsageRow.prompt_tokens),
+            func.sum(LLMUsageRow.completion_tokens),
+            func.sum(LLMUsageRow.cost),
+        ).where(col(LLMUsageRow.day) >= since_day)
+        if until_day is not None:
+            stmt = stmt.where(col(LLMUsageRow.day) <= until_day)
+        if exclude_run:
+            stmt = stmt.where(col(LLMUsageRow.run) != exclude_run)
+        stmt = stmt.group_by(*columns).order_by(*columns)
+        with self.session() as s:
+            return [
+                LLMUsageLine(
+                    day=day,
+                    model=model,
+                    purpose=purpose,
+                    calls=int(calls or 0),
+                    prompt_tokens=int(prompt or 0),
+                    completion_tokens=int(completion or 0),
+                    cost=None if cost is None else float(cost),
+                )
+                for day, model, purpose, calls, prompt, completion, cost in s.execute(stmt).all()
+            ]
+
+
+def _first_line(exc: DBAPIError) -> str:
+    """The driver's message without PostgreSQL's LINE/caret lines under it."""
+    text = str(exc.orig).strip()
+    return text.splitlines()[0] if text else type(exc.orig).__name__
+
+
+def _busy(exc: OperationalError) -> bool:
+    """A lock wait that timed out: SQLite's "database is locked", PostgreSQL's 55P03."""
+    if isinstance(exc.orig, sqlite3.OperationalError):
+        return "database is locked" in str(exc.orig)
+    return getattr(exc.orig, "sqlstate", None) == "55P03"
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:

@@ -1,4 +1,5 @@
-"""OpenAI-compatible chat client: explicit timeouts, bounded retries, a per-run budget, a ledger.
+"""OpenAI-compatible chat client: explicit timeouts, bounded retries, per-run and daily budgets,
+a ledger of what each day and purpose spent; safe to share between threads (llm.concurrency).
 
 The only module that imports ``openai``. Every failure surfaces as an ``LLMError`` whose message
 names what went wrong and what to do, and never contains the API key.
@@ -10,9 +11,12 @@ import json
 import logging
 import random
 import re
+import threading
 import time
+import uuid
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -22,10 +26,13 @@ from aggregator.errors import (
     LLMBadOutput,
     LLMBudgetExceeded,
     LLMCircuitOpen,
+    LLMDailyBudgetExceeded,
     LLMRequestRejected,
     LLMUnavailable,
 )
-from aggregator.settings import LLMSettings
+from aggregator.records import LLMUsageLine
+from aggregator.settings import LLMSettings, ModelPrice
+from aggregator.summarise.ledger import local_day
 from aggregator.times import retry_after_seconds
 from aggregator.urls import http_url
 
@@ -48,8 +55,22 @@ _NOT_ABOUT_FORMAT = frozenset({401, 403, 404, 408, 409, 429})
 
 
 @dataclass
+class Spent:
+    """Calls and tokens of one (day, purpose) of a run's ledger."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+@dataclass
 class LLMUsage:
-    """What this run spent; mutable, reset with ``LLMClient.reset_budget``."""
+    """What this run spent; mutable, reset with ``LLMClient.reset_budget``. Threads that
+    summarise at once change it only while holding ``lock``."""
 
     calls: int = 0  # HTTP requests sent (retries included: they count against the budget)
     errors: int = 0  # requests that failed (status, timeout, connection)
@@ -61,6 +82,15 @@ class LLMUsage:
     rejected: Counter[str] = field(default_factory=Counter)
     dropped: Counter[str] = field(default_factory=Counter)
     fallback_reasons: Counter[str] = field(default_factory=Counter)
+    # The same calls and tokens by (local day, purpose): what the usage ledger stores.
+    ledger: dict[tuple[str, str], Spent] = field(default_factory=dict)
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
+
+    def count(self, kind: str, reason: str, n: int = 1) -> None:
+        """Bump ``rejected``, ``dropped`` or ``fallback_reasons`` by reason, thread-safely."""
+        with self.lock:
+            counter: Counter[str] = getattr(self, kind)
+            counter[reason] += n
 
 
 class LLMClient:
@@ -72,12 +102,22 @@ class LLMClient:
         *,
         backoff_base: float = 1.0,
         backoff_cap: float = 30.0,
+        timezone: str = "UTC",
     ) -> None:
         self.settings = settings
         self.model = settings.model
         self.usage = LLMUsage()
+        self.run_id = _new_run_id()  # the usage ledger's key for this run
+        self._timezone = timezone  # the ledger's days and the daily budget's are local
+        self._lock = threading.RLock()  # budgets, the breaker and _dropped, across threads
+        # What the ledger held for a day before this run began (calls, tokens): the daily
+        # budget counts it with this run's own spending (set_spent_before).
+        self._spent_before: dict[str, tuple[int, int]] = {}
+        self._daily_said = False  # the daily budget's "used up" is logged once per run
         self._backoff_base = backoff_base
-        self._backoff_cap = backoff_cap  # also the ceiling on a server's Retry-After
+        self._backoff_cap = backoff_cap
+        # the ceiling on a server's Retry-After
+        self._retry_after_cap = min(backoff_cap, settings.max_retry_after)
         self._secret = settings.api_key or ""
         # Parameters a server rejected with a 400 once: not sent again (older local servers).
         self._dropped: set[str] = set()
@@ -113,16 +153,47 @@ class LLMClient:
 
     def reset_budget(self) -> None:
         """Start a new run: a fresh ledger, a full budget and a closed circuit breaker."""
-        self.usage = LLMUsage()
-        self._failures_in_a_row = 0
-        self._breaker = ""
-        if self._auto_format:
-            self._format = "json_schema"  # a new run asks the server again
+        with self._lock:
+            self.usage = LLMUsage()
+            self.run_id = _new_run_id()
+            self._spent_before = {}
+            self._daily_said = False
+            self._failures_in_a_row = 0
+            self._breaker = ""
+            if self._auto_format:
+                self._format = "json_schema"  # a new run asks the server again
 
     @property
     def structured_output(self) -> str:
         """The mode the next request is sent in: json_schema, json_object or prompt."""
         return self._format
+
+    def today(self, now: datetime | None = None) -> str:
+        """The local date (settings' timezone) the ledger files a call of ``now`` under."""
+        return local_day(now or datetime.now(UTC), self._timezone)
+
+    def set_spent_before(self, day: str, calls: int, tokens: int) -> None:
+        """What earlier runs spent on ``day`` (the ledger's sum), for the daily budget."""
+        with self._lock:
+            self._spent_before[day] = (calls, tokens)
+
+    def usage_lines(self, prices: dict[str, ModelPrice] | None = None) -> list[LLMUsageLine]:
+        """This run's ledger rows so far, one per (day, purpose), costed with ``prices``."""
+        with self.usage.lock:
+            spent = sorted((key, Spent(**vars(value))) for key, value in self.usage.ledger.items())
+        return [
+            LLMUsageLine(
+                day=day,
+                model=self.model,
+                purpose=purpose,
+                calls=s.calls,
+                prompt_tokens=s.prompt_tokens,
+                completion_tokens=s.completion_tokens,
+                cost=usage_cost(prices or {}, self.model, s.prompt_tokens, s.completion_tokens),
+                run=self.run_id,
+            )
+            for (day, purpose), s in spent
+        ]
 
     @property
     def breaker_open(self) -> bool:
@@ -135,13 +206,15 @@ class LLMClient:
         user: str,
         schema: dict[str, Any] | None = None,
         name: str = "answer",
+        *,
+        purpose: str = "summary",
     ) -> dict[str, Any]:
         """Send one system + user message; return the JSON object the model answered with.
 
         ``schema`` (a JSON Schema named ``name``) is sent the way ``structured_output`` says;
-        without one, JSON mode is asked for.
-        """
-        completion = self._complete(_Ask(system, user, schema, name))
+        without one, JSON mode is asked for. ``purpose`` files the call's usage in the ledger
+        ("summary", "ask")."""
+        completion = self._complete(_Ask(system, user, schema, name), purpose)
         return _answer_object(completion)
 
     def redact(self, text: str) -> str:
@@ -152,31 +225,31 @@ class LLMClient:
 
     # -- transport -----------------------------------------------------------------------------
 
-    def _complete(self, ask: _Ask) -> Any:
+    def _complete(self, ask: _Ask, purpose: str) -> Any:
         """One completion with bounded retries; every attempt spends one call of the budget."""
         if self._config_error:
             raise LLMRequestRejected(self._config_error)
-        if self._breaker:
-            raise LLMCircuitOpen(self._breaker)
         attempts = 1 + self.settings.max_retries
         attempt = 0
         while True:
-            self._spend_call()
+            key = self._spend_call(purpose)  # raises LLMCircuitOpen once the breaker is open
+            params = self._request(ask)
             try:
-                completion = self._openai.chat.completions.create(**self._request(ask))
+                completion = self._openai.chat.completions.create(**params)
             except openai.APIStatusError as exc:
-                self.usage.errors += 1
-                self._failures_in_a_row = 0  # it answered: reachable and not stuck
+                self._error()
+                with self._lock:
+                    self._failures_in_a_row = 0  # it answered: reachable and not stuck
                 status, detail = exc.status_code, self._server_message(exc)
-                if self._format_rejected(status, detail, ask):
+                if self._format_rejected(status, detail, ask, params):
                     continue  # resend in the next structured-output mode
-                if status == 400 and self._adapt_to(detail):
+                if status == 400 and self._adapt_to(detail, params):
                     continue  # resend without the parameter this server does not support
                 if not _retryable(status):
                     raise LLMRequestRejected(self._rejected_message(status, detail)) from None
                 problem, wait_hint = f"HTTP {status}: {detail}", _retry_after(exc.response)
             except openai.APITimeoutError as exc:
-                self.usage.errors += 1
+                self._error()
                 if type(exc.__cause__).__name__ == "ConnectTimeout":
                     problem = f"cannot connect to {self._endpoint()} within {CONNECT_TIMEOUT:g}s"
                     self._count_failure(problem)
@@ -191,17 +264,18 @@ class LLMClient:
                     ) from None
                 wait_hint = None
             except openai.APIConnectionError as exc:
-                self.usage.errors += 1
+                self._error()
                 reason = self.redact(str(exc.__cause__ or exc))[:200]
                 problem, wait_hint = f"cannot connect to {self._endpoint()} ({reason})", None
                 self._count_failure(problem)
             except (openai.OpenAIError, ValueError) as exc:
                 # A 200 whose body is not a chat completion (an HTML proxy page, say).
-                self.usage.errors += 1
+                self._error()
                 raise LLMBadOutput(self.redact(f"unreadable response: {exc}")[:300]) from None
             else:
-                self._failures_in_a_row = 0
-                self._record_tokens(completion)
+                with self._lock:
+                    self._failures_in_a_row = 0
+                self._record_tokens(completion, key)
                 return completion
             attempt += 1
             if attempt >= attempts:
@@ -212,92 +286,152 @@ class LLMClient:
             log.warning("LLM request failed (%s); retry %d in %.2fs", problem, attempt, delay)
             time.sleep(delay)
 
+    def _error(self) -> None:
+        with self.usage.lock:
+            self.usage.errors += 1
+
     def _count_failure(self, problem: str) -> None:
         """One more connection failure or timeout; opens the breaker (``LLMCircuitOpen``)."""
-        self._failures_in_a_row += 1
-        limit = self.settings.breaker_failures
-        if self._failures_in_a_row < limit:
-            return
-        self._breaker = (
-            f"LLM calls stopped for the rest of this run after {limit} consecutive connection "
-            f"failures or timeouts (last: {problem}); check llm.base_url and that the server runs"
-        )
-        log.warning("%s", self._breaker)  # once: later calls raise without a word
-        raise LLMCircuitOpen(self._breaker)
+        with self._lock:
+            if self._breaker:  # another thread's failure opened it meanwhile
+                raise LLMCircuitOpen(self._breaker)
+            self._failures_in_a_row += 1
+            limit = self.settings.breaker_failures
+            if self._failures_in_a_row < limit:
+                return
+            self._breaker = (
+                f"LLM calls stopped for the rest of this run after {limit} consecutive "
+                f"connection failures or timeouts (last: {problem}); check llm.base_url and "
+                "that the server runs"
+            )
+            log.warning("%s", self._breaker)  # once: later calls raise without a word
+            raise LLMCircuitOpen(self._breaker)
 
-    def _format_rejected(self, status: int, detail: str, ask: _Ask) -> bool:
+    def _format_rejected(self, status: int, detail: str, ask: _Ask, params: dict[str, Any]) -> bool:
         """Under "auto", a rejection of the structured-output mode: step down FORMAT_MODES,
         say so once, and remember it for the run (True: resend).
 
         A rejection is a 4xx other than auth, a wrong URL or busy (400, 422...), or a 5xx whose
         message is about the format (llama.cpp's 500 to json_schema); a bare 5xx is an outage.
         """
-        if not self._auto_format or ask.schema is None or self._format == "prompt":
+        sent = _format_of(params)
+        if not self._auto_format or ask.schema is None or sent == "prompt":
             return False
         if status in _NOT_ABOUT_FORMAT:
             return False
         about_format = any(word in detail.lower() for word in _FORMAT_WORDS)
         if status >= 500 and not about_format:
             return False
-        rejected = self._format
-        self._format = FORMAT_MODES[FORMAT_MODES.index(rejected) + 1]
-        log.warning(
-            "LLM server rejected structured output %r (HTTP %d: %s); using %r for the rest "
-            "of this run (set llm.structured_output to skip the test)",
-            rejected,
-            status,
-            detail[:120],
-            self._format,
-        )
+        with self._lock:
+            if self._format != sent:
+                return True  # another thread's request stepped down already
+            self._format = FORMAT_MODES[FORMAT_MODES.index(sent) + 1]
+            log.warning(
+                "LLM server rejected structured output %r (HTTP %d: %s); using %r for the rest "
+                "of this run (set llm.structured_output to skip the test)",
+                sent,
+                status,
+                detail[:120],
+                self._format,
+            )
         return True
 
     def _request(self, ask: _Ask) -> dict[str, Any]:
-        system, mode = ask.system, self._format
+        with self._lock:
+            dropped = set(self._dropped)
+            mode = self._format
+        system = ask.system
         if ask.schema is not None and mode == "prompt":
             system += "\n\nThe JSON object must follow this JSON Schema:\n" + json.dumps(
                 ask.schema, separators=(",", ":")
             )
         messages = [{"role": "system", "content": system}, {"role": "user", "content": ask.user}]
         params: dict[str, Any] = {"model": self.model, "messages": messages}
-        if "response_format" not in self._dropped and mode != "prompt":
+        if "response_format" not in dropped and mode != "prompt":
             params["response_format"] = _response_format(mode, ask)
-        if "temperature" not in self._dropped:
+        if "temperature" not in dropped:
             params["temperature"] = self.settings.temperature
         # Newer OpenAI models refuse max_tokens and want max_completion_tokens instead.
-        tokens_key = "max_completion_tokens" if "max_tokens" in self._dropped else "max_tokens"
+        tokens_key = "max_completion_tokens" if "max_tokens" in dropped else "max_tokens"
         params[tokens_key] = self.settings.max_tokens
         return params
 
-    def _adapt_to(self, detail: str) -> bool:
-        """A 400 naming a parameter we send: drop it once and say so (True when changed)."""
+    def _adapt_to(self, detail: str, sent: dict[str, Any]) -> bool:
+        """A 400 naming a parameter this request sent: drop it for good, say so once (True:
+        resend). Another thread may have dropped it meanwhile; this request still had it."""
         lowered = detail.lower()
-        for name in ("response_format", "max_tokens", "temperature"):
-            if name in lowered and name not in self._dropped:
-                self._dropped.add(name)
-                log.info("LLM server rejected %r; resending without it", name)
-                return True
+        with self._lock:
+            for name in ("response_format", "max_tokens", "temperature"):
+                if name in lowered and name in sent:
+                    if name not in self._dropped:
+                        self._dropped.add(name)
+                        log.info("LLM server rejected %r; resending without it", name)
+                    return True
         return False
 
-    def _spend_call(self) -> None:
-        if self.usage.calls >= self.settings.max_calls_per_run:
-            raise LLMBudgetExceeded(
-                f"per-run LLM budget of {self.settings.max_calls_per_run} call(s) is used up "
-                "(raise llm.max_calls_per_run to allow more)"
+    def _spend_call(self, purpose: str) -> tuple[str, str]:
+        """Take one call of the budgets, or raise why not; the ledger key it is filed under."""
+        with self._lock, self.usage.lock:
+            if self._breaker:
+                raise LLMCircuitOpen(self._breaker)
+            if self.usage.calls >= self.settings.max_calls_per_run:
+                raise LLMBudgetExceeded(
+                    f"per-run LLM budget of {self.settings.max_calls_per_run} call(s) is used "
+                    "up (raise llm.max_calls_per_run to allow more)"
+                )
+            day = self.today()
+            problem = self._daily_problem(day)
+            if problem:
+                if not self._daily_said:
+                    self._daily_said = True
+                    log.warning("%s", problem)  # once: the stories after it say it in their note
+                raise LLMDailyBudgetExceeded(problem)
+            self.usage.calls += 1
+            key = (day, purpose)
+            self.usage.ledger.setdefault(key, Spent()).calls += 1
+            return key
+
+    def _daily_problem(self, day: str) -> str:
+        """Why the day's budget allows no further call ("" when it does)."""
+        calls_before, tokens_before = self._spent_before.get(day, (0, 0))
+        mine = [s for (d, _), s in self.usage.ledger.items() if d == day]
+        calls = calls_before + sum(s.calls for s in mine)
+        tokens = tokens_before + sum(s.tokens for s in mine)
+        limit = self.settings.daily_budget_calls
+        if limit is not None and calls >= limit:
+            return (
+                f"daily LLM budget of {limit} call(s) is used up for {day} ({calls} made); "
+                "extractive summaries until the day ends (raise llm.daily_budget_calls to "
+                "allow more)"
             )
-        self.usage.calls += 1
+        limit = self.settings.daily_budget_tokens
+        if limit is not None and tokens >= limit:
+            return (
+                f"daily LLM budget of {limit} token(s) is used up for {day} ({tokens} spent); "
+                "extractive summaries until the day ends (raise llm.daily_budget_tokens to "
+                "allow more)"
+            )
+        return ""
 
     def _delay(self, attempt: int, retry_after: float | None) -> float:
         """Seconds before retry number ``attempt``: the server's wish, else jittered backoff."""
         if retry_after is not None:
-            return min(max(retry_after, 0.0), self._backoff_cap)
+            return min(max(retry_after, 0.0), self._retry_after_cap)
         backoff = min(self._backoff_cap, self._backoff_base * 2.0 ** (attempt - 1))
         return backoff * random.uniform(0.75, 1.0)  # jitter: clients do not retry in lockstep
 
-    def _record_tokens(self, completion: Any) -> None:
+    def _record_tokens(self, completion: Any, key: tuple[str, str]) -> None:
         usage = getattr(completion, "usage", None)
-        if usage is not None:
-            self.usage.prompt_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
-            self.usage.completion_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
+        if usage is None:
+            return
+        prompt = int(getattr(usage, "prompt_tokens", 0) or 0)
+        answer = int(getattr(usage, "completion_tokens", 0) or 0)
+        with self.usage.lock:
+            self.usage.prompt_tokens += prompt
+            self.usage.completion_tokens += answer
+            spent = self.usage.ledger.setdefault(key, Spent())
+            spent.prompt_tokens += prompt
+            spent.completion_tokens += answer
 
     def _endpoint(self) -> str:
         return self.redact(str(self._openai.base_url))
@@ -331,6 +465,12 @@ class _Ask:
     name: str  # the schema's name (json_schema mode wants one)
 
 
+def _format_of(params: dict[str, Any]) -> str:
+    """The structured-output mode a request was sent in."""
+    kind = params.get("response_format", {}).get("type")
+    return "json_schema" if kind == "json_schema" else "json_object" if kind else "prompt"
+
+
 def _response_format(mode: str, ask: _Ask) -> dict[str, Any]:
     """The ``response_format`` parameter of ``mode`` (json_schema or json_object)."""
     if ask.schema is None:
@@ -341,6 +481,22 @@ def _response_format(mode: str, ask: _Ask) -> dict[str, Any]:
             "json_schema": {"name": ask.name, "schema": ask.schema, "strict": True},
         }
     return {"type": "json_object", "schema": ask.schema}  # llama.cpp: enforced by grammar
+
+
+def usage_cost(
+    prices: dict[str, ModelPrice], model: str, prompt_tokens: int, completion_tokens: int
+) -> float | None:
+    """What the tokens cost at ``prices[model]``; None when the model has no price."""
+    price = prices.get(model)
+    if price is None:
+        return None
+    return (
+        prompt_tokens * price.input_per_million + completion_tokens * price.output_per_million
+    ) / 1_000_000
+
+
+def _new_run_id() -> str:
+    return uuid.uuid4().hex[:16]
 
 
 def _base_url_problem(base_url: str | None) -> str:

@@ -24,6 +24,7 @@ from aggregator.errors import (
     LLMBadOutput,
     LLMBudgetExceeded,
     LLMCircuitOpen,
+    LLMDailyBudgetExceeded,
     LLMError,
     LLMRequestRejected,
     LLMUnavailable,
@@ -64,6 +65,8 @@ from aggregator.summarise.prompt import (
 
 log = logging.getLogger(__name__)
 MAX_OUTPUT_RETRIES = 1  # re-asks after an invalid answer, before falling back
+# Fallback reasons the client already logged once for the run: each story is logged at INFO.
+QUIET_REASONS = frozenset({"circuit_open", "daily_budget"})
 
 
 # --- reuse ------------------------------------------------------------------------------------
@@ -95,12 +98,16 @@ class Summariser:
     """Writes one summary per story: LLM when configured, extractive otherwise or on failure."""
 
     def __init__(
-        self, settings: LLMSettings, client: LLMClient | None = None, language: str = "en"
+        self,
+        settings: LLMSettings,
+        client: LLMClient | None = None,
+        language: str = "en",
+        timezone: str = "UTC",
     ) -> None:
         self.settings = settings
         self.language = language or "en"
         if client is None and settings.configured:
-            client = LLMClient(settings)
+            client = LLMClient(settings, timezone=timezone)
         self.client = client if settings.configured else None
         self._usage = LLMUsage()  # the ledger when no client exists
 
@@ -122,7 +129,10 @@ class Summariser:
         return summary_input_hash(story, articles, version, self.settings.model)
 
     def summarise(self, story: Story, articles: Sequence[Article]) -> Summary:
-        """A summary of the story; never raises for LLM trouble (it falls back and says why)."""
+        """A summary of the story; never raises for LLM trouble (it falls back and says why).
+
+        Threads may summarise different stories at once (llm.concurrency): the ledger is
+        changed under its lock, the client is thread-safe, the rest is per call."""
         now = datetime.now(UTC)
         members = story_members(story, articles)
         if self.client is None or not members:
@@ -131,11 +141,12 @@ class Summariser:
             summary = self._llm_summary(self.client, story, members)
         except LLMError as exc:
             reason = fallback_reason(exc)
-            self.usage.fallbacks += 1
-            self.usage.fallback_reasons[reason] += 1
+            with self.usage.lock:
+                self.usage.fallbacks += 1
+                self.usage.fallback_reasons[reason] += 1
             note = self.client.redact(f"LLM fallback: {exc} ({reason})")
-            # the circuit breaker said so once already; each story after it is routine
-            level = logging.INFO if reason == "circuit_open" else logging.WARNING
+            # the breaker and the daily budget said so once already; each story after is routine
+            level = logging.INFO if reason in QUIET_REASONS else logging.WARNING
             log.log(level, "story %s: %s", story.id, note, extra={"story_id": story.id})
             return self._extractive(story, articles, now, note=note)
         return replace(summary, input_hash=self.input_hash(story, articles), created=now)
@@ -173,7 +184,7 @@ class Summariser:
                 failure = Failure(exc.reason, str(exc))
             except LLMBadOutput as exc:
                 failure = Failure("bad_output", str(exc))
-            self.usage.rejected[failure.reason] += 1
+            self.usage.count("rejected", failure.reason)
             log.info(
                 "story %s: LLM answer rejected (%s): %s",
                 story.id,
@@ -232,7 +243,8 @@ class Summariser:
                 continue
             sentences.append(SummarySentence(text, tuple(a.id for a in cited)))
             cited_sources.update(a.source_id for a in cited)
-        self.usage.dropped.update(dropped)
+        with self.usage.lock:
+            self.usage.dropped.update(dropped)
         sources = len({a.source_id for a in numbered})
         _reject(sentence_count_failure(len(sentences), sources, describe_drops(dropped)))
         _reject(source_coverage_failure(cited_sources, sources))
@@ -241,12 +253,13 @@ class Summariser:
             notes.append(f"dropped {dropped.total()} sentence(s): {describe_drops(dropped)}")
         failure = grounding_failure(headline, numbered, self.language, MIN_HEADLINE_WORDS)
         if failure is not None:
-            self.usage.dropped[f"headline_{failure.reason}"] += 1
+            self.usage.count("dropped", f"headline_{failure.reason}")
             headline = extractive_summary(story, members, self.language).headline
             notes.append(f"headline replaced: {failure.detail}")
         items, dropped_items = self._items(story, raw, numbered)
         if dropped_items:
-            self.usage.dropped.update({f"item_{r}": n for r, n in dropped_items.items()})
+            with self.usage.lock:
+                self.usage.dropped.update({f"item_{r}": n for r, n in dropped_items.items()})
             notes.append(
                 f"dropped {dropped_items.total()} item(s): {describe_drops(dropped_items)}"
             )
@@ -347,6 +360,7 @@ def fallback_reason(exc: LLMError) -> str:
     if isinstance(exc, LLMCircuitOpen):
         return "circuit_open"
     kinds: list[tuple[type[LLMError], str]] = [
+        (LLMDailyBudgetExceeded, "daily_budget"),
         (LLMBudgetExceeded, "budget"),
         (LLMUnavailable, "unavailable"),
         (LLMRequestRejected, "refused"),

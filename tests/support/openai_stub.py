@@ -5,7 +5,8 @@
 
 ``POST /v1/chat/completions`` answers with the scripted replies in order; the last one repeats
 once the script runs out. A reply may also be a callable ``(request_json) -> Reply``.
-``stub.requests`` holds every request body (parsed JSON) and ``stub.headers`` their headers.
+``stub.requests`` holds every request body (parsed JSON) and ``stub.headers`` their headers;
+``stub.max_in_flight`` is the most requests it was answering at once (concurrency tests).
 ``rejects`` maps a structured-output mode ("json_schema", "json_object", "prompt": see
 ``request_format``) to the error Reply a server that lacks it answers, before the script:
 ``OpenAIStub(script, rejects=LLAMA_CPP)`` behaves like llama.cpp's server.
@@ -82,6 +83,8 @@ class OpenAIStub:
         self.requests: list[dict[str, Any]] = []
         self.headers: list[dict[str, str]] = []
         self.times: list[float] = []  # monotonic arrival time of each request
+        self.in_flight = 0  # requests being answered now
+        self.max_in_flight = 0  # the most at once since the last reset
         self._lock = threading.Lock()
         self._server = LoopbackServer({"/v1/chat/completions": self._handle})
 
@@ -96,6 +99,7 @@ class OpenAIStub:
             self.requests.clear()
             self.headers.clear()
             self.times.clear()
+            self.max_in_flight = 0
         return self
 
     @property
@@ -119,6 +123,16 @@ class OpenAIStub:
             return self.script[index]
 
     def _handle(self, request: Request) -> Response:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return self._answer(request)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+
+    def _answer(self, request: Request) -> Response:
         if request.method != "POST":
             return _error(405, "method not allowed", "invalid_request_error")
         try:

@@ -3,7 +3,7 @@ citing its articles, stored as one JSON text beside the summary's sentences ("{}
 every summary written before this revision has).
 
 Revision ID: 0006_summary_items
-Revises: 0003_run
+Revises: 0004_llm_usage
 Create Date: 2026-12-03
 """
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0006_summary_items"
-down_revision = "0003_run"  # the merger re-chains this after 0004/0005
+down_revision = "0004_llm_usage"  # the merger re-chains this after 0004_edition/0005
 branch_labels = None
 depends_on = None
 
