@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import time
 from collections.abc import Iterator
@@ -443,3 +444,22 @@ def test_an_explicit_mode_is_never_changed_by_auto(stub: OpenAIStub) -> None:
 def test_structured_output_is_validated() -> None:
     with pytest.raises(ValueError, match="structured_output"):
         LLMSettings(structured_output="xml")  # type: ignore[arg-type]
+
+
+def test_concurrent_requests_step_down_once_and_say_so_once(
+    stub: OpenAIStub, caplog: pytest.LogCaptureFixture
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    slow = dict(LLAMA_CPP)
+    slow["json_schema"] = dataclasses.replace(LLAMA_CPP["json_schema"], delay=0.2)
+    stub.reset([reply_json(GOOD)], rejects=slow)
+    client = client_for(stub, max_retries=0)
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: ask(client), range(8)))
+    assert answers == [GOOD] * 8
+    formats = [request_format(r) for r in stub.requests]
+    assert 1 <= formats.count("json_schema") <= 4  # only those sent before the first rejection
+    assert formats.count("json_object") == 8 and client.structured_output == "json_object"
+    said = [r for r in caplog.records if "rejected structured output" in r.getMessage()]
+    assert len(said) == 1
