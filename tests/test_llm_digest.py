@@ -94,7 +94,7 @@ def test_the_demo_digest_in_german_against_the_stub(tmp_path: Path) -> None:
 )
 def test_the_demo_digest_against_a_real_model(tmp_path: Path) -> None:  # pragma: no cover
     url = os.environ["AGGREGATOR_TEST_LLM_URL"]
-    model = os.environ.get("AGGREGATOR_TEST_LLM_MODEL", "local")
+    model = os.environ.get("AGGREGATOR_TEST_LLM_MODEL", "qwen2.5-1.5b-instruct")
     out = tmp_path / "site"
     with DemoServer() as demo:
         config = demo_with_llm(
