@@ -383,3 +383,27 @@ def test_a_rerun_asks_the_llm_nothing_and_a_grown_story_is_asked_once(
         assert "Delta Wire" in stub.requests[-1]["messages"][1]["content"]
         _run("run", "--no-crawl", *common)
         assert len(stub.requests) == first + 1
+
+
+def test_answers_the_gates_rejected_are_not_asked_for_again_until_the_story_changes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun asks nothing for stories whose answers failed the gates on this same input (the
+    model had its corrective retry); a story that gained an article is asked again."""
+    cfg = tmp_path / "sources.yaml"
+    cfg.write_text("settings:\n  llm:\n    model: stub-model\n    max_retries: 0\nsources: []\n")
+    with OpenAIStub([_planted_answer]) as stub:
+        monkeypatch.setenv("OPENAI_BASE_URL", stub.base_url)
+        common = ["--config", str(cfg), "--db", f"sqlite:///{tmp_path / 'g.db'}", "--now", NOW]
+        _run("ingest", str(_ingest_file(tmp_path)), *common)
+        _run("run", "--no-crawl", *common)
+        assert len(stub.requests) == 4  # two stories, each asked and corrected once
+        _run("run", "--no-crawl", *common)
+        assert len(stub.requests) == 4
+        url, source, published, title, text = GROWN
+        grown = tmp_path / "grown.jsonl"
+        row = {"url": url, "source": source, "published": published, "title": title, "text": text}
+        grown.write_text(json.dumps(row) + "\n")
+        _run("ingest", str(grown), *common)
+        _run("run", "--no-crawl", *common)
+        assert len(stub.requests) == 6  # the grown story: asked and corrected once more

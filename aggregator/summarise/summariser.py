@@ -148,13 +148,21 @@ class Summariser:
             # the breaker and the daily budget said so once already; each story after is routine
             level = logging.INFO if reason in QUIET_REASONS else logging.WARNING
             log.log(level, "story %s: %s", story.id, note, extra={"story_id": story.id})
-            return self._extractive(story, articles, now, note=note)
+            fallback = self._extractive(story, articles, now, note=note)
+            if isinstance(exc, LLMBadOutput):
+                # The model answered this very input twice (the second time told what was
+                # wrong) and neither answer could be published: asking again next run would
+                # spend the same calls on the same answers. It is asked again once the story,
+                # the prompt or the model changes. Outages and budgets are retried next run.
+                return replace(fallback, input_hash=self.input_hash(story, articles))
+            return fallback
         return replace(summary, input_hash=self.input_hash(story, articles), created=now)
 
     def _extractive(
         self, story: Story, articles: Sequence[Article], now: datetime, note: str
     ) -> Summary:
-        # The hash names what really wrote it, so a fallback is retried with the LLM next run.
+        # The hash names what wrote it, so a fallback after an outage is retried with the LLM
+        # next run.
         input_hash = summary_input_hash(story, articles, EXTRACTIVE_VERSION, EXTRACTIVE_MODEL)
         summary = extractive_summary(story, articles, self.language)
         return replace(summary, input_hash=input_hash, created=now, note=note)
