@@ -8,7 +8,15 @@ from datetime import UTC, datetime, timedelta
 
 import lxml.html
 
-from aggregator.records import Article, Score, Story, Summary, SummarySentence
+from aggregator.records import (
+    Article,
+    Score,
+    Story,
+    Summary,
+    SummaryItem,
+    SummaryItems,
+    SummarySentence,
+)
 from aggregator.render.pages import build_site
 from aggregator.settings import Settings
 
@@ -149,6 +157,12 @@ def hostile_site() -> dict[str, bytes]:
         headline="<script>alert(1)</script>\x00",
         sentences=(SummarySentence(NASTY, (bad.id, good.id)),),
         method="llm",
+        items=SummaryItems(  # every kind of item, each hostile
+            talking_points=(SummaryItem(NASTY, (bad.id, good.id)),),
+            perspectives=(SummaryItem(NASTY, (good.id,), who="<b onclick=alert(1)>Who</b>"),),
+            timeline=(SummaryItem(NASTY, (bad.id,), when="<i>2025</i>\x00]]>"),),
+            why_it_matters=SummaryItem(NASTY, (good.id,)),
+        ),
     )
     hostile = Settings(title="Site ]]> \x00 <script>", site_url="https://news.example.org/")
     return build_site([story], {story.id: summary}, {bad.id: bad, good.id: good}, hostile, NOW)
