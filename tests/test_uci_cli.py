@@ -46,6 +46,7 @@ def test_uci_ingest_cluster_export(
     assert sum(len(s["articles"]) for s in stories) == stored  # every article in one story
     assert 40 < len(stories) < stored / 3  # grouped, not one per headline
     keys = {"id", "title", "summary", "score", "first_seen", "updated", "articles", "citations"}
+    keys |= {"talking_points", "perspectives", "timeline", "why_it_matters"}
     assert all(set(s) == keys for s in stories)
     updated = [s["updated"] for s in stories]
     assert updated == sorted(updated, reverse=True)  # most recent first
