@@ -14,6 +14,7 @@ import jinja2
 
 from aggregator import PROJECT_URL, __version__
 from aggregator.records import Article, Story, Summary
+from aggregator.render.coverage import page_extras
 from aggregator.render.feeds import json_feed, with_feed_content
 from aggregator.render.publish import publish
 from aggregator.render.views import (
@@ -132,8 +133,12 @@ def build_site(
             files[channel.path + name] = text
     files["style.css"] = env.get_template("style.css").render()
     story_template = env.get_template("story.html")
-    for view in {**page, **listed}.values():
-        files[view.path] = story_template.render(context, story=view, root="../")
+    rendered = {**page, **listed}
+    extras = page_extras(rendered)
+    for view in rendered.values():
+        files[view.path] = story_template.render(
+            context, story=view, extras=extras[view.name], root="../"
+        )
     redirect_template = env.get_template("redirect.html")
     for old, new in sorted((redirects or {}).items()):
         target = page.get(safe_name(new))

@@ -45,6 +45,10 @@ ENGLISH: Mapping[str, str] = {
     "summaries_extractive": "%(n)s extractive",
     "now_part_of": "This story is now part of",
     "window_1": "1 hour",
+    "history": "How the story grew",
+    "history_first": "first reported by %(names)s",
+    "history_added": "%(names)s reported",
+    "related": "Related stories",
     "window_n": "%(n)s hours",
 }
 
@@ -83,6 +87,10 @@ _CHINESE: Mapping[str, str] = {
     "summaries_extractive": "%(n)s 篇摘自原文",
     "now_part_of": "此新闻现已并入",
     "window_1": "1 小时",
+    "history": "报道进展",
+    "history_first": "%(names)s 首先报道",
+    "history_added": "%(names)s 跟进报道",
+    "related": "相关新闻",
     "window_n": "%(n)s 小时",
 }
 
@@ -120,6 +128,10 @@ _HINDI: Mapping[str, str] = {
     "summaries_extractive": "%(n)s स्रोतों के वाक्यों से",
     "now_part_of": "यह ख़बर अब इसका हिस्सा है:",
     "window_1": "1 घंटे",
+    "history": "ख़बर कैसे बढ़ी",
+    "history_first": "सबसे पहले %(names)s ने बताया",
+    "history_added": "%(names)s ने बताया",
+    "related": "संबंधित ख़बरें",
     "window_n": "%(n)s घंटों",
 }
 
