@@ -120,8 +120,14 @@ def test_site_layout_and_ordering() -> None:
     assert sorted(files) == [
         "atom.xml",
         *(f"category/{c}/{f}" for c in ("local", "science") for f in CHANNEL_FILES),
+        "day/2025-03-14/index.html",  # today's edition (tests/test_edition.py)
+        "day/atom.xml",
+        "day/feed.json",
+        "day/feed.xml",
+        "day/index.html",
         "feed.json",
         "feed.xml",
+        "feeds.opml",
         "index.html",
         "stories/3f2a9c0d1e.html",
         "stories/b7e4.html",
@@ -302,7 +308,8 @@ def hostile_site() -> dict[str, bytes]:
 
 
 LOCAL_OR_HTTP = re.compile(
-    r"https?://|\.\./|stories/|category/[a-z0-9-]+/|[a-z0-9-]+\.(html|xml|json|css)$"
+    r"https?://|\.\./|stories/|category/[a-z0-9-]+/|day/|images/[0-9a-f]+\.webp$"
+    r"|[a-z0-9-]+\.(html|xml|json|css|opml)$"
 )
 
 
@@ -323,7 +330,8 @@ def assert_inert_html(html: str | bytes) -> None:
 def test_hostile_text_cannot_break_pages() -> None:
     files = hostile_site()
     pages = [name for name in files if name.endswith(".html")]
-    assert len(pages) == 3  # the discover page, the story's, its channel's
+    assert len(pages) == 5  # the discover page, the story's, its channel's, its day's, the days'
+
     for name in pages:
         html = files[name].decode()
         assert "\x00" not in html and "\x0b" not in html
@@ -441,7 +449,7 @@ class ExplodingFiles(dict[str, bytes]):
 @pytest.fixture
 def live(tmp_path: Path) -> Path:
     out = tmp_path / "site"
-    render_site(*sample(), SETTINGS, out, NOW)
+    render_site(*sample(), SETTINGS, out, NOW, search=False)  # search: tests/test_search.py
     return out
 
 

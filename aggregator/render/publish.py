@@ -18,7 +18,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -63,11 +63,18 @@ def _write_tree(files: Mapping[str, bytes], root: Path) -> None:
         _fsync_dir(directory)
 
 
-def publish(files: Mapping[str, bytes], out_dir: Path) -> Path:
+def publish(
+    files: Mapping[str, bytes],
+    out_dir: Path,
+    *,
+    prepare: Callable[[Path], object] | None = None,
+) -> Path:
     """Write ``files`` as a new release and swap ``out_dir`` over to it; return ``out_dir``.
 
-    On any error the previous site stays live and the half-built release is removed. A real
-    directory at ``out_dir`` (a site published before releases) becomes the previous release.
+    ``prepare`` runs on the written release before the swap (the search index is built there),
+    so the site goes live with what it adds or not at all. On any error the previous site stays
+    live and the half-built release is removed. A real directory at ``out_dir`` (a site
+    published before releases) becomes the previous release.
     """
     target = _target(Path(out_dir))
     releases = target.parent / f".{target.name}.releases"
@@ -78,6 +85,8 @@ def publish(files: Mapping[str, bytes], out_dir: Path) -> Path:
         release = _new_release(releases)
         try:
             _write_tree(files, release)
+            if prepare is not None:
+                prepare(release)
             previous = _swap(target, releases, release) or live
         except BaseException:
             shutil.rmtree(release, ignore_errors=True)
