@@ -28,7 +28,7 @@ def day_of(when: datetime, timezone: str = "UTC") -> date:
 
 
 def day_label(day: date) -> str:
-    """"Wed 2 Dec 2026": fixed English, as the site's absolute times are."""
+    """ "Wed 2 Dec 2026": fixed English, as the site's absolute times are."""
     return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
 
 

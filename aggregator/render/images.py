@@ -61,7 +61,12 @@ def thumbnail(data: bytes, width: int = THUMBNAIL_WIDTH) -> tuple[bytes, int, in
                     raise ValueError(f"{image.width}x{image.height} pixels is too large")
                 image.draft("RGB", (width * 2, width * 2))  # JPEG: decode at a smaller scale
                 picture = image.convert("RGBA" if _has_alpha(image) else "RGB")
-    except (OSError, SyntaxError, Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+    except (
+        OSError,
+        SyntaxError,
+        Image.DecompressionBombError,
+        Image.DecompressionBombWarning,
+    ) as exc:
         raise ValueError(f"not an image Pillow can read: {exc}") from exc
     picture.thumbnail((width, THUMBNAIL_MAX_HEIGHT), Image.Resampling.LANCZOS)
     out = io.BytesIO()
@@ -124,9 +129,7 @@ def _stored(name: str, data: bytes) -> Thumbnail | None:
         return None  # a damaged file in the cache: made again
 
 
-def thumbnails(
-    urls: Iterable[str], cache_dir: Path, fetch: FetchSettings
-) -> dict[str, Thumbnail]:
+def thumbnails(urls: Iterable[str], cache_dir: Path, fetch: FetchSettings) -> dict[str, Thumbnail]:
     """The thumbnail of each image URL: from the cache, else fetched (once, concurrently, through
     the crawler's fetcher) and made; the URLs that fail are left out, each logged once."""
     cache = ImageCache(cache_dir)

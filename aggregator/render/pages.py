@@ -164,8 +164,10 @@ def build_site(
         views = []
         for entry in edition.stories:
             live = page.get(safe_name(entry.story.id))
-            view = live if edition is today and live else view_of(
-                entry.story, entry.summary, entry.image
+            view = (
+                live
+                if edition is today and live
+                else view_of(entry.story, entry.summary, entry.image)
             )
             views.append(view)
             archive[view.name] = view  # a later day's snapshot wins
