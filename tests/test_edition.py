@@ -92,8 +92,8 @@ def test_an_edition_is_stored_and_read_back_as_published(storage: Storage) -> No
                   Score(score=2.5, sources=2, age_hours=3))  # fmt: skip
     summary = Summary("s1", "The headline", (Sentence("A fact.", ("x",)),), "llm")
     bare = Story("s2", ("z",), "No summary yet", DAY1, DAY1)
-    edition = Edition(date(2026, 12, 1), DAY1, (
-        EditionStory(story, summary, "https://x.example/a.jpg"), EditionStory(bare, None)))  # fmt: skip
+    entries = (EditionStory(story, summary, "https://x.example/a.jpg"), EditionStory(bare, None))
+    edition = Edition(date(2026, 12, 1), DAY1, entries)
     storage.save_edition(edition)
     assert storage.editions() == [edition]
     # the day's next render replaces it: the edition is the day as it stands
