@@ -137,8 +137,8 @@ def test_site_layout_and_ordering() -> None:
     assert index.index("Harbour bridge reopens after repairs") < index.index("Comet visible")
     assert "Not on the page" not in index
     assert '<html lang="en-GB">' in index
-    assert index.count('<link rel="alternate"') == 3
-    for href in ("feed.xml", "atom.xml", "feed.json"):
+    assert index.count('<link rel="alternate"') == 4  # the site's three, the daily digest
+    for href in ("feed.xml", "atom.xml", "feed.json", "day/feed.xml"):
         assert f'href="https://news.example.org/{href}"' in index
     assert "<script" not in index.lower()
 
