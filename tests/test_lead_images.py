@@ -153,3 +153,17 @@ def test_a_story_whose_image_fails_renders_without_one(tmp_path: Path) -> None:
         render_stage(storage, settings, Window.last(NOW, 24), out, images_dir=tmp_path / "img")
     assert "<img" not in (out / "index.html").read_text()
     assert not (out / "images").exists()
+
+
+def test_the_demo_shows_its_outlets_pictures_as_local_thumbnails(tmp_path: Path) -> None:
+    from aggregator.cli.main import main
+
+    out = tmp_path / "site"
+    assert main(["demo", "--out", str(out)]) == 0
+    index = lxml.html.fromstring((out / "index.html").read_bytes())
+    sources = index.xpath("//ol[@class='stories']//img/@src")
+    assert len(sources) >= 3, "the demo's pages name og:images; the stories show them"
+    for src in sources:
+        assert src.startswith("images/") and (out / src).is_file()
+    assert index.xpath("//header//a[@class='edition']/@href") == ["day/index.html"]
+    assert (out / "day" / "index.html").is_file()
