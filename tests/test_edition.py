@@ -235,3 +235,34 @@ def test_the_edition_speaks_the_site_language(language: str) -> None:
     files = build_site([], {}, {}, settings, DAY1)
     index = files["day/index.html"].decode()
     assert "Daily edition" not in index and "Daily editions" not in index
+
+
+def test_a_hostile_past_day_renders_escaped_in_its_page_and_the_digest() -> None:
+    from tests.test_render import NASTY, assert_inert_html
+
+    bad = Article(id="bad", url="JaVaScRiPt:alert(1)", title="<img src=x onerror=alert(1)>",
+                  source_id="evil", source_name="</script><b>Evil</b>\x00", published=DAY1,
+                  image="javascript:alert(2)")  # fmt: skip
+    story = Story("../../etc/passwd", ("bad",), "<script>alert(1)</script>", DAY1, DAY1, "]]>")
+    summary = Summary(
+        story.id, "<script>alert(1)</script>\x00", (Sentence(NASTY, ("bad",)),), "llm"
+    )
+    past = Edition(date(2026, 11, 30), DAY1 - timedelta(days=1), (EditionStory(story, summary),))
+    files = build_site([], {}, {"bad": bad}, SETTINGS, DAY1, editions=[past])
+    page = files["day/2026-11-30/index.html"].decode()
+    assert_inert_html(page)
+    assert (
+        "Ends ]]> here </script><script>alert(2)</script>"
+        in lxml.html.fromstring(page).text_content()
+    )
+    assert any(name.startswith("stories/etc-passwd-") for name in files)  # a safe name
+    for name in ("day/feed.xml", "day/atom.xml"):
+        parsed = feedparser.parse(files[name])
+        assert not parsed.bozo, (name, parsed.get("bozo_exception"))
+        (entry,) = parsed.entries
+        content = entry.get("content", [{}])[0].get("value") or entry.summary
+        assert_inert_html(content)
+        assert "<script>alert(1)</script>" in lxml.html.fromstring(content).text_content()
+    feed = json.loads(files["day/feed.json"])
+    assert "\x00" not in json.dumps(feed, ensure_ascii=False)
+    assert_inert_html(feed["items"][0]["content_html"])
