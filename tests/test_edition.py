@@ -266,3 +266,19 @@ def test_a_hostile_past_day_renders_escaped_in_its_page_and_the_digest() -> None
     feed = json.loads(files["day/feed.json"])
     assert "\x00" not in json.dumps(feed, ensure_ascii=False)
     assert_inert_html(feed["items"][0]["content_html"])
+
+
+def test_a_past_days_story_merged_into_a_live_one_sends_readers_on(tmp_path: Path) -> None:
+    with Storage(f"sqlite:///{tmp_path / 'db.sqlite'}") as storage:
+        first = add_story(storage, "first", DAY1 - timedelta(hours=1))
+        render(storage, DAY1, tmp_path / "one")
+        second = add_story(storage, "second", DAY2 - timedelta(hours=1))
+        merged = Story("second", (*first.article_ids, *second.article_ids), "Merged",
+                       first.first_seen, second.updated, "world")  # fmt: skip
+        storage.save_stories([merged], {"first": "second"})
+        files = render(storage, DAY2, tmp_path / "two")
+    old = doc(files, "stories/first.html")
+    assert old.xpath("//meta[@http-equiv='refresh']/@content") == ["0; url=second.html"]
+    # the day it was published still lists it as it was, linking to its page
+    day = doc(files, "day/2026-12-01/index.html")
+    assert day.xpath("//ol[@class='stories']//h2/a/text()") == ["Headline of first"]

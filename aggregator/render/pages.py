@@ -180,10 +180,13 @@ def build_site(
     for view in {**archive, **page, **listed}.values():
         files[view.path] = story_template.render(context, story=view, root="../")
     redirect_template = env.get_template("redirect.html")
+    live = {view.path for view in {**page, **listed}.values()}
     for old, new in sorted((redirects or {}).items()):
         target = page.get(safe_name(new))
         path = f"stories/{safe_name(old)}.html"
-        if target is not None and path not in files:  # a live story's page is never replaced
+        # a live story's page is never replaced; a past day's story that merged into a live one
+        # sends its readers on to where it continues
+        if target is not None and path not in live:
             files[path] = redirect_template.render(context, story=target, root="../")
     out = {path: _encode(text) for path, text in files.items()}
     by_name = {f"images/{t.name}": t.data for t in thumbs.values()}
