@@ -108,3 +108,20 @@ def test_search_off_in_settings_renders_no_script(tmp_path: Path) -> None:
     site = render_site(*sample(), settings, tmp_path / "site", NOW, search=settings.search)
     assert not (site / BUNDLE).exists()
     assert all("<script" not in p.read_text() for p in html_pages(site))
+
+
+def test_a_crash_while_indexing_keeps_the_previous_site(tmp_path: Path) -> None:
+    from aggregator.render.publish import publish
+
+    out = tmp_path / "site"
+    publish({"index.html": b"old"}, out)
+
+    def crash(release: Path) -> None:
+        (release / BUNDLE).mkdir()
+        (release / BUNDLE / "half.pf_index").write_bytes(b"\x1f")
+        raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        publish({"index.html": b"new"}, out, prepare=crash)
+    assert (out / "index.html").read_bytes() == b"old"
+    assert len(list((tmp_path / ".site.releases").iterdir())) == 1  # the half-built one is gone

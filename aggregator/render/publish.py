@@ -63,6 +63,22 @@ def _write_tree(files: Mapping[str, bytes], root: Path) -> None:
         _fsync_dir(directory)
 
 
+def _sync_added(root: Path, files: Mapping[str, bytes]) -> None:
+    """fsync what a ``prepare`` step wrote beside ``files`` (the search index), as _write_tree
+    does for the files themselves, so a crash after the swap never leaves half of it."""
+    dirs = {root}
+    for path in root.rglob("*"):
+        if path.is_file() and path.relative_to(root).as_posix() not in files:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            dirs.add(path.parent)
+    for directory in sorted(dirs, key=lambda d: len(d.parts), reverse=True):
+        _fsync_dir(directory)
+
+
 def publish(
     files: Mapping[str, bytes],
     out_dir: Path,
@@ -87,6 +103,7 @@ def publish(
             _write_tree(files, release)
             if prepare is not None:
                 prepare(release)
+                _sync_added(release, files)
             previous = _swap(target, releases, release) or live
         except BaseException:
             shutil.rmtree(release, ignore_errors=True)
