@@ -55,7 +55,6 @@ ENGLISH: Mapping[str, str] = {
     "digest_title": "%(site)s · daily edition",
     "digest_entry": "Daily edition: %(day)s",
     "all_feeds": "All feeds (OPML)",
-    "search": "Search",
 }
 
 _CHINESE: Mapping[str, str] = {
@@ -103,7 +102,6 @@ _CHINESE: Mapping[str, str] = {
     "digest_title": "%(site)s · 每日版",
     "digest_entry": "每日版：%(day)s",
     "all_feeds": "全部订阅（OPML）",
-    "search": "搜索",
 }
 
 _HINDI: Mapping[str, str] = {
@@ -150,7 +148,6 @@ _HINDI: Mapping[str, str] = {
     "digest_title": "%(site)s · दैनिक संस्करण",
     "digest_entry": "दैनिक संस्करण: %(day)s",
     "all_feeds": "सभी फ़ीड (OPML)",
-    "search": "खोजें",
 }
 
 CATALOGUES: Mapping[str, Mapping[str, str]] = {"en": ENGLISH, "zh": _CHINESE, "hi": _HINDI}
