@@ -163,10 +163,10 @@ def build_site(
     for edition in days:
         views = []
         for entry in edition.stories:
-            live = page.get(safe_name(entry.story.id))
+            current = page.get(safe_name(entry.story.id))
             view = (
-                live
-                if edition is today and live
+                current
+                if edition is today and current
                 else view_of(entry.story, entry.summary, entry.image)
             )
             views.append(view)
@@ -180,13 +180,13 @@ def build_site(
     for view in {**archive, **page, **listed}.values():
         files[view.path] = story_template.render(context, story=view, root="../")
     redirect_template = env.get_template("redirect.html")
-    live = {view.path for view in {**page, **listed}.values()}
+    live_paths = {view.path for view in {**page, **listed}.values()}
     for old, new in sorted((redirects or {}).items()):
         target = page.get(safe_name(new))
         path = f"stories/{safe_name(old)}.html"
         # a live story's page is never replaced; a past day's story that merged into a live one
         # sends its readers on to where it continues
-        if target is not None and path not in live:
+        if target is not None and path not in live_paths:
             files[path] = redirect_template.render(context, story=target, root="../")
     out = {path: _encode(text) for path, text in files.items()}
     by_name = {f"images/{t.name}": t.data for t in thumbs.values()}
