@@ -103,7 +103,17 @@ def text_files(files: dict[str, bytes]) -> dict[str, str]:
 
 
 @pytest.mark.parametrize(
-    "name", ["index.html", "stories/3f2a9c0d1e.html", "feed.xml", "atom.xml", "feed.json"]
+    "name",
+    [
+        "index.html",
+        "stories/3f2a9c0d1e.html",
+        "feed.xml",
+        "atom.xml",
+        "feed.json",
+        "day/2025-03-14/index.html",
+        "day/index.html",
+        "feeds.opml",
+    ],
 )
 def test_golden(name: str) -> None:
     files = site()
