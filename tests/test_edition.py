@@ -121,6 +121,10 @@ def test_the_lead_image_comes_from_the_first_article_that_has_one() -> None:
     arts = {a.id: a for a in (first, without, hostile)}
     assert lead_image(Story("s", ("n", "h", first.id)), arts) == first.image
     assert lead_image(Story("s", ("n", "h")), arts) == ""
+    weighty = Article(**{**first.__dict__, "id": "w", "url": "https://w.example/",
+                         "image": "https://w.example/w.jpg", "weight": 2.0,
+                         "title": "A wire report of its own", "text": "Other words."})  # fmt: skip
+    assert lead_image(Story("s", (first.id, "w")), {**arts, "w": weighty}) == weighty.image
     edition = edition_of([Story("s", ("n", first.id))], {}, arts, DAY1, "UTC")
     assert edition.day == date(2026, 12, 1)
     assert [e.image for e in edition.stories] == [first.image]

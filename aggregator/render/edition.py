@@ -34,10 +34,11 @@ def day_label(day: date) -> str:
 
 def lead_image(story: Story, articles: Mapping[str, Article]) -> str:
     """The lead image of a story: the first http(s) image of its articles (originals before
-    their copies, in story order), from the page's og:image or the feed's media; "" for none."""
+    their copies, then the sources the editor weighs most, then story order: the earliest
+    report), from the page's og:image or the feed's media; "" for none."""
     members = [articles[a] for a in dict.fromkeys(story.article_ids) if a in articles]
     original = originals(members)
-    ordered = sorted(members, key=lambda a: original[a.id].id != a.id)  # stable: story order
+    ordered = sorted(members, key=lambda a: (original[a.id].id != a.id, -a.weight))  # stable
     return next((url for a in ordered if (url := safe_url(a.image))), "")
 
 
