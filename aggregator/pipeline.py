@@ -19,7 +19,7 @@ from aggregator.errors import Interrupted, RunLockedError
 from aggregator.healthfile import Recorder, health_path, job_json, run_outcome
 from aggregator.jsonl import article_to_json, story_to_json, write_lines
 from aggregator.rank import rank_stories
-from aggregator.records import Article, Story, Summary
+from aggregator.records import Article, Edition, Story, Summary
 from aggregator.settings import Settings, TimeDiscount
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
@@ -28,6 +28,7 @@ from aggregator.times import utcnow
 if TYPE_CHECKING:
     from aggregator.cluster.embed import Embedder
     from aggregator.crawl.crawl import CrawlReport
+    from aggregator.render.images import Thumbnail
     from aggregator.summarise.summariser import Summariser
 
 # Each stage imports its machinery when it runs (scikit-learn for clustering, aiohttp for the
@@ -100,6 +101,17 @@ def output_dir(config: Config, out: str | Path | None = None) -> Path:
     return path if path.is_absolute() else config.base_dir / path
 
 
+def data_dir(config: Config) -> Path:
+    """settings.data_dir, a relative one from the config file's folder."""
+    data = Path(config.settings.data_dir)
+    return data if data.is_absolute() else config.base_dir / data
+
+
+def images_dir(config: Config) -> Path:
+    """Where lead images' thumbnails are kept across renders (fetched once each)."""
+    return data_dir(config) / "images"
+
+
 def templates_dir(config: Config) -> Path | None:
     """The editor's template folder (settings.templates_dir), or None for the shipped templates."""
     if config.settings.templates_dir is None:
@@ -122,8 +134,7 @@ def run_lock(config: Config, storage: Storage | None = None) -> Iterator[None]:
     Both belong to the process: the kernel drops the first and the server the second when it
     ends, however it ends, so a killed run never blocks the next.
     """
-    data = Path(config.settings.data_dir)
-    data = data if data.is_absolute() else config.base_dir / data
+    data = data_dir(config)
     data.mkdir(parents=True, exist_ok=True)
     path = data / "aggregator.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -412,18 +423,34 @@ def render_stage(
     *,
     templates_dir: Path | None = None,
     categories: Sequence[str] = (),
+    images_dir: Path | None = None,
 ) -> RenderReport:
     """Render the page's stories to out_dir, swapped in atomically; ``categories`` (the
-    sources') each get a channel, even on a day without stories of theirs."""
+    sources') each get a channel, even on a day without stories of theirs.
+
+    The page becomes today's daily edition (stored first, so the days before keep rendering as
+    they were published); with ``images_dir`` (settings.lead_images) each story's lead image
+    is fetched once into that cache and published as a thumbnail."""
+    from aggregator.render.edition import edition_of
     from aggregator.render.pages import render_site
 
     front = front or front_page(storage, window, settings)
     summaries: Mapping[str, Summary] = storage.summaries(s.id for s in front.everything)
     redirects = storage.redirects(s.id for s in front.stories)
+    page = front.stories[: settings.max_stories]
+    today = edition_of(page, summaries, front.articles, window.until, settings.timezone)
+    storage.save_edition(today)
+    editions = storage.editions()
+    articles = dict(front.articles)
+    wanted = {a for e in editions for entry in e.stories for a in entry.story.article_ids}
+    articles.update(storage.articles_by_id(wanted.difference(articles)))
+    images = None
+    if images_dir is not None and settings.lead_images:
+        images = lead_thumbnails(front, editions, articles, settings, images_dir)
     path = render_site(
         front.stories,
         summaries,
-        front.articles,
+        articles,
         settings,
         out_dir,
         window.until,
@@ -431,8 +458,28 @@ def render_stage(
         templates_dir=templates_dir,
         categories=categories,
         channel_stories=front.channel_stories,
+        editions=editions,
+        images=images,
+        search=settings.search,
     )
     return RenderReport(path=path, stories=len(front.stories))
+
+
+def lead_thumbnails(
+    front: FrontPage,
+    editions: Sequence[Edition],
+    articles: Mapping[str, Article],
+    settings: Settings,
+    folder: Path,
+) -> dict[str, Thumbnail]:
+    """The thumbnails of the lead images of every story the site shows (URL -> thumbnail);
+    those not in ``folder`` yet are fetched through the crawler's fetcher and kept there."""
+    from aggregator.render.edition import lead_image
+    from aggregator.render.images import thumbnails
+
+    urls = [lead_image(story, articles) for story in front.everything]
+    urls += [entry.image for edition in editions for entry in edition.stories]
+    return thumbnails(urls, folder, settings.fetch)
 
 
 def prune_stage(storage: Storage, settings: Settings, now: datetime) -> int:
@@ -474,6 +521,7 @@ def digest(
         front=front,
         templates_dir=templates,
         categories=categories,
+        images_dir=images_dir(config),
     )
     return clustered, summarised, rendered
 

@@ -283,6 +283,11 @@ class Settings(_Strict):
         2, ge=1, le=100, description="distinct sources a story needs to be hot"
     )
     output_dir: str = "site"
+    # each story's lead image (the page's og:image or the feed's media), fetched once through
+    # the crawler's fetcher into <data_dir>/images and published as a small thumbnail
+    lead_images: bool = True
+    # static search (Pagefind, from the pagefind[extended] package) built into the site
+    search: bool = True
     # an editor's own template folder (a relative path: from the config file's folder); each
     # template there replaces the shipped one of that name; None: the shipped templates only
     templates_dir: str | None = None
@@ -296,6 +301,7 @@ class Settings(_Strict):
     digest_cron: str = Field("0 * * * *", description="minute hour day month weekday")
     # the older way, kept working: digest every this many minutes instead (not with digest_cron)
     digest_interval_minutes: float | None = Field(None, gt=0, le=10_080)
+    # the time zone of digest_cron and of the daily edition's days
     timezone: str = Field("UTC", description="IANA time zone of digest_cron, e.g. Europe/Berlin")
     crawl_min_wait_minutes: float = Field(1.0, gt=0, le=1_440)
     crawl_max_wait_minutes: float = Field(60.0, gt=0, le=10_080)

@@ -123,6 +123,9 @@ def assert_golden(files: dict[str, bytes], name: str, folder: Path = GOLDEN) -> 
         "atom.xml",
         "feed.json",
         *(f"category/local/{f}" for f in CHANNEL_FILES),
+        "day/2025-03-14/index.html",
+        "day/index.html",
+        "feeds.opml",
     ],
 )
 def test_golden(name: str) -> None:
@@ -155,8 +158,14 @@ def test_site_layout_and_ordering() -> None:
     assert sorted(files) == [
         "atom.xml",
         *(f"category/{c}/{f}" for c in ("local", "science") for f in CHANNEL_FILES),
+        "day/2025-03-14/index.html",  # today's edition (tests/test_edition.py)
+        "day/atom.xml",
+        "day/feed.json",
+        "day/feed.xml",
+        "day/index.html",
         "feed.json",
         "feed.xml",
+        "feeds.opml",
         "index.html",
         "stories/3f2a9c0d1e.html",
         "stories/b7e4.html",
@@ -166,8 +175,8 @@ def test_site_layout_and_ordering() -> None:
     assert index.index("Harbour bridge reopens after repairs") < index.index("Comet visible")
     assert "Not on the page" not in index
     assert '<html lang="en-GB">' in index
-    assert index.count('<link rel="alternate"') == 3
-    for href in ("feed.xml", "atom.xml", "feed.json"):
+    assert index.count('<link rel="alternate"') == 4  # the site's three, the daily digest
+    for href in ("feed.xml", "atom.xml", "feed.json", "day/feed.xml"):
         assert f'href="https://news.example.org/{href}"' in index
     assert "<script" not in index.lower()
 
@@ -308,7 +317,8 @@ def test_guid_is_stable_while_the_story_grows() -> None:
 def test_hostile_text_cannot_break_pages() -> None:
     files = hostile_site()
     pages = [name for name in files if name.endswith(".html")]
-    assert len(pages) == 3  # the discover page, the story's, its channel's
+    assert len(pages) == 5  # the discover page, the story's, its channel's, its day's, the days'
+
     for name in pages:
         html = files[name].decode()
         assert "\x00" not in html and "\x0b" not in html
@@ -426,7 +436,7 @@ class ExplodingFiles(dict[str, bytes]):
 @pytest.fixture
 def live(tmp_path: Path) -> Path:
     out = tmp_path / "site"
-    render_site(*sample(), SETTINGS, out, NOW)
+    render_site(*sample(), SETTINGS, out, NOW, search=False)  # search: tests/test_search.py
     return out
 
 

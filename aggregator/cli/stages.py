@@ -63,7 +63,7 @@ def add_summarise(sub: Subparsers, shared: Shared) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from aggregator.pipeline import output_dir, render_stage, templates_dir
+    from aggregator.pipeline import images_dir, output_dir, render_stage, templates_dir
 
     with stage_run(args) as (config, window, storage):
         report = render_stage(
@@ -73,6 +73,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             output_dir(config, args.out),
             templates_dir=templates_dir(config),
             categories=[source.category for source in config.sources if source.enabled],
+            images_dir=images_dir(config),
         )
     print(f"{report.stories} stories rendered to {report.path}")
     return EXIT_OK

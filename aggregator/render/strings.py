@@ -50,6 +50,18 @@ ENGLISH: Mapping[str, str] = {
     "history_added": "%(names)s reported",
     "related": "Related stories",
     "window_n": "%(n)s hours",
+    "edition": "Daily edition",
+    "editions": "Daily editions",
+    "edition_of": "Top stories of %(day)s",
+    "edition_final": "As the day ended; last updated %(time)s.",
+    "edition_so_far": "Today so far, updated %(time)s; the edition is final when the day ends.",
+    "edition_stories_n": "%(n)s stories",
+    "previous_day": "← Previous day",
+    "next_day": "Next day →",
+    "no_editions": "No editions yet.",
+    "digest_title": "%(site)s · daily edition",
+    "digest_entry": "Daily edition: %(day)s",
+    "all_feeds": "All feeds (OPML)",
 }
 
 _CHINESE: Mapping[str, str] = {
@@ -92,6 +104,18 @@ _CHINESE: Mapping[str, str] = {
     "history_added": "%(names)s 跟进报道",
     "related": "相关新闻",
     "window_n": "%(n)s 小时",
+    "edition": "每日版",
+    "editions": "每日版",
+    "edition_of": "%(day)s的热门新闻",
+    "edition_final": "当日结束时的版本；最后更新于%(time)s。",
+    "edition_so_far": "今日截至目前，更新于%(time)s；当日结束后定稿。",
+    "edition_stories_n": "%(n)s 条新闻",
+    "previous_day": "← 前一天",
+    "next_day": "后一天 →",
+    "no_editions": "还没有每日版。",
+    "digest_title": "%(site)s · 每日版",
+    "digest_entry": "每日版：%(day)s",
+    "all_feeds": "全部订阅（OPML）",
 }
 
 _HINDI: Mapping[str, str] = {
@@ -133,6 +157,18 @@ _HINDI: Mapping[str, str] = {
     "history_added": "%(names)s ने बताया",
     "related": "संबंधित ख़बरें",
     "window_n": "%(n)s घंटों",
+    "edition": "दैनिक संस्करण",
+    "editions": "दैनिक संस्करण",
+    "edition_of": "%(day)s की प्रमुख ख़बरें",
+    "edition_final": "दिन के अंत का संस्करण; आख़िरी अपडेट %(time)s।",
+    "edition_so_far": "आज अब तक, अपडेट %(time)s; दिन ख़त्म होने पर संस्करण अंतिम होगा।",
+    "edition_stories_n": "%(n)s ख़बरें",
+    "previous_day": "← पिछला दिन",
+    "next_day": "अगला दिन →",
+    "no_editions": "अभी कोई संस्करण नहीं।",
+    "digest_title": "%(site)s · दैनिक संस्करण",
+    "digest_entry": "दैनिक संस्करण: %(day)s",
+    "all_feeds": "सभी फ़ीड (OPML)",
 }
 
 CATALOGUES: Mapping[str, Mapping[str, str]] = {"en": ENGLISH, "zh": _CHINESE, "hi": _HINDI}

@@ -98,6 +98,16 @@ class SentenceView:
 
 
 @dataclass(frozen=True)
+class ImageView:
+    """A story's lead image: a thumbnail stored in the site, never a remote URL."""
+
+    path: str  # "images/<hash>.webp", relative to the site root
+    alt: str  # the title of the article it comes from
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class StoryView:
     name: str  # safe file name
     path: str  # "stories/<name>.html", relative to the site root
@@ -114,6 +124,7 @@ class StoryView:
     category_slug: str = ""  # the channel's folder name; "" without a category
     outlets: str = ""  # the sources as one compact line: "Reuters, BBC and 7 more"
     why: str = ""  # why it is hot, from the ranking's parts, in the site's language
+    image: ImageView | None = None  # the lead image's thumbnail, when one was stored
 
 
 @dataclass(frozen=True)

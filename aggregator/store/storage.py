@@ -9,7 +9,7 @@ import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +23,8 @@ from sqlmodel import col, create_engine
 from aggregator.errors import DatabaseBusyError, StorageError
 from aggregator.records import (
     Article,
+    Edition,
+    EditionStory,
     FetchRecord,
     FetchResult,
     FetchState,
@@ -36,6 +38,7 @@ from aggregator.records import (
 from aggregator.store import migrate
 from aggregator.store.models import (
     ArticleRow,
+    EditionStoryRow,
     LLMUsageRow,
     RunRow,
     SourceStateRow,
@@ -457,6 +460,35 @@ class Storage:
             row.created = summary.created or datetime.now(UTC)
             s.add(row)
 
+    # -- daily editions -----------------------------------------------------------------------
+
+    def save_edition(self, edition: Edition) -> None:
+        """Store a day's edition in place of what that day held: the day as it stands now."""
+        day = edition.day.isoformat()
+        with self.session() as s:
+            s.execute(delete(EditionStoryRow).where(col(EditionStoryRow.day) == day))
+            s.flush()
+            s.add_all(
+                _edition_row(day, rank, edition.published, entry)
+                for rank, entry in enumerate(edition.stories, start=1)
+            )
+
+    def editions(self) -> list[Edition]:
+        """Every stored edition, oldest day first, each with its stories in rank order."""
+        stmt = select(EditionStoryRow).order_by(col(EditionStoryRow.day), col(EditionStoryRow.rank))
+        days: dict[str, list[EditionStoryRow]] = {}
+        with self.session() as s:
+            for row in s.execute(stmt).scalars():
+                days.setdefault(row.day, []).append(row)
+        return [
+            Edition(
+                day=date.fromisoformat(day),
+                published=max(r.published for r in rows),
+                stories=tuple(_edition_story(r) for r in rows),
+            )
+            for day, rows in days.items()
+        ]
+
     # -- upkeep: retention, vacuum, size, backup --------------------------------------------------
 
     def prune(self, before: datetime, *, batch: int = 5_000) -> int:
@@ -834,3 +866,54 @@ def _summary(r: SummaryRow) -> Summary:
         created=r.created,
         note=r.note,
     )
+
+
+def _edition_row(day: str, rank: int, published: datetime, entry: EditionStory) -> EditionStoryRow:
+    story, summary = entry.story, entry.summary
+    parts = story.score_parts
+    when = story.updated or story.first_seen or published
+    return EditionStoryRow(
+        day=day,
+        rank=rank,
+        published=published,
+        story_id=story.id,
+        title=story.title,
+        first_seen=story.first_seen or when,
+        updated=when,
+        category=story.category[:60],
+        score_parts=json.dumps(asdict(parts) if parts else {}, sort_keys=True),
+        article_ids=json.dumps(list(story.article_ids)),
+        headline=summary.headline if summary else "",
+        sentences=json.dumps(
+            [{"text": x.text, "citations": list(x.citations)} for x in summary.sentences]
+            if summary
+            else [],
+            ensure_ascii=False,
+        ),
+        method=summary.method if summary else "",
+        image=entry.image,
+    )
+
+
+def _edition_story(r: EditionStoryRow) -> EditionStory:
+    story = Story(
+        id=r.story_id,
+        article_ids=tuple(json.loads(r.article_ids or "[]")),
+        title=r.title,
+        first_seen=r.first_seen,
+        updated=r.updated,
+        category=r.category,
+        score_parts=_score(r.score_parts),
+    )
+    summary = None
+    if r.method:
+        summary = Summary(
+            story_id=r.story_id,
+            headline=r.headline,
+            sentences=tuple(
+                SummarySentence(text=x["text"], citations=tuple(x["citations"]))
+                for x in json.loads(r.sentences or "[]")
+            ),
+            method="llm" if r.method == "llm" else "extractive",
+        )
+    return EditionStory(story=story, summary=summary, image=r.image)
