@@ -24,6 +24,11 @@
       showSubResults: false,
       resetStyles: false
     });
+    // Pagefind names its box only by a title; give it a label of the page's language.
+    var input = holder.querySelector("input");
+    if (input) {
+      input.setAttribute("aria-label", holder.getAttribute("data-label") || "Search");
+    }
   };
   document.head.appendChild(style);
   document.head.appendChild(ui);

@@ -163,6 +163,7 @@ def test_site_layout_and_ordering() -> None:
         "day/feed.json",
         "day/feed.xml",
         "day/index.html",
+        "favicon.svg",
         "feed.json",
         "feed.xml",
         "feeds.opml",

@@ -166,6 +166,7 @@ def build_site(
         for name, text in _listing(env, context, shelf, channel, now).items():
             files[channel.path + name] = text
     files["style.css"] = env.get_template("style.css").render()
+    files["favicon.svg"] = env.get_template("favicon.svg").render()
     today = edition_of(shown, summaries, articles, now, settings.timezone)
     days = merged_editions(editions, today)
     archive: dict[str, StoryView] = {}  # stories of past days: their pages stay

@@ -156,7 +156,7 @@ def hostile_site() -> dict[str, bytes]:
 
 LOCAL_OR_HTTP = re.compile(
     r"https?://|\.\./|stories/|category/[a-z0-9-]+/|day/|images/[0-9a-f]+\.webp$"
-    r"|[a-z0-9-]+\.(html|xml|json|css|opml)$"
+    r"|[a-z0-9-]+\.(html|xml|json|css|opml|svg)$"
 )
 
 
