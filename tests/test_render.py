@@ -565,3 +565,13 @@ def test_publishing_to_a_release_path_publishes_to_the_site_link(live: Path) -> 
     assert snapshot(live) == {"index.html": b"new"}
     assert beside(live) == [".site.releases", "site"] and releases(live) == 2
     assert all(not p.is_symlink() for p in (live.parent / ".site.releases").iterdir())
+
+
+def test_absolute_dates_are_in_the_sites_language() -> None:
+    from aggregator.render.strings import catalogue, date_time_text
+
+    when = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
+    assert date_time_text(when, catalogue("en")) == "Fri 14 Mar 2025, 09:30 UTC"
+    assert date_time_text(when, catalogue("zh")) == "2025年3月14日（周五） 09:30 UTC"
+    assert date_time_text(when, catalogue("hi")) == "शुक्र, 14 मार्च 2025, 09:30 UTC"
+    assert date_time_text(when, catalogue("de")) == "Fri 14 Mar 2025, 09:30 UTC"  # English fills

@@ -14,12 +14,11 @@ from zoneinfo import ZoneInfo
 
 from aggregator.cluster.dedupe import originals
 from aggregator.records import Article, Edition, EditionStory, Story, Summary
+from aggregator.render.strings import ENGLISH, date_text
 from aggregator.render.views import StoryView, TimeView, safe_url
 from aggregator.times import as_utc
 
 DIGEST_DAYS = 30  # days (items) in the daily-digest feeds
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def day_of(when: datetime, timezone: str = "UTC") -> date:
@@ -27,9 +26,9 @@ def day_of(when: datetime, timezone: str = "UTC") -> date:
     return as_utc(when).astimezone(ZoneInfo(timezone)).date()
 
 
-def day_label(day: date) -> str:
-    """ "Wed 2 Dec 2026": fixed English, as the site's absolute times are."""
-    return f"{_DAYS[day.weekday()]} {day.day} {_MONTHS[day.month - 1]} {day.year}"
+def day_label(day: date, strings: Mapping[str, str] = ENGLISH) -> str:
+    """ "Wed 2 Dec 2026", in the site's language."""
+    return date_text(day, strings)
 
 
 def lead_image(story: Story, articles: Mapping[str, Article]) -> str:
@@ -91,9 +90,9 @@ class EditionView:
         return self.published
 
 
-def day_link(day: date) -> DayLink:
+def day_link(day: date, strings: Mapping[str, str] = ENGLISH) -> DayLink:
     iso = day.isoformat()
-    return DayLink(day=iso, label=day_label(day), path=f"day/{iso}/index.html")
+    return DayLink(day=iso, label=day_label(day, strings), path=f"day/{iso}/index.html")
 
 
 def merged_editions(stored: Sequence[Edition], today: Edition) -> list[Edition]:

@@ -238,7 +238,7 @@ def _edition_files(
     site = context["site"]
     strings = context["t"]
     assert isinstance(site, SiteView) and isinstance(strings, Mapping)
-    links = [day_link(edition.day) for edition, _ in days]
+    links = [day_link(edition.day, strings) for edition, _ in days]
     views: list[EditionView] = []
     content = env.get_template("edition_content.html")
     for index, (edition, stories) in enumerate(days):

@@ -7,6 +7,7 @@ Templates read them as ``t.<key>``; a string with ``%(name)s`` takes values thro
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import date, datetime
 from types import MappingProxyType
 
 ENGLISH: Mapping[str, str] = {
@@ -50,6 +51,10 @@ ENGLISH: Mapping[str, str] = {
     "history_added": "%(names)s reported",
     "related": "Related stories",
     "search": "Search",
+    "weekdays": "Mon Tue Wed Thu Fri Sat Sun",
+    "months": "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec",
+    "date": "%(weekday)s %(day)s %(month)s %(year)s",
+    "date_time": "%(date)s, %(time)s UTC",
     "window_n": "%(n)s hours",
     "edition": "Daily edition",
     "editions": "Daily editions",
@@ -105,6 +110,10 @@ _CHINESE: Mapping[str, str] = {
     "history_added": "%(names)s 跟进报道",
     "related": "相关新闻",
     "search": "搜索",
+    "weekdays": "周一 周二 周三 周四 周五 周六 周日",
+    "months": "1月 2月 3月 4月 5月 6月 7月 8月 9月 10月 11月 12月",
+    "date": "%(year)s年%(month)s%(day)s日（%(weekday)s）",
+    "date_time": "%(date)s %(time)s UTC",
     "window_n": "%(n)s 小时",
     "edition": "每日版",
     "editions": "每日版",
@@ -159,6 +168,10 @@ _HINDI: Mapping[str, str] = {
     "history_added": "%(names)s ने बताया",
     "related": "संबंधित ख़बरें",
     "search": "खोजें",
+    "weekdays": "सोम मंगल बुध गुरु शुक्र शनि रवि",
+    "months": "जनवरी फ़रवरी मार्च अप्रैल मई जून जुलाई अगस्त सितंबर अक्टूबर नवंबर दिसंबर",
+    "date": "%(weekday)s, %(day)s %(month)s %(year)s",
+    "date_time": "%(date)s, %(time)s UTC",
     "window_n": "%(n)s घंटों",
     "edition": "दैनिक संस्करण",
     "editions": "दैनिक संस्करण",
@@ -203,3 +216,20 @@ def names(items: list[str], strings: Mapping[str, str], shown: int = 2) -> str:
     if len(items) <= shown + 1:
         return strings["names_and"] % {"names": sep.join(items[:-1]), "last": items[-1]}
     return strings["names_more"] % {"names": sep.join(items[:shown]), "n": len(items) - shown}
+
+
+def date_text(day: date, strings: Mapping[str, str] = ENGLISH) -> str:
+    """A calendar day for people, in the site's language: "Fri 14 Mar 2025", "2025年3月14日（周五）"
+    (the formats are the catalogue's "date", "weekdays" and "months")."""
+    weekdays, months = strings["weekdays"].split(), strings["months"].split()
+    return strings["date"] % {
+        "weekday": weekdays[day.weekday()],
+        "day": day.day,
+        "month": months[day.month - 1],
+        "year": day.year,
+    }
+
+
+def date_time_text(when: datetime, strings: Mapping[str, str] = ENGLISH) -> str:
+    """A UTC instant for people, in the site's language: "Fri 14 Mar 2025, 09:30 UTC"."""
+    return strings["date_time"] % {"date": date_text(when.date(), strings), "time": f"{when:%H:%M}"}
