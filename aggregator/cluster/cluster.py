@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -26,7 +26,9 @@ class ClusterResult:
 
     stories: tuple[Story, ...]  # ordered by their oldest article
     merged: dict[str, str]  # previous story id -> id of the story that absorbed it
-    review: ReviewCounts = ReviewCounts()  # the uncertain merges and how they were decided
+    review: ReviewCounts = field(
+        default_factory=ReviewCounts
+    )  # the uncertain merges and how they were decided
 
 
 def cluster_articles(

@@ -26,8 +26,7 @@ _SENTENCES = re.compile(r"(?<=[.!?:;\"”»])\s+|\n+")
 _CAPITALISED_NOUNS = frozenset({"de", "lb"})
 # The commonest function words of the other languages the sources write in (English ones are
 # left out already, with scikit-learn's list): they would make any two French texts alike.
-OTHER_STOP_WORDS = frozenset(
-    """
+_OTHER_STOP_WORDS = """
     au aux avec ce ces dans de des du elle en est et il ils je la le les leur lui mais me même
     ne nous on ou par pas pour qu que qui sa se ses son sont sur ta te tes toi ton tu un une vos
     votre vous été être avait avoir cette comme plus été fait ont était aussi entre après
@@ -39,8 +38,8 @@ OTHER_STOP_WORDS = frozenset(
     il lo gli di da in con su per tra fra che non è sono della dello delle degli nel nella
     os as um uma ao aos em na no nas nos pelo pela que não é são foi mais como seu sua
     het een en van de te dat die niet is zijn op met voor aan bij uit ook maar als naar
-    """.split()
-)
+"""
+OTHER_STOP_WORDS = frozenset(_OTHER_STOP_WORDS.split())
 
 
 @dataclass(frozen=True)
@@ -135,29 +134,29 @@ def event_text(articles: Sequence[Article]) -> EventText:
     for article, language in zip(articles, languages, strict=True):
         lowered.update(w for w in _TOKEN.findall(article.title) if w[0].islower())
         for sentence in _SENTENCES.split(article.text):  # not titles: Title Case Says Nothing
-            words = _TOKEN.findall(sentence)
-            lowered.update(w for w in words if w[0].islower())
+            tokens = _TOKEN.findall(sentence)
+            lowered.update(w for w in tokens if w[0].islower())
             if language not in _CAPITALISED_NOUNS:  # a sentence's first word says nothing
-                capitalised.update(w.lower() for w in words[1:] if w[0].isupper())
+                capitalised.update(w.lower() for w in tokens[1:] if w[0].isupper())
     counts, vocabulary = _word_counts(texts)
     keep = np.array([w not in OTHER_STOP_WORDS for w in vocabulary], dtype=bool)
     names = np.array([w in capitalised and w not in lowered for w in vocabulary], dtype=bool)
     counts = sp.csr_matrix(counts[:, np.flatnonzero(keep)])
-    vocabulary = [w for w, k in zip(vocabulary, keep, strict=True) if k]
+    terms = [w for w, k in zip(vocabulary, keep, strict=True) if k]
     names = names[keep]
     if counts.shape[1] == 0:
         counts = sp.csr_matrix((len(texts), 1), dtype=np.float32)
-        vocabulary, names = [""], np.zeros(1, dtype=bool)
+        terms, names = [""], np.zeros(1, dtype=bool)
     full = _tfidf(counts)
     not_names = sp.diags((~names).astype(np.float32))
     content = _unit_rows(sp.csr_matrix(full @ not_names))
-    words = np.diff(sp.csr_matrix(counts @ not_names).indptr) if len(texts) else np.zeros(0)
+    words = np.asarray((counts[:, np.flatnonzero(~names)] > 0).sum(axis=1)).ravel()
     return EventText(
         full=sp.csr_matrix(full, dtype=np.float64),
         content=sp.csr_matrix(content, dtype=np.float64),
-        vocabulary=tuple(vocabulary),
+        vocabulary=tuple(terms),
         names=names,
-        words=np.asarray(words),
+        words=words,
         languages=languages,
     )
 

@@ -171,7 +171,7 @@ def _merge_fragments(
         hours, discount = time
         time = (np.bincount(label, weights=hours, minlength=groups) / size, discount)
     graph = _linkage_graph(means, None, time, 0, params.graph_max_neighbours, params)
-    rows_of = np.split(np.argsort(label, kind="stable"), np.cumsum(size)[:-1])
+    rows_of = [p.tolist() for p in np.split(np.argsort(label, kind="stable"), np.cumsum(size)[:-1])]
     merged = reviewed_linkage(
         groups, graph.row, graph.col, graph.data, threshold, review, size, rows_of
     )
@@ -273,8 +273,8 @@ def _replay(
             groups[a] = left + right
             pairs.append((a, b))
             if members is not None:
-                left = [int(r) for item in left for r in members[item]]
-                right = [int(r) for item in right for r in members[item]]
+                left = [r for item in left for r in members[item]]
+                right = [r for item in right for r in members[item]]
             merges.append(Merge(tuple(sorted(left)), tuple(sorted(right)), sim))
     return pairs, merges
 
