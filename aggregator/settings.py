@@ -256,8 +256,18 @@ class ClusterParams(_Strict):
     event_min_content: float = Field(
         0.08, ge=0, le=1, description="full-text similarity, names left out, to stay merged"
     )
+    # ...and each member (of those compared) this alike the other group: a gallery caption of
+    # one event does not ride into another on its outlet's boilerplate
+    event_min_member: float = Field(
+        0.06, ge=0, le=1, description="full-text similarity of each member to the other group"
+    )
+    # ...unless names besides the one weighing most carry this share of the full-text
+    # similarity: several names in common (a minister, a town, a party) make one event too
+    event_min_other_names: float = Field(
+        0.25, ge=0, le=1, description="share of the similarity owed to further shared names"
+    )
     # a text with fewer distinct content words (a headline alone) is not compared: merge stands
-    event_min_words: int = Field(30, ge=1, description="content words a text needs to compare")
+    event_min_words: int = Field(20, ge=1, description="content words a text needs to compare")
     review_sample: int = Field(16, ge=1, description="members per side compared (the oldest)")
 
     # -- near-duplicates inside a story (cluster.dedupe) --

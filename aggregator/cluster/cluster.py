@@ -61,7 +61,7 @@ def cluster_articles(
     hours = np.array([a.timestamp.timestamp() / 3600 for a in ordered])
     codes = _previous_codes(ordered, previous or {})
     timing = None if time is None else (hours, time)
-    reviewer = Reviewer(ordered, threshold, params, adjudicator)
+    reviewer = Reviewer(ordered, vectors, threshold, params, adjudicator)
     groups = group_rows(vectors, threshold, params, dense, codes, timing, reviewer)
     ids, merged = assign_story_ids(
         [[ordered[i].id for i in group] for group in groups], previous or {}

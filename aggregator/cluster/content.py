@@ -25,7 +25,8 @@ _SENTENCES = re.compile(r"(?<=[.!?:;\"”»])\s+|\n+")
 # Languages that write common nouns capitalised: their capitals say nothing about names.
 _CAPITALISED_NOUNS = frozenset({"de", "lb"})
 # The commonest function words of the other languages the sources write in (English ones are
-# left out already, with scikit-learn's list): they would make any two French texts alike.
+# left out already, with scikit-learn's list): they would make any two French texts alike. And
+# the days and months: written capitalised, but no event's name.
 _OTHER_STOP_WORDS = """
     au aux avec ce ces dans de des du elle en est et il ils je la le les leur lui mais me même
     ne nous on ou par pas pour qu que qui sa se ses son sont sur ta te tes toi ton tu un une vos
@@ -38,6 +39,8 @@ _OTHER_STOP_WORDS = """
     il lo gli di da in con su per tra fra che non è sono della dello delle degli nel nella
     os as um uma ao aos em na no nas nos pelo pela que não é são foi mais como seu sua
     het een en van de te dat die niet is zijn op met voor aan bij uit ook maar als naar
+    monday tuesday wednesday thursday friday saturday sunday january february march april may
+    june july august september october november december
 """
 OTHER_STOP_WORDS = frozenset(_OTHER_STOP_WORDS.split())
 
@@ -47,9 +50,12 @@ class Overlap:
     """What two groups of articles share in their full texts."""
 
     content: float  # average cosine between their members, names left out
+    least: float  # the least alike member's cosine to the other group's mean, names left out
     name_share: float  # share of their full-text similarity owed to the one name weighing most
     name: str  # that name ("" when they share none)
+    other_names: float  # share owed to the other names they share ("Varga" beside "Estmark")
     comparable: bool  # each group has members with enough text in a language the other has
+    compared: tuple[tuple[int, ...], tuple[int, ...]]  # those members of each group (rows)
 
 
 @dataclass(frozen=True)
@@ -57,7 +63,7 @@ class EventText:
     """Per article (rows in the clustering's order): full-text TF-IDF with names and without."""
 
     full: sp.csr_matrix  # article x term, names included, unit rows
-    content: sp.csr_matrix  # article x term, names left out, unit rows
+    content: sp.csr_matrix  # article x term, names and house words left out, unit rows
     vocabulary: tuple[str, ...]  # the terms, in column order
     names: np.ndarray  # per term: True for a name
     words: np.ndarray  # per article: distinct content words (title and text)
@@ -79,22 +85,47 @@ class EventText:
         named = sp.csr_matrix(products @ sp.diags(self.names.astype(np.float64)))
         top = np.asarray(named.argmax(axis=1)).ravel()
         top_value = np.asarray(named.max(axis=1).todense()).ravel()
+        all_names = np.asarray(named.sum(axis=1)).ravel()
         chosen = [self._comparable(left, right, min_words) for left, right in pairs]
         content_l = _means(self.content, [c[0] for c in chosen])
         content_r = _means(self.content, [c[1] for c in chosen])
         content = np.asarray(content_l.multiply(content_r).sum(axis=1)).ravel()
+        # each compared member against the other group's mean: the least alike of them
+        least = [
+            min(
+                np.asarray(self.content[left] @ content_r[i].T.toarray()).min(),
+                np.asarray(self.content[right] @ content_l[i].T.toarray()).min(),
+            )
+            if left and right
+            else 0.0
+            for i, (left, right) in enumerate(chosen)
+        ]
         out: list[Overlap] = []
         for i, (left, right) in enumerate(chosen):
             shared = top_value[i] > 0 and totals[i] > 0
             out.append(
                 Overlap(
                     content=float(content[i]),
+                    least=float(least[i]),
                     name_share=float(top_value[i] / totals[i]) if shared else 0.0,
+                    other_names=float((all_names[i] - top_value[i]) / totals[i]) if shared else 0.0,
                     name=self.vocabulary[int(top[i])] if shared else "",
                     comparable=bool(left) and bool(right),
+                    compared=(tuple(left), tuple(right)),
                 )
             )
         return out
+
+    def unlike_pairs(
+        self, left: Sequence[int], right: Sequence[int], floor: float
+    ) -> list[tuple[int, int]]:
+        """The pairs (one row of each group) whose texts, names left out, are less alike than
+        ``floor``; when none is, the least alike pair."""
+        sims = (self.content[list(left)] @ self.content[list(right)].T).toarray()
+        below = np.argwhere(sims < floor)
+        if not below.size:
+            below = np.array([np.unravel_index(int(sims.argmin()), sims.shape)])
+        return [(left[int(a)], right[int(b)]) for a, b in below]
 
     def _comparable(
         self, left: Sequence[int], right: Sequence[int], min_words: int
@@ -103,6 +134,7 @@ class EventText:
         wordy_l = [i for i in left if self.words[i] >= min_words]
         wordy_r = [i for i in right if self.words[i] >= min_words]
         shared = {self.languages[i] for i in wordy_l} & {self.languages[i] for i in wordy_r}
+        shared.discard("")  # unknown: perhaps two languages, whose words differ anyway
         if not shared:
             return [], []
         language = min(
@@ -148,9 +180,12 @@ def event_text(articles: Sequence[Article]) -> EventText:
         counts = sp.csr_matrix((len(texts), 1), dtype=np.float32)
         terms, names = [""], np.zeros(1, dtype=bool)
     full = _tfidf(counts)
-    not_names = sp.diags((~names).astype(np.float32))
-    content = _unit_rows(sp.csr_matrix(full @ not_names))
-    words = np.asarray((counts[:, np.flatnonzero(~names)] > 0).sum(axis=1)).ravel()
+    house = house_words(counts, [a.source_id for a in articles])
+    left_out = names | house
+    names &= ~house  # an outlet's own name in its datelines names no event
+    content_columns = sp.diags((~left_out).astype(np.float32))
+    content = _unit_rows(sp.csr_matrix(full @ content_columns))
+    words = np.asarray((counts[:, np.flatnonzero(~left_out)] > 0).sum(axis=1)).ravel()
     return EventText(
         full=sp.csr_matrix(full, dtype=np.float64),
         content=sp.csr_matrix(content, dtype=np.float64),
@@ -159,6 +194,31 @@ def event_text(articles: Sequence[Article]) -> EventText:
         words=words,
         languages=languages,
     )
+
+
+# A word of one source alone is a house word when in this many of its articles and at least
+# this share of them: fewer is a story it told twice (an outlet alone in its language owns all
+# that language's words: its two reports of one event must still meet).
+HOUSE_MIN_ARTICLES = 3
+HOUSE_SHARE = 0.5
+
+
+def house_words(counts: sp.csr_matrix, sources: Sequence[str]) -> np.ndarray:
+    """Per term: True for an outlet's house words, the boilerplate of its pages ("Our
+    photographers sent these pictures", "Refresh for the newest posts"): used by one source
+    alone, in at least HOUSE_MIN_ARTICLES of its articles and HOUSE_SHARE of them. Two galleries of one outlet share them whatever they show."""
+    codes: dict[str, int] = {}
+    rows = np.array([codes.setdefault(s, len(codes)) for s in sources], dtype=np.int64)
+    n = len(sources)
+    member = sp.csr_matrix((np.ones(n), (rows, np.arange(n))), shape=(len(codes), n))
+    present = sp.csr_matrix(counts, copy=True)
+    present.data[:] = 1.0
+    per_source = sp.csr_matrix(member @ present).toarray()  # source x term: articles using it
+    sizes = np.bincount(rows, minlength=len(codes))
+    users = (per_source > 0).sum(axis=0)
+    owner = per_source.argmax(axis=0)
+    uses = per_source[owner, np.arange(per_source.shape[1])]
+    return (users == 1) & (uses >= HOUSE_MIN_ARTICLES) & (uses >= HOUSE_SHARE * sizes[owner])
 
 
 def _means(matrix: sp.csr_matrix, groups: Sequence[Sequence[int]]) -> sp.csr_matrix:

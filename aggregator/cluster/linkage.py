@@ -27,10 +27,11 @@ class Merge:
     similarity: float  # their average similarity when they merged
 
 
-# Per merge, True to keep it, False to veto it: its two groups are then kept apart.
-Review = Callable[[Sequence[Merge]], Sequence[bool]]
+# Per merge, the pairs of rows (one of each group) to keep apart: none keeps the merge; any
+# vetoes it, and no later group may hold both rows of a pair.
+Review = Callable[[Sequence[Merge]], Sequence[Sequence[tuple[int, int]]]]
 
-REVIEW_ROUNDS = 6  # reruns of the linkage after vetoes, at most
+REVIEW_ROUNDS = 40  # reruns of the linkage after vetoes, at most
 _VETO = -1e6  # the similarity of a vetoed pair: no average containing it reaches a threshold
 
 
@@ -228,13 +229,18 @@ def reviewed_linkage(
 ) -> list[int]:
     """average_linkage whose merges ``review`` may veto.
 
-    A vetoed merge's two groups are kept apart by a strongly negative link between one item of
-    each (no group holding both can reach the threshold), and the linkage runs again: the two
+    The pairs of rows a veto names are kept apart by strongly negative links (no group holding
+    both rows of one can reach the threshold), and the linkage runs again: the two
     may now join others, and those merges are reviewed in turn, until a run brings no new veto
     (at most REVIEW_ROUNDS reruns; ``review`` is asked again about merges it saw before, so it
     should remember its answers). ``members``: the rows each item stands for (items are rows
     without it).
     """
+    item_of = np.arange(n)
+    if members is not None:  # row -> the item standing for it
+        item_of = np.zeros(sum(len(m) for m in members), dtype=np.int64)
+        for item, rows_of_item in enumerate(members):
+            item_of[list(rows_of_item)] = item
     veto_rows: list[int] = []
     veto_cols: list[int] = []
     for rerun in range(REVIEW_ROUNDS + 1):
@@ -250,33 +256,30 @@ def reviewed_linkage(
         )
         if review is None or rerun == REVIEW_ROUNDS:
             return labels
-        pairs, merges = _replay(log, members)
-        vetoed = [pair for pair, keep in zip(pairs, review(merges), strict=True) if not keep]
+        vetoed = [pair for apart in review(_replay(log, members)) for pair in apart]
         if not vetoed:
             return labels
-        veto_rows.extend(a for a, _ in vetoed)
-        veto_cols.extend(b for _, b in vetoed)
+        veto_rows.extend(item_of[a] for a, _ in vetoed)
+        veto_cols.extend(item_of[b] for _, b in vetoed)
     return labels
 
 
 def _replay(
     log: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
     members: Sequence[Sequence[int]] | None,
-) -> tuple[list[tuple[int, int]], list[Merge]]:
-    """The merges of an average_linkage log: (kept item, absorbed item) and the Merge of rows."""
+) -> list[Merge]:
+    """The merges of an average_linkage log, in rows."""
     groups: dict[int, list[int]] = {}
-    pairs: list[tuple[int, int]] = []
     merges: list[Merge] = []
     for kept, gone, similarity in log:
         for a, b, sim in zip(kept.tolist(), gone.tolist(), similarity.tolist(), strict=True):
             left, right = groups.pop(a, [a]), groups.pop(b, [b])
             groups[a] = left + right
-            pairs.append((a, b))
             if members is not None:
                 left = [r for item in left for r in members[item]]
                 right = [r for item in right for r in members[item]]
             merges.append(Merge(tuple(sorted(left)), tuple(sorted(right)), sim))
-    return pairs, merges
+    return merges
 
 
 def average_linkage(

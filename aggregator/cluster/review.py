@@ -15,11 +15,15 @@ answers, the same articles give the same stories.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from aggregator.cluster.content import EventText, event_text
+import numpy as np
+import scipy.sparse as sp
+
+from aggregator.cluster.content import EventText, Overlap, event_text
 from aggregator.cluster.linkage import Merge
 from aggregator.records import Article
 from aggregator.settings import ClusterParams
@@ -58,82 +62,111 @@ class ReviewCounts:
     vetoed: int = 0  # of them, kept apart
     adjudicated: int = 0  # answered by the adjudicator (the others: offline)
     overruled: int = 0  # adjudicated against the offline answer
+    vetoed_certain: int = 0  # merges not uncertain whose full texts differ: vetoed offline
 
 
 class Reviewer:
     """The ``review`` of linkage.reviewed_linkage for one clustering of ``articles`` (rows in
-    the clustering's order)."""
+    the clustering's order, ``vectors`` their features)."""
 
     def __init__(
         self,
         articles: Sequence[Article],
+        vectors: sp.csr_matrix,
         threshold: float,
         params: ClusterParams,
         adjudicator: Adjudicator | None = None,
     ) -> None:
         self._articles = articles
+        self._vectors = vectors
         self._threshold = threshold
         self._params = params
         self._adjudicator = adjudicator
         self._text: EventText | None = None  # built at the first merge
-        self._decided: dict[tuple[tuple[int, ...], tuple[int, ...]], bool] = {}
-        self._counts = {"uncertain": 0, "vetoed": 0, "adjudicated": 0, "overruled": 0}
+        # (left, right) -> the pairs of rows kept apart (none: merged)
+        self._decided: dict[tuple[tuple[int, ...], tuple[int, ...]], list[tuple[int, int]]] = {}
+        self._counts = Counter[str]()
 
     @property
     def counts(self) -> ReviewCounts:
         return ReviewCounts(**self._counts)
 
-    def __call__(self, merges: Sequence[Merge]) -> list[bool]:
-        """Per merge, True to keep it."""
-        params = self._params
+    def __call__(self, merges: Sequence[Merge]) -> list[list[tuple[int, int]]]:
+        """Per merge, the pairs of rows to keep apart (none: the merge stands)."""
         new = list(
             {
                 (m.left, m.right): m for m in merges if (m.left, m.right) not in self._decided
             }.values()
         )
         if new:
-            if self._text is None:
-                self._text = event_text(self._articles)
-            sample = params.review_sample
-            overlaps = self._text.overlaps(
-                [(m.left[:sample], m.right[:sample]) for m in new], params.event_min_words
-            )
-            asked: list[tuple[Merge, Question]] = []
-            for merge, overlap in zip(new, overlaps, strict=True):
-                reasons = tuple(
-                    reason
-                    for reason, applies in (
-                        (
-                            NEAR_THRESHOLD,
-                            merge.similarity < self._threshold * (1 + params.review_margin),
-                        ),
-                        (SHARED_NAME, overlap.name_share >= params.review_name_share),
-                    )
-                    if applies
-                )
-                if not reasons:
-                    self._decided[merge.left, merge.right] = True
-                    continue
-                offline = not overlap.comparable or overlap.content >= params.event_min_content
-                question = Question(
-                    left=tuple(self._articles[i] for i in merge.left[:sample]),
-                    right=tuple(self._articles[i] for i in merge.right[:sample]),
-                    similarity=merge.similarity,
-                    reasons=reasons,
-                    name=overlap.name,
-                    content=overlap.content,
-                    offline=offline,
-                )
-                asked.append((merge, question))
-            questions = [q for _, q in asked]
-            answers: list[bool | None] = [None] * len(questions)
-            if self._adjudicator is not None and questions:
-                answers = self._adjudicator.decide(questions)
-            for (merge, question), answer in zip(asked, answers, strict=True):
-                same = question.offline if answer is None else answer
-                self._decided[merge.left, merge.right] = same
-                self._counts["uncertain"] += 1
-                self._counts["vetoed"] += not same
-                self._counts["adjudicated"] += answer is not None
-                self._counts["overruled"] += answer is not None and answer != question.offline
+            self._review(new)
         return [self._decided[m.left, m.right] for m in merges]
+
+    def _review(self, merges: Sequence[Merge]) -> None:
+        params, sample = self._params, self._params.review_sample
+        if self._text is None:
+            self._text = event_text(self._articles)
+        text = self._text
+        overlaps = text.overlaps(
+            [(m.left[:sample], m.right[:sample]) for m in merges], params.event_min_words
+        )
+        asked: list[tuple[Merge, Overlap, Question]] = []
+        for merge, overlap in zip(merges, overlaps, strict=True):
+            near = merge.similarity < self._threshold * (1 + params.review_margin)
+            named = overlap.name_share >= params.review_name_share
+            offline = (
+                not overlap.comparable
+                or overlap.other_names >= params.event_min_other_names
+                or (
+                    overlap.content >= params.event_min_content
+                    and overlap.least >= params.event_min_member
+                )
+            )
+            if not (near or named):  # certain by its titles: only clearly different texts part it
+                self._decide(merge, overlap, offline)
+                self._counts["vetoed_certain"] += not offline
+                continue
+            question = Question(
+                left=tuple(self._articles[i] for i in merge.left[:sample]),
+                right=tuple(self._articles[i] for i in merge.right[:sample]),
+                similarity=merge.similarity,
+                reasons=(NEAR_THRESHOLD,) * near + (SHARED_NAME,) * named,
+                name=overlap.name,
+                content=overlap.content,
+                offline=offline,
+            )
+            asked.append((merge, overlap, question))
+        answers: list[bool | None] = [None] * len(asked)
+        if self._adjudicator is not None and asked:
+            answers = self._adjudicator.decide([q for _, _, q in asked])
+        for (merge, overlap, question), answer in zip(asked, answers, strict=True):
+            same = question.offline if answer is None else answer
+            self._decide(merge, overlap, same)
+            self._counts["uncertain"] += 1
+            self._counts["vetoed"] += not same
+            self._counts["adjudicated"] += answer is not None
+            self._counts["overruled"] += answer is not None and answer != question.offline
+
+    def _decide(self, merge: Merge, overlap: Overlap, same: bool) -> None:
+        """Record the decision; for a veto, which pairs of rows to keep apart: those whose texts
+        differ (a group that is itself mixed keeps its members of the other's event free to
+        join it later), else those whose features do."""
+        apart: list[tuple[int, int]] = []
+        if not same and self._text is not None:
+            left, right = overlap.compared
+            if left and right:
+                apart = self._text.unlike_pairs(left, right, self._params.event_min_content)
+            else:
+                apart = self._unlike_features(merge)
+        self._decided[merge.left, merge.right] = apart
+
+    def _unlike_features(self, merge: Merge) -> list[tuple[int, int]]:
+        """The pairs of the groups' first members whose features are less alike than the
+        merge's average; when none is, the least alike pair."""
+        sample = self._params.review_sample
+        left, right = merge.left[:sample], merge.right[:sample]
+        sims = (self._vectors[list(left)] @ self._vectors[list(right)].T).toarray()
+        below = np.argwhere(sims < merge.similarity)
+        if not below.size:
+            below = np.array([np.unravel_index(int(sims.argmin()), sims.shape)])
+        return [(left[int(a)], right[int(b)]) for a, b in below]
