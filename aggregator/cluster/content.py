@@ -206,7 +206,8 @@ HOUSE_SHARE = 0.5
 def house_words(counts: sp.csr_matrix, sources: Sequence[str]) -> np.ndarray:
     """Per term: True for an outlet's house words, the boilerplate of its pages ("Our
     photographers sent these pictures", "Refresh for the newest posts"): used by one source
-    alone, in at least HOUSE_MIN_ARTICLES of its articles and HOUSE_SHARE of them. Two galleries of one outlet share them whatever they show."""
+    alone, in at least HOUSE_MIN_ARTICLES of its articles and HOUSE_SHARE of them. Two
+    galleries of one outlet share them whatever they show."""
     codes: dict[str, int] = {}
     rows = np.array([codes.setdefault(s, len(codes)) for s in sources], dtype=np.int64)
     n = len(sources)
