@@ -219,8 +219,11 @@ def house_words(counts: sp.csr_matrix, sources: Sequence[str]) -> np.ndarray:
     users = (per_source > 0).sum(axis=0)
     owner = per_source.argmax(axis=0)
     uses = per_source[owner, np.arange(per_source.shape[1])]
-    house: np.ndarray = (users == 1) & (uses >= HOUSE_MIN_ARTICLES)
-    return house & (uses >= HOUSE_SHARE * sizes[owner])
+    house: np.ndarray = np.asarray(
+        (users == 1) & (uses >= HOUSE_MIN_ARTICLES) & (uses >= HOUSE_SHARE * sizes[owner]),
+        dtype=bool,
+    )
+    return house
 
 
 def _means(matrix: sp.csr_matrix, groups: Sequence[Sequence[int]]) -> sp.csr_matrix:
