@@ -29,7 +29,7 @@ from aggregator.store.storage import Storage
 
 FIXTURES = Path(__file__).parent / "fixtures" / "storage"
 EXPECTED = json.loads((FIXTURES / "release-0.1.0.expected.json").read_text())
-HEAD = "0003_run"
+HEAD = "0007_verdict"
 
 
 def load_release_0_1_0(db_url: str) -> None:
@@ -125,7 +125,12 @@ def test_the_release_0_1_0_database_is_adopted_with_every_row(db_url: str) -> No
             True,
             "release 0.1.0 (before migrations)",
         )
-        assert migrate.upgrade(storage.engine) == ["0001_baseline", "0002_article_pruned", HEAD]
+        assert migrate.upgrade(storage.engine) == [
+            "0001_baseline",
+            "0002_article_pruned",
+            "0003_run",
+            HEAD,
+        ]
     with Storage(db_url) as storage:
         assert read_back(storage) == EXPECTED
         assert migrate.version(storage.engine).up_to_date
@@ -172,13 +177,13 @@ def test_with_auto_migrate_false_commands_refuse_until_db_upgrade(
 
     assert main(["db", "current", "--db", db_url, "--config", config]) == 0
     out = capsys.readouterr().out
-    assert "release 0.1.0 (before migrations) (the newest schema is 0003" in out
+    assert "release 0.1.0 (before migrations) (the newest schema is 0007" in out
     assert main(["db", "upgrade", "--db", db_url, "--config", config]) == 0
     out = capsys.readouterr().out
-    assert "upgraded from release 0.1.0 (before migrations) to 0003_run" in out
-    assert "(applied 0001_baseline, 0002_article_pruned, 0003_run)" in out
+    assert "upgraded from release 0.1.0 (before migrations) to 0007_verdict" in out
+    assert "(applied 0001_baseline, 0002_article_pruned, 0003_run, 0007_verdict)" in out
     assert main(["db", "upgrade", "--db", db_url, "--config", config]) == 0
-    assert "already at the newest schema, 0003_run" in capsys.readouterr().out
+    assert "already at the newest schema, 0007_verdict" in capsys.readouterr().out
 
     assert main(export) == 0
     stories = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
@@ -194,7 +199,7 @@ def test_with_auto_migrate_true_any_command_upgrades(
     assert main(["export", "stories", "--window", "all", "--db", db_url, "--config", config]) == 0
     assert len(capsys.readouterr().out.splitlines()) == 2
     assert main(["db", "current", "--db", db_url, "--config", config]) == 0
-    assert "0003_run (the newest schema)" in capsys.readouterr().out
+    assert "0007_verdict (the newest schema)" in capsys.readouterr().out
 
 
 def test_processes_opening_a_new_database_at_once_create_it_once(db_url: str) -> None:

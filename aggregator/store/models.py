@@ -170,3 +170,15 @@ class RunRow(SQLModel, table=True):
     finished: datetime = _time(nullable=False)
     outcome: str = _string(20, ...)
     jobs: str = _text("[]")  # JSON: [{job, outcome, started, finished, counts, error}]
+
+
+class VerdictRow(SQLModel, table=True):
+    """An LLM's answer to "do these two groups of articles report one event?" (clustering's
+    adjudication), keyed by the hash of what it was shown: a rerun asks nothing again."""
+
+    __tablename__ = "verdict"
+
+    key: str = _string(64, ..., primary_key=True)  # cluster.adjudicate.verdict_key
+    same_event: bool = Field(default=False, nullable=False)
+    model: str = _string(200)
+    created: datetime = _time(nullable=False)
