@@ -1,0 +1,168 @@
+"""The LLM as clustering's adjudicator (cluster.adjudicate) against the loopback OpenAI stub:
+it decides the uncertain merges, its verdicts are kept so a rerun asks nothing, and without an
+answer (budget spent, endpoint down) the offline decision stands."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from aggregator.cluster.adjudicate import LLMAdjudicator, question_text, verdict_key
+from aggregator.cluster.cluster import ClusterResult, cluster_articles
+from aggregator.records import Article
+from aggregator.settings import LLMSettings
+from aggregator.store.storage import Storage
+from aggregator.summarise.llm import LLMClient
+from tests.support.openai_stub import OpenAIStub
+from tests.support.verdicts import always, demo_window, groups, oracle
+
+ESTMARK = {"estmark-budget", "estmark-rates"}
+
+
+@pytest.fixture(scope="module")
+def stub() -> Iterator[OpenAIStub]:
+    with OpenAIStub([]) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def window() -> tuple[list[Article], dict[str, str]]:
+    return demo_window()
+
+
+def client_for(base_url: str, **changes: object) -> LLMClient:
+    settings = LLMSettings(base_url=base_url, api_key="sk-test", model="stub-model")
+    return LLMClient(settings.model_copy(update={"max_retries": 0, **changes}))
+
+
+def events(result: ClusterResult, gold: dict[str, str]) -> list[set[str]]:
+    return [{gold[a] for a in story.article_ids} for story in result.stories]
+
+
+def story_sets(result: ClusterResult) -> list[tuple[str, ...]]:
+    return sorted(story.article_ids for story in result.stories)
+
+
+def test_the_llm_says_different_and_estmarks_two_events_stay_two_stories(
+    stub: OpenAIStub, window: tuple[list[Article], dict[str, str]]
+) -> None:
+    articles, gold = window
+    titles = {a.title: gold[a.id] for a in articles}
+    stub.reset([oracle(titles)])
+    with client_for(stub.base_url) as client:
+        adjudicator = LLMAdjudicator(client, budget_tokens=50_000)
+        result = cluster_articles(articles, adjudicator=adjudicator)
+    found = events(result, gold)
+    assert {"estmark-budget"} in found and {"estmark-rates"} in found
+    assert all(len(e) == 1 for e in found)
+    asked = [groups(request) for request in stub.requests]
+    estmark = [
+        (left, right)
+        for left, right in asked
+        if {titles[t] for t in left} | {titles[t] for t in right} == ESTMARK
+    ]
+    assert estmark, "the rate cut and the budget deal were put to the LLM"
+    assert adjudicator.usage.asked == len(stub.requests) == result.review.adjudicated
+    assert adjudicator.usage.different >= 1 and adjudicator.usage.tokens > 0
+    request = stub.requests[0]
+    assert request["max_tokens"] <= 700 and "same_event" in request["messages"][0]["content"]
+
+
+def test_the_verdicts_decide_and_the_same_verdicts_give_the_same_stories(
+    stub: OpenAIStub, window: tuple[list[Article], dict[str, str]]
+) -> None:
+    """An adjudicator that says "same" to everything keeps every uncertain merge: the LLM's
+    word, not the offline check's, decides (and Estmark's two events become one again)."""
+    articles, gold = window
+    runs = []
+    for _ in range(2):
+        stub.reset([always(True)])
+        with client_for(stub.base_url) as client:
+            runs.append(cluster_articles(articles, adjudicator=LLMAdjudicator(client, 50_000)))
+    assert story_sets(runs[0]) == story_sets(runs[1])
+    assert any(e >= ESTMARK for e in events(runs[0], gold))
+    assert runs[0].review.overruled >= 1 and runs[0].review.vetoed == 0
+
+
+def test_a_rerun_asks_nothing_again(
+    stub: OpenAIStub, window: tuple[list[Article], dict[str, str]], tmp_path: Path
+) -> None:
+    articles, gold = window
+    stub.reset([oracle({a.title: gold[a.id] for a in articles})])
+    with Storage(f"sqlite:///{tmp_path / 'v.db'}") as storage:
+        with client_for(stub.base_url) as client:
+            first = LLMAdjudicator(client, 50_000, storage)
+            before = cluster_articles(articles, adjudicator=first)
+        asked = len(stub.requests)
+        assert asked == first.usage.asked > 0
+        with client_for(stub.base_url) as client:
+            second = LLMAdjudicator(client, 50_000, storage)
+            after = cluster_articles(articles, adjudicator=second)
+    assert len(stub.requests) == asked, "no LLM call on a rerun"
+    assert second.usage.asked == 0 and second.usage.cached == first.usage.asked
+    assert story_sets(after) == story_sets(before)
+
+
+def test_a_spent_budget_leaves_the_offline_decision(
+    stub: OpenAIStub, window: tuple[list[Article], dict[str, str]]
+) -> None:
+    articles, _gold = window
+    offline = cluster_articles(articles)
+    stub.reset([always(True)])
+    with client_for(stub.base_url) as client:
+        adjudicator = LLMAdjudicator(client, budget_tokens=10)
+        result = cluster_articles(articles, adjudicator=adjudicator)
+    assert stub.requests == []
+    assert adjudicator.usage.over_budget == offline.review.uncertain > 0
+    assert story_sets(result) == story_sets(offline)
+
+
+def test_a_budget_for_some_questions_answers_those_and_leaves_the_rest_offline(
+    stub: OpenAIStub, window: tuple[list[Article], dict[str, str]]
+) -> None:
+    articles, gold = window
+    stub.reset([oracle({a.title: gold[a.id] for a in articles})])
+    with client_for(stub.base_url) as client:
+        adjudicator = LLMAdjudicator(client, budget_tokens=50_000)
+        cluster_articles(articles, adjudicator=adjudicator)
+        full = adjudicator.usage.tokens
+    stub.reset([oracle({a.title: gold[a.id] for a in articles})])
+    with client_for(stub.base_url) as client:
+        adjudicator = LLMAdjudicator(client, budget_tokens=full // 2)
+        cluster_articles(articles, adjudicator=adjudicator)
+    assert adjudicator.usage.asked > 0 and adjudicator.usage.over_budget > 0
+    assert adjudicator.usage.tokens <= full // 2
+
+
+def test_an_llm_that_is_down_leaves_the_offline_decision_and_trips_the_breaker(
+    window: tuple[list[Article], dict[str, str]],
+) -> None:
+    articles, _gold = window
+    offline = cluster_articles(articles)
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    with client_for(f"http://127.0.0.1:{port}/v1", breaker_failures=2) as client:
+        adjudicator = LLMAdjudicator(client, budget_tokens=50_000)
+        result = cluster_articles(articles, adjudicator=adjudicator)
+        assert client.breaker_open
+    assert adjudicator.usage.asked == 2  # then the breaker stopped the calls
+    assert adjudicator.usage.failed == offline.review.uncertain
+    assert story_sets(result) == story_sets(offline)
+
+
+def test_a_question_reads_the_same_whichever_side_the_linkage_kept(
+    window: tuple[list[Article], dict[str, str]],
+) -> None:
+    from aggregator.cluster.review import Question
+
+    articles, _gold = window
+    a, b = tuple(articles[:2]), tuple(articles[2:4])
+    one = Question(a, b, 0.1, ("near_threshold",), "", 0.0, True)
+    other = Question(b, a, 0.1, ("near_threshold",), "", 0.0, True)
+    assert question_text(one) == question_text(other)
+    assert verdict_key("m", question_text(one)) != verdict_key("n", question_text(one))
+    assert articles[0].title in question_text(one)
