@@ -1,13 +1,18 @@
 """The clusterer's uncertain merges, and who decides them: the full texts, or an adjudicator.
 
-Average linkage merges two groups when their titles and leads are alike enough on average. Two
-kinds of merge are uncertain: those barely above the threshold, and those where what the two
-groups share is mostly one name (see content.Overlap.name_share). ``Reviewer`` sees every merge
-(linkage.reviewed_linkage) and vetoes an uncertain one when
+Average linkage merges two groups when their titles and leads are alike enough on average.
+``Reviewer`` sees every merge (linkage.reviewed_linkage) and vetoes
 
-- an adjudicator (an LLM, cluster.adjudicate) answers that the two are different events, or
-- it has no answer (none configured, its budget spent, the endpoint down) and the groups' full
-  texts, names left out, are not alike enough (ClusterParams.event_min_content).
+- any whose groups' full texts can be compared (one language, enough words) and differ: names,
+  weekdays and an outlet's house words left out, they are not alike enough on average, or one
+  member is not alike the other group (ClusterParams.event_min_content, event_min_member),
+  unless several names are shared (event_min_other_names);
+- an uncertain one (barely above the threshold, or tied mostly by one name: see
+  content.Overlap.name_share) that the texts would keep, or cannot judge, when an adjudicator
+  (an LLM, cluster.adjudicate) answers that the two are different events. The adjudicator is
+  shown titles and leads, less than the full texts, so it may part what they would keep but
+  never joins what they part; without an answer (none configured, its budget spent, the
+  endpoint down) the offline decision stands.
 
 Answers are remembered for the run, so the linkage's reruns ask nothing twice; given the same
 answers, the same articles give the same stories.
@@ -61,7 +66,7 @@ class ReviewCounts:
     uncertain: int = 0  # distinct uncertain merges (each decided once)
     vetoed: int = 0  # of them, kept apart
     adjudicated: int = 0  # answered by the adjudicator (the others: offline)
-    overruled: int = 0  # adjudicated against the offline answer
+    overruled: int = 0  # parted by the adjudicator where the texts would keep them
     vetoed_certain: int = 0  # merges not uncertain whose full texts differ: vetoed offline
 
 
@@ -126,6 +131,11 @@ class Reviewer:
                 self._decide(merge, overlap, offline)
                 self._counts["vetoed_certain"] += not offline
                 continue
+            self._counts["uncertain"] += 1
+            if overlap.comparable and not offline:  # the full texts differ: nothing to ask
+                self._decide(merge, overlap, False)
+                self._counts["vetoed"] += 1
+                continue
             question = Question(
                 left=tuple(self._articles[i] for i in merge.left[:sample]),
                 right=tuple(self._articles[i] for i in merge.right[:sample]),
@@ -142,7 +152,6 @@ class Reviewer:
         for (merge, overlap, question), answer in zip(asked, answers, strict=True):
             same = question.offline if answer is None else answer
             self._decide(merge, overlap, same)
-            self._counts["uncertain"] += 1
             self._counts["vetoed"] += not same
             self._counts["adjudicated"] += answer is not None
             self._counts["overruled"] += answer is not None and answer != question.offline

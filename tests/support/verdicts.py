@@ -15,13 +15,15 @@ from typing import Any
 
 from aggregator.demo.content import load_demo_content
 from aggregator.records import Article
+from aggregator.text import one_line
 from tests.support.openai_stub import Reply, reply_json
 
-_LINE = re.compile(r"^\d+\. (?P<title>.*) \((?P<source>[^()]*)\)$")
+_LINE = re.compile(r"^\d+\. (?P<line>.*\))$")
 
 
 def groups(request: dict[str, Any]) -> tuple[list[str], list[str]]:
-    """The titles of group A and group B in a question's user message."""
+    """The article lines of group A and group B in a question's user message: each article's
+    "title (source)"."""
     text = request["messages"][-1]["content"]
     first, _, rest = text.partition("Group B:")
     titles: list[list[str]] = [[], []]
@@ -29,19 +31,25 @@ def groups(request: dict[str, Any]) -> tuple[list[str], list[str]]:
         for line in part.splitlines():
             match = _LINE.match(line.strip())
             if match:
-                titles[index].append(match.group("title"))
+                titles[index].append(match.group("line"))
     return titles[0], titles[1]
 
 
-def oracle(label_of_title: Mapping[str, str]) -> Callable[[dict[str, Any]], Reply]:
-    """Same event when the groups' most common gold labels agree."""
+def shown(article: Article) -> str:
+    """How an article's line reads in a question (see cluster.adjudicate)."""
+    return f"{one_line(article.title)} ({one_line(article.source_name)})"
+
+
+def oracle(label_of_line: Mapping[str, str]) -> Callable[[dict[str, Any]], Reply]:
+    """Same event when the groups' most common gold labels agree; ``label_of_line`` maps
+    ``shown(article)`` to the article's gold label."""
 
     def answer(request: dict[str, Any]) -> Reply:
         left, right = groups(request)
 
-        def label(titles: list[str]) -> str:
-            counts = Counter(label_of_title.get(t, f"unknown:{t}") for t in titles)
-            return min(counts, key=lambda k: (-counts[k], k))
+        def label(lines: list[str]) -> str:
+            counts = Counter(label_of_line.get(t, f"unknown:{t}") for t in lines)
+            return min(counts, key=lambda k: (-counts[k], k)) if counts else "none"
 
         return reply_json({"same_event": label(left) == label(right)})
 
