@@ -11,14 +11,16 @@ Run from the repository root: ``.venv/bin/python -m benchmarks adjudicate``.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from time import perf_counter
 from typing import Any
 
 from aggregator.cluster.adjudicate import LLMAdjudicator
 from aggregator.cluster.cluster import cluster_articles
+from aggregator.cluster.features import lead
 from aggregator.records import Article
-from aggregator.settings import LLMSettings
+from aggregator.settings import ClusterParams, LLMSettings
 from aggregator.summarise.llm import LLMClient
 from tests.support.metrics import score_stories
 from tests.support.openai_stub import OpenAIStub, Reply
@@ -32,23 +34,37 @@ BUDGET = 10_000_000  # tokens: enough for every question of these sets
 
 
 def run() -> None:
-    sets: list[tuple[str, Callable[[], tuple[list[Article], dict[str, str]]]]] = [
-        ("demo 24 h", demo_window),
-        ("names.json", load_names),
+    sets: list[tuple[str, Callable[[], tuple[list[Article], dict[str, str]]], ClusterParams]] = [
+        ("demo 24 h", demo_window, DEFAULTS),
+        ("demo 24 h, teasers of 12 words", teasers, DEFAULTS),
+        ("names.json", load_names, DEFAULTS),
     ]
     if UCI.is_file():
-        sets.insert(0, ("uci", lambda: load_uci(UCI)))
+        sets[:0] = [
+            ("uci", lambda: load_uci(UCI), DEFAULTS),
+            ("uci, review_margin 0.5", lambda: load_uci(UCI), WIDER),
+        ]
     else:
         print(f"uci: skipped, {UCI.resolve()} not found (fresh clone without ../shared/data)")
     with OpenAIStub([]) as stub:
-        for label, load in sets:
+        for label, load, params in sets:
             articles, gold = load()
             titles: dict[str, str] = {}
             for article in articles:  # as the question shows it: title (source)
                 titles.setdefault(shown(article), gold[article.id])
-            score(label, "offline", articles, gold, None, None)
-            score(label, "LLM = oracle", articles, gold, stub, oracle(titles))
-            score(label, "LLM = always same", articles, gold, stub, always(True))
+            score(label, "offline", articles, gold, params, None, None)
+            score(label, "LLM = oracle", articles, gold, params, stub, oracle(titles))
+            score(label, "LLM = always same", articles, gold, params, stub, always(True))
+
+
+DEFAULTS = ClusterParams()
+WIDER = ClusterParams(review_margin=0.5)  # more merges count as uncertain: more questions
+
+
+def teasers() -> tuple[list[Article], dict[str, str]]:
+    """The demo window as teaser-only feeds give it: too little text to compare offline."""
+    articles, gold = demo_window()
+    return [replace(a, text=lead(a.text, 12)) for a in articles], gold
 
 
 def score(
@@ -56,18 +72,19 @@ def score(
     mode: str,
     articles: list[Article],
     gold: dict[str, str],
+    params: ClusterParams,
     stub: OpenAIStub | None,
     answer: Callable[[dict[str, Any]], Reply] | None,
 ) -> None:
     started = perf_counter()
     if stub is None or answer is None:
-        result, asked, tokens = cluster_articles(articles), 0, 0
+        result, asked, tokens = cluster_articles(articles, params=params), 0, 0
     else:
         stub.reset([answer])
         settings = LLMSettings(base_url=stub.base_url, api_key="sk-bench", max_retries=0)
         with LLMClient(settings.model_copy(update={"max_calls_per_run": 100_000})) as client:
             adjudicator = LLMAdjudicator(client, BUDGET)
-            result = cluster_articles(articles, adjudicator=adjudicator)
+            result = cluster_articles(articles, params=params, adjudicator=adjudicator)
         asked, tokens = adjudicator.usage.asked, adjudicator.usage.tokens
     elapsed = perf_counter() - started
     s = score_stories(result.stories, gold)
