@@ -7,6 +7,7 @@ from __future__ import annotations
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -14,12 +15,19 @@ import pytest
 from aggregator.cluster.adjudicate import LLMAdjudicator, question_text, verdict_key
 from aggregator.cluster.cluster import ClusterResult, cluster_articles
 from aggregator.cluster.features import lead
-from aggregator.records import Article
-from aggregator.settings import LLMSettings
+from aggregator.pipeline import (
+    RenderReport,
+    SummariseReport,
+    Window,
+    cluster_stage,
+    digest_counts,
+)
+from aggregator.records import Article, Story
+from aggregator.settings import LLMSettings, Settings
 from aggregator.store.storage import Storage
 from aggregator.summarise.llm import LLMClient
 from tests.support.openai_stub import OpenAIStub
-from tests.support.verdicts import always, demo_window, groups, oracle, shown
+from tests.support.verdicts import DEMO_NOW, always, demo_window, groups, oracle, shown
 
 ESTMARK = {"estmark-budget", "estmark-rates"}
 
@@ -187,3 +195,37 @@ def test_a_question_reads_the_same_whichever_side_the_linkage_kept(
     assert question_text(one) == question_text(other)
     assert verdict_key("m", question_text(one)) != verdict_key("n", question_text(one))
     assert articles[0].title in question_text(one)
+
+
+def test_the_cluster_stage_asks_the_configured_llm_and_counts_it(
+    stub: OpenAIStub, window: tuple[list[Article], dict[str, str]], tmp_path: Path
+) -> None:
+    """pipeline.cluster_stage with an LLM in settings: verdicts asked, counted and stored; the
+    next clustering (an article arrived) asks again only what it has not asked before."""
+    articles, gold = window
+    stub.reset([oracle(lines(articles, gold))])
+    llm = LLMSettings(base_url=stub.base_url, api_key="sk-test", max_retries=0)
+    settings = Settings(llm=llm)
+    until = DEMO_NOW + timedelta(minutes=1)
+    with Storage(f"sqlite:///{tmp_path / 'p.db'}") as storage:
+        storage.add_articles(articles[1:])
+        first = cluster_stage(storage, settings, Window.last(until, 24))
+        asked = len(stub.requests)
+        assert first.llm_verdicts == asked > 0 and first.llm_tokens > 0
+        assert first.uncertain >= first.vetoed >= 1
+        assert digest_counts(first, *_nothing_else())["cluster_llm_verdicts"] == asked
+        storage.add_articles(articles[:1])
+        second = cluster_stage(storage, settings, Window.last(until, 24))
+    assert second.cached_verdicts > 0
+    assert len(stub.requests) - asked == second.llm_verdicts < asked
+    stories = {tuple(sorted(gold[a] for a in s.article_ids)) for s in storage_stories(tmp_path)}
+    assert not any(set(events) >= ESTMARK for events in stories)
+
+
+def _nothing_else() -> tuple[SummariseReport, RenderReport]:
+    return SummariseReport(0, 0, 0, 0, 0), RenderReport(Path("site"), 0)
+
+
+def storage_stories(tmp_path: Path) -> list[Story]:
+    with Storage(f"sqlite:///{tmp_path / 'p.db'}") as storage:
+        return storage.stories()
