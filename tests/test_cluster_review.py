@@ -4,6 +4,7 @@ that share only a prominent name stay apart, decided by the articles' full texts
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 
@@ -125,7 +126,7 @@ def test_a_vetoed_merge_reruns_the_linkage_with_the_pair_kept_apart() -> None:
     )
     seen: list[Merge] = []
 
-    def review(merges: list[Merge]) -> list[list[tuple[int, int]]]:
+    def review(merges: Sequence[Merge]) -> list[list[tuple[int, int]]]:
         seen.extend(merges)
         return [[(1, 2)] if set(m.left + m.right) >= {1, 2} else [] for m in merges]
 
