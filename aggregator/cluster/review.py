@@ -146,6 +146,8 @@ class Reviewer:
                 offline=offline,
             )
             asked.append((merge, overlap, question))
+        # the least certain first: a budget that runs out leaves the clearest to the texts
+        asked.sort(key=lambda item: (item[0].similarity, item[0].left, item[0].right))
         answers: list[bool | None] = [None] * len(asked)
         if self._adjudicator is not None and asked:
             answers = self._adjudicator.decide([q for _, _, q in asked])
