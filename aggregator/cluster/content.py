@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from aggregator.cluster.features import _TOKEN, _tfidf, _word_counts
+from aggregator.cluster.features import TOKEN, tfidf, word_counts
 from aggregator.records import Article
 
 _SENTENCES = re.compile(r"(?<=[.!?:;\"”»])\s+|\n+")
@@ -164,13 +164,13 @@ def event_text(articles: Sequence[Article]) -> EventText:
     capitalised: set[str] = set()
     lowered: set[str] = set()
     for article, language in zip(articles, languages, strict=True):
-        lowered.update(w for w in _TOKEN.findall(article.title) if w[0].islower())
+        lowered.update(w for w in TOKEN.findall(article.title) if w[0].islower())
         for sentence in _SENTENCES.split(article.text):  # not titles: Title Case Says Nothing
-            tokens = _TOKEN.findall(sentence)
+            tokens = TOKEN.findall(sentence)
             lowered.update(w for w in tokens if w[0].islower())
             if language not in _CAPITALISED_NOUNS:  # a sentence's first word says nothing
                 capitalised.update(w.lower() for w in tokens[1:] if w[0].isupper())
-    counts, vocabulary = _word_counts(texts)
+    counts, vocabulary = word_counts(texts)
     keep = np.array([w not in OTHER_STOP_WORDS for w in vocabulary], dtype=bool)
     names = np.array([w in capitalised and w not in lowered for w in vocabulary], dtype=bool)
     counts = sp.csr_matrix(counts[:, np.flatnonzero(keep)])
@@ -179,7 +179,7 @@ def event_text(articles: Sequence[Article]) -> EventText:
     if counts.shape[1] == 0:
         counts = sp.csr_matrix((len(texts), 1), dtype=np.float32)
         terms, names = [""], np.zeros(1, dtype=bool)
-    full = _tfidf(counts)
+    full = tfidf(counts)
     house = house_words(counts, [a.source_id for a in articles])
     left_out = names | house
     names &= ~house  # an outlet's own name in its datelines names no event
