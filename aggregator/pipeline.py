@@ -237,11 +237,11 @@ def _adjudicator(settings: Settings, storage: Storage) -> Iterator[LLMAdjudicato
     if not settings.llm.configured or settings.llm.adjudication_budget_tokens == 0:
         yield None
         return
-    from aggregator.cluster.adjudicate import ANSWER_TOKENS, LLMAdjudicator
+    from aggregator.cluster.adjudicate import MAX_ANSWER_TOKENS, LLMAdjudicator
     from aggregator.summarise.llm import LLMClient
 
     # its own client: its own breaker and call count, and a short answer
-    answer = settings.llm.model_copy(update={"max_tokens": max(ANSWER_TOKENS * 4, 16)})
+    answer = settings.llm.model_copy(update={"max_tokens": MAX_ANSWER_TOKENS})
     with LLMClient(answer) as client:
         yield LLMAdjudicator(client, settings.llm.adjudication_budget_tokens, storage)
 
