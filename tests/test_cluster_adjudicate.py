@@ -4,6 +4,7 @@ answer (budget spent, endpoint down) the offline decision stands."""
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Iterator
 from dataclasses import replace
@@ -12,7 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from aggregator.cluster.adjudicate import LLMAdjudicator, question_text, verdict_key
+from aggregator.cluster.adjudicate import (
+    MAX_ANSWER_TOKENS,
+    LLMAdjudicator,
+    question_text,
+    verdict_key,
+)
 from aggregator.cluster.cluster import ClusterResult, cluster_articles
 from aggregator.cluster.features import lead
 from aggregator.pipeline import (
@@ -26,6 +32,7 @@ from aggregator.records import Article, Story
 from aggregator.settings import LLMSettings, Settings
 from aggregator.store.storage import Storage
 from aggregator.summarise.llm import LLMClient
+from tests.support.metrics import bcubed
 from tests.support.openai_stub import OpenAIStub
 from tests.support.verdicts import DEMO_NOW, always, demo_window, groups, oracle, shown
 
@@ -229,3 +236,28 @@ def _nothing_else() -> tuple[SummariseReport, RenderReport]:
 def storage_stories(tmp_path: Path) -> list[Story]:
     with Storage(f"sqlite:///{tmp_path / 'p.db'}") as storage:
         return storage.stories()
+
+
+@pytest.mark.skipif(
+    not os.environ.get("AGGREGATOR_TEST_LLM_URL"),
+    reason="set AGGREGATOR_TEST_LLM_URL (and AGGREGATOR_TEST_LLM_MODEL) to ask a real model",
+)
+def test_a_real_model_parts_estmarks_two_events_from_teasers(
+    window: tuple[list[Article], dict[str, str]],
+) -> None:
+    """Opt-in: the teaser-only demo window adjudicated by a real model (../shared/tools/
+    local-llm.sh starts one); prints what it cost and scored."""
+    articles, gold = window
+    settings = LLMSettings(
+        base_url=os.environ["AGGREGATOR_TEST_LLM_URL"],
+        model=os.environ.get("AGGREGATOR_TEST_LLM_MODEL", "qwen2.5-1.5b-instruct"),
+        max_retries=0,
+        max_tokens=MAX_ANSWER_TOKENS,
+    )
+    with LLMClient(settings) as client:
+        adjudicator = LLMAdjudicator(client, 20_000)
+        result = cluster_articles(articles, adjudicator=adjudicator)
+    found = {a: s.id for s in result.stories for a in s.article_ids}
+    precision, recall, f1 = bcubed([found[a.id] for a in articles], [gold[a.id] for a in articles])
+    print(f"real model: P {precision:.3f} R {recall:.3f} F1 {f1:.3f}, {adjudicator.usage}")
+    assert not any(e >= ESTMARK for e in events(result, gold))
