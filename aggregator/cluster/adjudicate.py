@@ -43,6 +43,8 @@ SYSTEM = (
     '"event_b": "what group B reports, in a few words", "same_event": true} '
     "with same_event true when both describe the same event and false when they do not."
 )
+
+
 class VerdictStore(Protocol):
     """Where verdicts outlive the run (Storage implements it)."""
 
