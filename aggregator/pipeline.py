@@ -26,6 +26,7 @@ from aggregator.store.storage import Storage
 from aggregator.times import utcnow
 
 if TYPE_CHECKING:
+    from aggregator.cluster.adjudicate import LLMAdjudicator
     from aggregator.cluster.embed import Embedder
     from aggregator.crawl.crawl import CrawlReport
     from aggregator.render.images import Thumbnail
@@ -62,6 +63,13 @@ class ClusterReport:
     stories: int  # stories they form
     new_stories: int  # stories not seen before this run
     merged: int  # earlier stories merged into others
+    # the clusterer's uncertain merges (cluster.review) and the LLM's part in deciding them
+    uncertain: int = 0  # merges near the threshold or tied mostly by one name
+    vetoed: int = 0  # of them, kept apart
+    llm_verdicts: int = 0  # questions the LLM answered this run
+    cached_verdicts: int = 0  # questions answered by a verdict stored by an earlier run
+    llm_tokens: int = 0  # tokens the questions cost (llm.adjudication_budget_tokens)
+    llm_unanswered: int = 0  # questions left offline: budget spent, LLM down or unusable
 
 
 @dataclass(frozen=True)
@@ -200,13 +208,15 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
         anchors = _anchors(storage, known.values(), {a.id for a in articles})
     pool = articles + anchors
     previous = storage.story_of_articles(a.id for a in pool)
-    result = cluster_articles(
-        pool,
-        previous,
-        threshold=settings.cluster_threshold,
-        embedder=embedder(settings),
-        time=time_discount(settings),
-    )
+    with _adjudicator(settings, storage) as adjudicator:
+        result = cluster_articles(
+            pool,
+            previous,
+            threshold=settings.cluster_threshold,
+            embedder=embedder(settings),
+            time=time_discount(settings),
+            adjudicator=adjudicator,
+        )
     # a group of anchors alone is an old story nobody added to: leave it as it is
     in_window = {a.id for a in articles}
     grouped = [s for s in result.stories if in_window.intersection(s.article_ids)]
@@ -216,7 +226,35 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
     stories = rank_stories(stories, {a.id: a for a in pool}, window.until, settings.rank)
     storage.save_stories(stories, merged)
     new = sum(1 for s in stories if s.id not in known)
-    return ClusterReport(len(articles), len(stories), new, len(merged))
+    asked = adjudicator.usage if adjudicator is not None else None
+    return ClusterReport(
+        len(articles),
+        len(stories),
+        new,
+        len(merged),
+        uncertain=result.review.uncertain,
+        vetoed=result.review.vetoed,
+        llm_verdicts=asked.same + asked.different if asked else 0,
+        cached_verdicts=asked.cached if asked else 0,
+        llm_tokens=asked.tokens if asked else 0,
+        llm_unanswered=asked.over_budget + asked.failed if asked else 0,
+    )
+
+
+@contextmanager
+def _adjudicator(settings: Settings, storage: Storage) -> Iterator[LLMAdjudicator | None]:
+    """The LLM that decides clustering's uncertain merges, with its verdicts kept in storage;
+    None when no LLM is configured or its budget is 0 (the offline decisions stand)."""
+    if not settings.llm.configured or settings.llm.adjudication_budget_tokens == 0:
+        yield None
+        return
+    from aggregator.cluster.adjudicate import MAX_ANSWER_TOKENS, LLMAdjudicator
+    from aggregator.summarise.llm import LLMClient
+
+    # its own client: its own breaker and call count, and a short answer
+    answer = settings.llm.model_copy(update={"max_tokens": MAX_ANSWER_TOKENS})
+    with LLMClient(answer) as client:
+        yield LLMAdjudicator(client, settings.llm.adjudication_budget_tokens, storage)
 
 
 def time_discount(settings: Settings) -> TimeDiscount | None:
@@ -600,6 +638,11 @@ def digest_counts(
         "stories": clustered.stories,
         "new_stories": clustered.new_stories,
         "merged": clustered.merged,
+        "cluster_uncertain": clustered.uncertain,
+        "cluster_vetoed": clustered.vetoed,
+        "cluster_llm_verdicts": clustered.llm_verdicts,
+        "cluster_cached_verdicts": clustered.cached_verdicts,
+        "cluster_llm_tokens": clustered.llm_tokens,
         "summaries_written": summarised.written,
         "llm_summaries": summarised.llm,
         "fallbacks": summarised.fallbacks,

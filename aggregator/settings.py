@@ -110,6 +110,10 @@ class LLMSettings(_Strict):
     max_input_chars: int = Field(
         12_000, ge=500, le=1_000_000, description="article text sent per story"
     )
+    # clustering's questions ("same event?") get their own budget, apart from the summaries'
+    adjudication_budget_tokens: int = Field(
+        20_000, ge=0, le=10_000_000, description="tokens per run for clustering's questions"
+    )
     breaker_failures: int = Field(
         2,
         ge=1,
@@ -255,6 +259,34 @@ class ClusterParams(_Strict):
     slice_neighbours: int = Field(200, ge=1, description="linkage neighbours kept in a slice")
     mean_max_terms: int = Field(400, ge=1, description="terms kept per group's mean vector")
     candidate_max_df: int = Field(100, ge=1, description="articles a rare feature is held by")
+
+    # -- review of uncertain merges (cluster.review) --
+    # A merge is uncertain when its average similarity is within review_margin (a fraction) of
+    # the threshold, or when one name carries review_name_share of what the two groups' full
+    # texts share ("Estmark" in a rate cut and a budget deal). Offline, an uncertain merge
+    # stands only when the groups' full texts, names left out, are alike enough
+    # (event_min_content, cosine); with an LLM, it adjudicates (cluster.adjudicate). On the
+    # demo, texts of one event score 0.13-0.49 and two events in one country 0.01-0.03.
+    review_margin: float = Field(0.25, ge=0, description="uncertain: within this of threshold")
+    review_name_share: float = Field(
+        0.25, gt=0, le=1, description="uncertain: one name's share of the full-text similarity"
+    )
+    event_min_content: float = Field(
+        0.08, ge=0, le=1, description="full-text similarity, names left out, to stay merged"
+    )
+    # ...and each member (of those compared) this alike the other group: a gallery caption of
+    # one event does not ride into another on its outlet's boilerplate
+    event_min_member: float = Field(
+        0.06, ge=0, le=1, description="full-text similarity of each member to the other group"
+    )
+    # ...unless names besides the one weighing most carry this share of the full-text
+    # similarity: several names in common (a minister, a town, a party) make one event too
+    event_min_other_names: float = Field(
+        0.25, ge=0, le=1, description="share of the similarity owed to further shared names"
+    )
+    # a text with fewer distinct content words (a headline alone) is not compared: merge stands
+    event_min_words: int = Field(20, ge=1, description="content words a text needs to compare")
+    review_sample: int = Field(16, ge=1, description="members per side compared (the oldest)")
 
     # -- near-duplicates inside a story (cluster.dedupe) --
     # shorter titles ("Live updates") collide by chance

@@ -22,6 +22,10 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         f"{report.articles} articles in {window.describe()} -> {report.stories} stories "
         f"({report.new_stories} new, {report.merged} merged)"
     )
+    if report.uncertain:
+        from aggregator.cli.output import cluster_review
+
+        print(cluster_review(report))
     return EXIT_OK
 
 

@@ -211,3 +211,15 @@ class EditionStoryRow(SQLModel, table=True):
     sentences: str = _text("[]")  # JSON, as SummaryRow's
     method: str = _string(20)  # the summary's method then ("" without a summary)
     image: str = _text("")  # URL of the lead image shown then
+
+
+class VerdictRow(SQLModel, table=True):
+    """An LLM's answer to "do these two groups of articles report one event?" (clustering's
+    adjudication), keyed by the hash of what it was shown: a rerun asks nothing again."""
+
+    __tablename__ = "verdict"
+
+    key: str = _string(64, ..., primary_key=True)  # cluster.adjudicate.verdict_key
+    same_event: bool = Field(default=False, nullable=False)
+    model: str = _string(200)
+    created: datetime = _time(nullable=False)

@@ -6,7 +6,7 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict, fields
 from datetime import UTC, date, datetime
@@ -45,6 +45,7 @@ from aggregator.store.models import (
     StoryMemberRow,
     StoryRow,
     SummaryRow,
+    VerdictRow,
 )
 
 _CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's parameter limits
@@ -488,6 +489,27 @@ class Storage:
             )
             for day, rows in days.items()
         ]
+
+    # -- clustering's verdicts (cluster.adjudicate) ----------------------------------------------
+
+    def verdicts(self, keys: Iterable[str]) -> dict[str, bool]:
+        """The stored "same event?" verdict of each known key."""
+        wanted = list(dict.fromkeys(keys))
+        out: dict[str, bool] = {}
+        with self.session() as s:
+            for chunk in _chunks(wanted):
+                stmt = select(VerdictRow).where(col(VerdictRow.key).in_(chunk))
+                out.update((r.key, r.same_event) for r in s.execute(stmt).scalars())
+        return out
+
+    def save_verdicts(self, verdicts: Mapping[str, bool], model: str) -> None:
+        """Keep verdicts given by ``model`` (a key already stored takes the new verdict)."""
+        now = datetime.now(UTC)
+        with self.session() as s:
+            for key, same in verdicts.items():
+                row = s.get(VerdictRow, key) or VerdictRow(key=key, created=now)
+                row.same_event, row.model, row.created = same, model[:200], now
+                s.add(row)
 
     # -- upkeep: retention, vacuum, size, backup --------------------------------------------------
 
