@@ -19,15 +19,17 @@ from aggregator.errors import Interrupted, RunLockedError
 from aggregator.healthfile import Recorder, health_path, job_json, run_outcome
 from aggregator.jsonl import article_to_json, story_to_json, write_lines
 from aggregator.rank import rank_stories
-from aggregator.records import Article, Story, Summary
+from aggregator.records import Article, Edition, Story, Summary
 from aggregator.settings import Settings, TimeDiscount
 from aggregator.sources.load import Config
 from aggregator.store.storage import Storage
 from aggregator.times import utcnow
 
 if TYPE_CHECKING:
+    from aggregator.cluster.adjudicate import LLMAdjudicator
     from aggregator.cluster.embed import Embedder
     from aggregator.crawl.crawl import CrawlReport
+    from aggregator.render.images import Thumbnail
     from aggregator.summarise.summariser import Summariser
 
 # Each stage imports its machinery when it runs (scikit-learn for clustering, aiohttp for the
@@ -61,6 +63,13 @@ class ClusterReport:
     stories: int  # stories they form
     new_stories: int  # stories not seen before this run
     merged: int  # earlier stories merged into others
+    # the clusterer's uncertain merges (cluster.review) and the LLM's part in deciding them
+    uncertain: int = 0  # merges near the threshold or tied mostly by one name
+    vetoed: int = 0  # of them, kept apart
+    llm_verdicts: int = 0  # questions the LLM answered this run
+    cached_verdicts: int = 0  # questions answered by a verdict stored by an earlier run
+    llm_tokens: int = 0  # tokens the questions cost (llm.adjudication_budget_tokens)
+    llm_unanswered: int = 0  # questions left offline: budget spent, LLM down or unusable
 
 
 @dataclass(frozen=True)
@@ -100,6 +109,17 @@ def output_dir(config: Config, out: str | Path | None = None) -> Path:
     return path if path.is_absolute() else config.base_dir / path
 
 
+def data_dir(config: Config) -> Path:
+    """settings.data_dir, a relative one from the config file's folder."""
+    data = Path(config.settings.data_dir)
+    return data if data.is_absolute() else config.base_dir / data
+
+
+def images_dir(config: Config) -> Path:
+    """Where lead images' thumbnails are kept across renders (fetched once each)."""
+    return data_dir(config) / "images"
+
+
 def templates_dir(config: Config) -> Path | None:
     """The editor's template folder (settings.templates_dir), or None for the shipped templates."""
     if config.settings.templates_dir is None:
@@ -122,8 +142,7 @@ def run_lock(config: Config, storage: Storage | None = None) -> Iterator[None]:
     Both belong to the process: the kernel drops the first and the server the second when it
     ends, however it ends, so a killed run never blocks the next.
     """
-    data = Path(config.settings.data_dir)
-    data = data if data.is_absolute() else config.base_dir / data
+    data = data_dir(config)
     data.mkdir(parents=True, exist_ok=True)
     path = data / "aggregator.lock"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
@@ -189,13 +208,15 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
         anchors = _anchors(storage, known.values(), {a.id for a in articles})
     pool = articles + anchors
     previous = storage.story_of_articles(a.id for a in pool)
-    result = cluster_articles(
-        pool,
-        previous,
-        threshold=settings.cluster_threshold,
-        embedder=embedder(settings),
-        time=time_discount(settings),
-    )
+    with _adjudicator(settings, storage) as adjudicator:
+        result = cluster_articles(
+            pool,
+            previous,
+            threshold=settings.cluster_threshold,
+            embedder=embedder(settings),
+            time=time_discount(settings),
+            adjudicator=adjudicator,
+        )
     # a group of anchors alone is an old story nobody added to: leave it as it is
     in_window = {a.id for a in articles}
     grouped = [s for s in result.stories if in_window.intersection(s.article_ids)]
@@ -205,7 +226,35 @@ def cluster_stage(storage: Storage, settings: Settings, window: Window) -> Clust
     stories = rank_stories(stories, {a.id: a for a in pool}, window.until, settings.rank)
     storage.save_stories(stories, merged)
     new = sum(1 for s in stories if s.id not in known)
-    return ClusterReport(len(articles), len(stories), new, len(merged))
+    asked = adjudicator.usage if adjudicator is not None else None
+    return ClusterReport(
+        len(articles),
+        len(stories),
+        new,
+        len(merged),
+        uncertain=result.review.uncertain,
+        vetoed=result.review.vetoed,
+        llm_verdicts=asked.same + asked.different if asked else 0,
+        cached_verdicts=asked.cached if asked else 0,
+        llm_tokens=asked.tokens if asked else 0,
+        llm_unanswered=asked.over_budget + asked.failed if asked else 0,
+    )
+
+
+@contextmanager
+def _adjudicator(settings: Settings, storage: Storage) -> Iterator[LLMAdjudicator | None]:
+    """The LLM that decides clustering's uncertain merges, with its verdicts kept in storage;
+    None when no LLM is configured or its budget is 0 (the offline decisions stand)."""
+    if not settings.llm.configured or settings.llm.adjudication_budget_tokens == 0:
+        yield None
+        return
+    from aggregator.cluster.adjudicate import MAX_ANSWER_TOKENS, LLMAdjudicator
+    from aggregator.summarise.llm import LLMClient
+
+    # its own client: its own breaker and call count, and a short answer
+    answer = settings.llm.model_copy(update={"max_tokens": MAX_ANSWER_TOKENS})
+    with LLMClient(answer) as client:
+        yield LLMAdjudicator(client, settings.llm.adjudication_budget_tokens, storage)
 
 
 def time_discount(settings: Settings) -> TimeDiscount | None:
@@ -412,18 +461,34 @@ def render_stage(
     *,
     templates_dir: Path | None = None,
     categories: Sequence[str] = (),
+    images_dir: Path | None = None,
 ) -> RenderReport:
     """Render the page's stories to out_dir, swapped in atomically; ``categories`` (the
-    sources') each get a channel, even on a day without stories of theirs."""
+    sources') each get a channel, even on a day without stories of theirs.
+
+    The page becomes today's daily edition (stored first, so the days before keep rendering as
+    they were published); with ``images_dir`` (settings.lead_images) each story's lead image
+    is fetched once into that cache and published as a thumbnail."""
+    from aggregator.render.edition import edition_of
     from aggregator.render.pages import render_site
 
     front = front or front_page(storage, window, settings)
     summaries: Mapping[str, Summary] = storage.summaries(s.id for s in front.everything)
     redirects = storage.redirects(s.id for s in front.stories)
+    page = front.stories[: settings.max_stories]
+    today = edition_of(page, summaries, front.articles, window.until, settings.timezone)
+    storage.save_edition(today)
+    editions = storage.editions()
+    articles = dict(front.articles)
+    wanted = {a for e in editions for entry in e.stories for a in entry.story.article_ids}
+    articles.update(storage.articles_by_id(wanted.difference(articles)))
+    images = None
+    if images_dir is not None and settings.lead_images:
+        images = lead_thumbnails(front, editions, articles, settings, images_dir)
     path = render_site(
         front.stories,
         summaries,
-        front.articles,
+        articles,
         settings,
         out_dir,
         window.until,
@@ -431,8 +496,28 @@ def render_stage(
         templates_dir=templates_dir,
         categories=categories,
         channel_stories=front.channel_stories,
+        editions=editions,
+        images=images,
+        search=settings.search,
     )
     return RenderReport(path=path, stories=len(front.stories))
+
+
+def lead_thumbnails(
+    front: FrontPage,
+    editions: Sequence[Edition],
+    articles: Mapping[str, Article],
+    settings: Settings,
+    folder: Path,
+) -> dict[str, Thumbnail]:
+    """The thumbnails of the lead images of every story the site shows (URL -> thumbnail);
+    those not in ``folder`` yet are fetched through the crawler's fetcher and kept there."""
+    from aggregator.render.edition import lead_image
+    from aggregator.render.images import thumbnails
+
+    urls = [lead_image(story, articles) for story in front.everything]
+    urls += [entry.image for edition in editions for entry in edition.stories]
+    return thumbnails(urls, folder, settings.fetch)
 
 
 def prune_stage(storage: Storage, settings: Settings, now: datetime) -> int:
@@ -474,6 +559,7 @@ def digest(
         front=front,
         templates_dir=templates,
         categories=categories,
+        images_dir=images_dir(config),
     )
     return clustered, summarised, rendered
 
@@ -552,6 +638,11 @@ def digest_counts(
         "stories": clustered.stories,
         "new_stories": clustered.new_stories,
         "merged": clustered.merged,
+        "cluster_uncertain": clustered.uncertain,
+        "cluster_vetoed": clustered.vetoed,
+        "cluster_llm_verdicts": clustered.llm_verdicts,
+        "cluster_cached_verdicts": clustered.cached_verdicts,
+        "cluster_llm_tokens": clustered.llm_tokens,
         "summaries_written": summarised.written,
         "llm_summaries": summarised.llm,
         "fallbacks": summarised.fallbacks,

@@ -8,7 +8,7 @@ leaves the summariser. All are frozen; stages return new records instead of muta
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from functools import cached_property
 from typing import Literal
@@ -220,6 +220,25 @@ class LLMUsageLine:
     completion_tokens: int = 0
     cost: float | None = None  # from settings.llm.prices; None: the model has no price
     run: str = ""  # the run's key (LLMClient.run_id); "" in sums over runs
+
+
+@dataclass(frozen=True)
+class EditionStory:
+    """One story of a daily edition, as it was published: the story (members, times, rank's
+    parts), its summary and its lead image then."""
+
+    story: Story
+    summary: Summary | None
+    image: str = ""  # URL of the lead image shown then ("" for none)
+
+
+@dataclass(frozen=True)
+class Edition:
+    """A day's top stories as they stood at the day's last render: the daily edition."""
+
+    day: date  # the calendar day in settings.timezone
+    published: datetime  # when this snapshot was rendered (the day's last render so far)
+    stories: tuple[EditionStory, ...]  # in rank order
 
 
 @dataclass(frozen=True)

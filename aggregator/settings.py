@@ -120,6 +120,10 @@ class LLMSettings(_Strict):
     # schema in the prompt only), or "auto": json_schema first, and on a rejection the next one,
     # remembered for the rest of the run.
     structured_output: Literal["auto", "json_schema", "json_object", "prompt"] = "auto"
+    # clustering's questions ("same event?") get their own budget, apart from the summaries'
+    adjudication_budget_tokens: int = Field(
+        20_000, ge=0, le=10_000_000, description="tokens per run for clustering's questions"
+    )
     breaker_failures: int = Field(
         2,
         ge=1,
@@ -266,6 +270,34 @@ class ClusterParams(_Strict):
     mean_max_terms: int = Field(400, ge=1, description="terms kept per group's mean vector")
     candidate_max_df: int = Field(100, ge=1, description="articles a rare feature is held by")
 
+    # -- review of uncertain merges (cluster.review) --
+    # A merge is uncertain when its average similarity is within review_margin (a fraction) of
+    # the threshold, or when one name carries review_name_share of what the two groups' full
+    # texts share ("Estmark" in a rate cut and a budget deal). Offline, an uncertain merge
+    # stands only when the groups' full texts, names left out, are alike enough
+    # (event_min_content, cosine); with an LLM, it adjudicates (cluster.adjudicate). On the
+    # demo, texts of one event score 0.13-0.49 and two events in one country 0.01-0.03.
+    review_margin: float = Field(0.25, ge=0, description="uncertain: within this of threshold")
+    review_name_share: float = Field(
+        0.25, gt=0, le=1, description="uncertain: one name's share of the full-text similarity"
+    )
+    event_min_content: float = Field(
+        0.08, ge=0, le=1, description="full-text similarity, names left out, to stay merged"
+    )
+    # ...and each member (of those compared) this alike the other group: a gallery caption of
+    # one event does not ride into another on its outlet's boilerplate
+    event_min_member: float = Field(
+        0.06, ge=0, le=1, description="full-text similarity of each member to the other group"
+    )
+    # ...unless names besides the one weighing most carry this share of the full-text
+    # similarity: several names in common (a minister, a town, a party) make one event too
+    event_min_other_names: float = Field(
+        0.25, ge=0, le=1, description="share of the similarity owed to further shared names"
+    )
+    # a text with fewer distinct content words (a headline alone) is not compared: merge stands
+    event_min_words: int = Field(20, ge=1, description="content words a text needs to compare")
+    review_sample: int = Field(16, ge=1, description="members per side compared (the oldest)")
+
     # -- near-duplicates inside a story (cluster.dedupe) --
     # shorter titles ("Live updates") collide by chance
     dedupe_min_title_words: int = Field(5, ge=1, description="words a title key needs")
@@ -293,6 +325,11 @@ class Settings(_Strict):
         2, ge=1, le=100, description="distinct sources a story needs to be hot"
     )
     output_dir: str = "site"
+    # each story's lead image (the page's og:image or the feed's media), fetched once through
+    # the crawler's fetcher into <data_dir>/images and published as a small thumbnail
+    lead_images: bool = True
+    # static search (Pagefind, from the pagefind[extended] package) built into the site
+    search: bool = True
     # an editor's own template folder (a relative path: from the config file's folder); each
     # template there replaces the shipped one of that name; None: the shipped templates only
     templates_dir: str | None = None
@@ -306,6 +343,7 @@ class Settings(_Strict):
     digest_cron: str = Field("0 * * * *", description="minute hour day month weekday")
     # the older way, kept working: digest every this many minutes instead (not with digest_cron)
     digest_interval_minutes: float | None = Field(None, gt=0, le=10_080)
+    # the time zone of digest_cron and of the daily edition's days
     timezone: str = Field("UTC", description="IANA time zone of digest_cron, e.g. Europe/Berlin")
     crawl_min_wait_minutes: float = Field(1.0, gt=0, le=1_440)
     crawl_max_wait_minutes: float = Field(60.0, gt=0, le=10_080)

@@ -34,7 +34,7 @@ def _commands(
 def test_every_command_has_help_with_an_example_and_is_in_the_readme() -> None:
     commands = _commands(build_parser())
     expected = {"demo", "run", "crawl", "cluster", "summarise", "render", "schedule", "ingest",
-                "export", "extract", "status", "ask", "sources check", "sources add",
+                "export", "extract", "status", "ask", "serve", "sources check", "sources add",
                 "sources import-opml", "sources export-opml", "sources report", "db upgrade",
                 "db current", "db prune", "db vacuum", "db backup"}  # fmt: skip
     assert set(commands) == expected

@@ -252,3 +252,36 @@ def test_compose_runs_the_image_with_postgres_and_serves_the_site() -> None:
         re.findall(r"(\w+)=(\S+)", next(a for w, a in _dockerfile() if w == "ENV"))
     )
     assert dockerfile_env["AGGREGATOR_OUTPUT_DIR"] == "/srv/site/html"  # nginx's html
+
+
+def test_the_ci_workflow_publishes_the_site_and_commits_no_data() -> None:
+    """cron/github-actions.yml: a valid schedule, commands the CLI accepts, the database kept
+    in the Actions cache (never committed), the site uploaded from where the run writes it."""
+    workflow = yaml.safe_load((CRON / "github-actions.yml").read_text(encoding="utf-8"))
+    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads on: as True
+    for entry in triggers["schedule"]:
+        parse_cron(entry["cron"])
+    assert workflow["permissions"]["contents"] == "read"  # it cannot push a commit
+    assert workflow["concurrency"]["cancel-in-progress"] is False
+    build = workflow["jobs"]["build"]
+    env = build["env"]
+    known = set(
+        re.findall(r'"(AGGREGATOR_[A-Z_]+)"', (ROOT / "aggregator" / "settings.py").read_text())
+    )
+    known |= {"AGGREGATOR_CONFIG", "AGGREGATOR_LOG_FORMAT"}  # read by the CLI
+    assert {k for k in env if k.startswith("AGGREGATOR_")} <= known
+    parser = build_parser()
+    runs = [step["run"] for step in build["steps"] if "run" in step]
+    for line in runs:
+        assert not re.search(r"\bgit\s+(commit|push|add)\b", line), line
+        if line.startswith("aggregator "):
+            parser.parse_args(shlex.split(line)[1:])  # exits (fails the test) on a bad option
+    assert "aggregator run" in runs
+    uses = {step.get("uses", "").split("@")[0]: step for step in build["steps"]}
+    assert uses["actions/cache/restore"]["with"]["path"] == env["AGGREGATOR_DATA_DIR"]
+    assert uses["actions/cache/save"]["with"]["path"] == env["AGGREGATOR_DATA_DIR"]
+    assert uses["actions/upload-pages-artifact"]["with"]["path"] == env["AGGREGATOR_OUTPUT_DIR"]
+    assert env["AGGREGATOR_HEALTH_FILE"].startswith(env["AGGREGATOR_DATA_DIR"] + "/")
+    deploy = workflow["jobs"]["deploy"]
+    assert deploy["needs"] == "build"
+    assert deploy["steps"][0]["uses"].startswith("actions/deploy-pages@")

@@ -169,6 +169,8 @@ def test_hostile_text_is_text_in_every_feed(sites: dict[str, dict[str, bytes]]) 
     files = sites["hostile"]
     for name in XML_FEEDS:
         for path, data in feeds(files, name).items():
+            if path.startswith("day/"):  # finished days only: tests/test_edition.py has one
+                continue
             for parsed in (feedparser.parse(data), fastfeedparser.parse(data)):
                 (entry,) = parsed.entries
                 assert entry.get("title") == "<script>alert(1)</script>", path
@@ -176,6 +178,8 @@ def test_hostile_text_is_text_in_every_feed(sites: dict[str, dict[str, bytes]]) 
                 assert "]]> here </script><script>alert(2)</script>" in text, path
                 assert '<a href="javascript:alert(5)">' in text, path
     for path, data in feeds(files, JSON_FEED).items():
+        if path.startswith("day/"):
+            continue
         assert not CONTROL.search(data.decode()), path  # not even escaped as \u0000
         (item,) = json.loads(data)["items"]
         assert item["title"] == "<script>alert(1)</script>", path

@@ -131,6 +131,9 @@ def assert_golden(files: dict[str, bytes], name: str, folder: Path = GOLDEN) -> 
         "atom.xml",
         "feed.json",
         *(f"category/local/{f}" for f in CHANNEL_FILES),
+        "day/2025-03-14/index.html",
+        "day/index.html",
+        "feeds.opml",
     ],
 )
 def test_golden(name: str) -> None:
@@ -163,8 +166,15 @@ def test_site_layout_and_ordering() -> None:
     assert sorted(files) == [
         "atom.xml",
         *(f"category/{c}/{f}" for c in ("local", "science") for f in CHANNEL_FILES),
+        "day/2025-03-14/index.html",  # today's edition (tests/test_edition.py)
+        "day/atom.xml",
+        "day/feed.json",
+        "day/feed.xml",
+        "day/index.html",
+        "favicon.svg",
         "feed.json",
         "feed.xml",
+        "feeds.opml",
         "index.html",
         "stories/3f2a9c0d1e.html",
         "stories/b7e4.html",
@@ -174,8 +184,8 @@ def test_site_layout_and_ordering() -> None:
     assert index.index("Harbour bridge reopens after repairs") < index.index("Comet visible")
     assert "Not on the page" not in index
     assert '<html lang="en-GB">' in index
-    assert index.count('<link rel="alternate"') == 3
-    for href in ("feed.xml", "atom.xml", "feed.json"):
+    assert index.count('<link rel="alternate"') == 4  # the site's three, the daily digest
+    for href in ("feed.xml", "atom.xml", "feed.json", "day/feed.xml"):
         assert f'href="https://news.example.org/{href}"' in index
     assert "<script" not in index.lower()
 
@@ -316,7 +326,8 @@ def test_guid_is_stable_while_the_story_grows() -> None:
 def test_hostile_text_cannot_break_pages() -> None:
     files = hostile_site()
     pages = [name for name in files if name.endswith(".html")]
-    assert len(pages) == 3  # the discover page, the story's, its channel's
+    assert len(pages) == 5  # the discover page, the story's, its channel's, its day's, the days'
+
     for name in pages:
         html = files[name].decode()
         assert "\x00" not in html and "\x0b" not in html
@@ -434,7 +445,7 @@ class ExplodingFiles(dict[str, bytes]):
 @pytest.fixture
 def live(tmp_path: Path) -> Path:
     out = tmp_path / "site"
-    render_site(*sample(), SETTINGS, out, NOW)
+    render_site(*sample(), SETTINGS, out, NOW, search=False)  # search: tests/test_search.py
     return out
 
 
@@ -598,3 +609,13 @@ def test_publishing_to_a_release_path_publishes_to_the_site_link(live: Path) -> 
     assert snapshot(live) == {"index.html": b"new"}
     assert beside(live) == [".site.releases", "site"] and releases(live) == 2
     assert all(not p.is_symlink() for p in (live.parent / ".site.releases").iterdir())
+
+
+def test_absolute_dates_are_in_the_sites_language() -> None:
+    from aggregator.render.strings import catalogue, date_time_text
+
+    when = datetime(2025, 3, 14, 9, 30, tzinfo=UTC)
+    assert date_time_text(when, catalogue("en")) == "Fri 14 Mar 2025, 09:30 UTC"
+    assert date_time_text(when, catalogue("zh")) == "2025年3月14日（周五） 09:30 UTC"
+    assert date_time_text(when, catalogue("hi")) == "शुक्र, 14 मार्च 2025, 09:30 UTC"
+    assert date_time_text(when, catalogue("de")) == "Fri 14 Mar 2025, 09:30 UTC"  # English fills

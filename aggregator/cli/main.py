@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 
 from aggregator import __version__, logs
-from aggregator.cli import ask, crawl, data, db, run, sources, stages
+from aggregator.cli import ask, crawl, data, db, run, serve, sources, stages
 from aggregator.cli.common import (
     EXIT_IOERR,
     EXIT_LOCKED,
@@ -33,7 +33,7 @@ from aggregator.errors import (
 
 log = logging.getLogger("aggregator")
 
-GROUPS = (run, crawl, stages, data, ask, sources, db)  # the order of the commands in --help
+GROUPS = (run, crawl, stages, data, ask, serve, sources, db)  # the order of the commands in --help
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from aggregator.crawl.crawl import CrawlReport
     from aggregator.crawl.probe import Probe
     from aggregator.crawl.status import SourceStatus
-    from aggregator.pipeline import RunReport, SummariseReport
+    from aggregator.pipeline import ClusterReport, RunReport, SummariseReport
     from aggregator.report import SourcesReport
     from aggregator.sources.load import Source
     from aggregator.summarise.ledger import UsageReport
@@ -47,6 +47,8 @@ def print_run(report: RunReport, *, problems: bool = True) -> None:
         print_crawl(report.crawl, problems=problems)
     c, s, r = report.cluster, report.summarise, report.render
     print(f"cluster: {c.articles} articles -> {c.stories} stories ({c.new_stories} new)")
+    if c.uncertain:
+        print(f"  {cluster_review(c)}")
     print(
         f"summarise: {s.written} written ({s.llm} by the LLM, {s.fallbacks} fallbacks), "
         f"{s.reused} unchanged"
@@ -56,6 +58,17 @@ def print_run(report: RunReport, *, problems: bool = True) -> None:
     print(f"render: {r.stories} stories -> {r.path}")
     if report.pruned:
         print(f"retention: {report.pruned} articles past retention_days pruned (text dropped)")
+
+
+def cluster_review(report: ClusterReport) -> str:
+    """One line on the clusterer's uncertain merges and who decided them."""
+    line = f"{report.uncertain} uncertain merges, {report.vetoed} kept apart"
+    if report.llm_verdicts or report.cached_verdicts or report.llm_unanswered:
+        line += (
+            f"; LLM verdicts: {report.llm_verdicts} asked ({report.llm_tokens} tokens), "
+            f"{report.cached_verdicts} remembered, {report.llm_unanswered} left offline"
+        )
+    return line
 
 
 def summary_checks(report: SummariseReport) -> list[str]:

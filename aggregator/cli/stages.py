@@ -22,6 +22,10 @@ def cmd_cluster(args: argparse.Namespace) -> int:
         f"{report.articles} articles in {window.describe()} -> {report.stories} stories "
         f"({report.new_stories} new, {report.merged} merged)"
     )
+    if report.uncertain:
+        from aggregator.cli.output import cluster_review
+
+        print(cluster_review(report))
     return EXIT_OK
 
 
@@ -63,7 +67,7 @@ def add_summarise(sub: Subparsers, shared: Shared) -> None:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from aggregator.pipeline import output_dir, render_stage, templates_dir
+    from aggregator.pipeline import images_dir, output_dir, render_stage, templates_dir
 
     with stage_run(args) as (config, window, storage):
         report = render_stage(
@@ -73,6 +77,7 @@ def cmd_render(args: argparse.Namespace) -> int:
             output_dir(config, args.out),
             templates_dir=templates_dir(config),
             categories=[source.category for source in config.sources if source.enabled],
+            images_dir=images_dir(config),
         )
     print(f"{report.stories} stories rendered to {report.path}")
     return EXIT_OK

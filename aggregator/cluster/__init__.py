@@ -13,7 +13,13 @@ The steps, one module each:
    similarity is discounted by the hours between the two articles (Tuesday's market close is
    not Monday's); past a size the window is grouped exactly in time slices whose groups then
    merge on their mean vectors, so work grows linearly and a big story keeps its frequent words;
-4. ``identity``: two stories of an earlier run share a group only when clearly alike
+4. ``review`` (with ``content``): every merge of step 3 is checked against the articles' full
+   texts (names, weekdays and an outlet's house words left out): two groups whose texts can be
+   compared and share no event words stay apart, so a country's rate cut and its budget deal do
+   not become one story through the country's name; the uncertain merges (near the threshold,
+   or tied mostly by one name) go to an ``adjudicate.LLMAdjudicator`` when one is given, which
+   may part them. A veto reruns the linkage with the vetoed pairs kept apart;
+5. ``identity``: two stories of an earlier run share a group only when clearly alike
    (stickiness); continuing stories keep their ids, new ones get ids derived from their oldest
    article, so reruns on the same data give the same ids.
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,6 +13,7 @@ from aggregator.cluster.embed import Embedder
 from aggregator.cluster.features import article_vectors, embedding_text
 from aggregator.cluster.identity import assign_story_ids
 from aggregator.cluster.linkage import group_rows
+from aggregator.cluster.review import Adjudicator, ReviewCounts, Reviewer
 from aggregator.records import Article, Story
 from aggregator.settings import ClusterParams, TimeDiscount
 
@@ -25,6 +26,9 @@ class ClusterResult:
 
     stories: tuple[Story, ...]  # ordered by their oldest article
     merged: dict[str, str]  # previous story id -> id of the story that absorbed it
+    review: ReviewCounts = field(
+        default_factory=ReviewCounts
+    )  # the uncertain merges and how they were decided
 
 
 def cluster_articles(
@@ -35,13 +39,15 @@ def cluster_articles(
     embedder: Embedder | None = None,
     time: TimeDiscount | None = TimeDiscount(),
     params: ClusterParams = ClusterParams(),
+    adjudicator: Adjudicator | None = None,
 ) -> ClusterResult:
     """Group articles into stories; ``previous`` maps article id -> story id from earlier runs.
 
     ``threshold`` defaults to ``params.tfidf_threshold`` (TF-IDF alone) or
     ``params.embed_threshold`` (with an ``embedder``, see aggregator.cluster.embed: articles in
     different languages can then meet). ``time`` discounts the similarity of articles far apart
-    in time (None: content alone). ``params`` holds the tuning of every step.
+    in time (None: content alone). ``params`` holds the tuning of every step. Uncertain merges
+    are checked on the articles' full texts, or decided by ``adjudicator`` (see cluster.review).
     """
     ordered = _canonical_order(articles)
     if not ordered:
@@ -55,7 +61,8 @@ def cluster_articles(
     hours = np.array([a.timestamp.timestamp() / 3600 for a in ordered])
     codes = _previous_codes(ordered, previous or {})
     timing = None if time is None else (hours, time)
-    groups = group_rows(vectors, threshold, params, dense, codes, timing)
+    reviewer = Reviewer(ordered, vectors, threshold, params, adjudicator)
+    groups = group_rows(vectors, threshold, params, dense, codes, timing, reviewer)
     ids, merged = assign_story_ids(
         [[ordered[i].id for i in group] for group in groups], previous or {}
     )
@@ -65,7 +72,7 @@ def cluster_articles(
             ids, groups, _most_central(vectors, groups), strict=True
         )
     )
-    return ClusterResult(stories, merged)
+    return ClusterResult(stories, merged, reviewer.counts)
 
 
 # -- features --------------------------------------------------------------------------------

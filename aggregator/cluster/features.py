@@ -54,7 +54,7 @@ def article_vectors(
     sum of its words' n-grams, each distinct word cut into n-grams once.
     """
     n = len(articles)
-    counts, vocabulary = _word_counts(
+    counts, vocabulary = word_counts(
         [a.title for a in articles]
         + [f"{url_words(a.url)} {lead(a.text, params.lead_words)}" for a in articles]
     )
@@ -64,14 +64,14 @@ def article_vectors(
     return normalise_rows(sp.hstack([words, chars], format="csr"))
 
 
-_TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
+TOKEN = re.compile(r"(?u)\b\w\w+\b")  # TfidfVectorizer's default token_pattern
 _SEPARATOR = "SEPARATOR"  # upper case: never a token of lowercased text
 
 
-def _word_counts(texts: list[str]) -> tuple[sp.csr_matrix, list[str]]:
+def word_counts(texts: list[str]) -> tuple[sp.csr_matrix, list[str]]:
     """Counts of the lowercased words (2+ characters, English stop words left out) per text,
     float32 with sorted indices, and the vocabulary, sorted (TfidfVectorizer's analyzer)."""
-    tokens = _TOKEN.findall(f" {_SEPARATOR} ".join([text.lower() for text in texts]))
+    tokens = TOKEN.findall(f" {_SEPARATOR} ".join([text.lower() for text in texts]))
     first_seen: defaultdict[str, int] = defaultdict()
     first_seen.default_factory = first_seen.__len__
     seen = np.fromiter(map(first_seen.__getitem__, tokens), dtype=np.int32, count=len(tokens))
@@ -96,7 +96,7 @@ def _word_block(counts: sp.csr_matrix, n: int, lead_weight: float) -> sp.csr_mat
     one IDF."""
     if counts.shape[1] == 0:  # no usable word at all (empty or stop words only)
         return sp.csr_matrix((n, 0), dtype=np.float32)
-    both = _tfidf(counts)
+    both = tfidf(counts)
     title_part = normalize(both[:n])
     lead_part = normalize(both[n:])
     return normalise_rows(title_part + lead_weight * lead_part)
@@ -121,7 +121,7 @@ def _char_block(title_words: sp.csr_matrix, vocabulary: list[str], ngram_max: in
     )
     counts = sp.csr_matrix(title_words @ word_grams)
     counts.sort_indices()
-    return _tfidf(counts)
+    return tfidf(counts)
 
 
 def _char_wb_ngrams(word: str, *, low: int = 3, high: int) -> list[str]:
@@ -137,7 +137,7 @@ def _char_wb_ngrams(word: str, *, low: int = 3, high: int) -> list[str]:
     return out
 
 
-def _tfidf(counts: sp.csr_matrix) -> sp.csr_matrix:
+def tfidf(counts: sp.csr_matrix) -> sp.csr_matrix:
     """What TfidfTransformer(sublinear_tf=True) makes of float32 counts: smooth IDF, l2 rows."""
     n_docs = counts.shape[0]
     df = np.bincount(counts.indices, minlength=counts.shape[1]).astype(np.float32)

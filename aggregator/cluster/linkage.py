@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
@@ -15,6 +16,23 @@ from aggregator.cluster.neighbours import (
     top_per_row,
 )
 from aggregator.settings import ClusterParams, TimeDiscount
+
+
+@dataclass(frozen=True)
+class Merge:
+    """One merge made by average linkage: two groups of rows and how alike they were."""
+
+    left: tuple[int, ...]  # rows of one group, ascending (the group that keeps its name)
+    right: tuple[int, ...]  # rows of the other
+    similarity: float  # their average similarity when they merged
+
+
+# Per merge, the pairs of rows (one of each group) to keep apart: none keeps the merge; any
+# vetoes it, and no later group may hold both rows of a pair.
+Review = Callable[[Sequence[Merge]], Sequence[Sequence[tuple[int, int]]]]
+
+REVIEW_ROUNDS = 40  # reruns of the linkage after vetoes, at most
+_VETO = -1e6  # the similarity of a vetoed pair: no average containing it reaches a threshold
 
 
 def time_factors(discount: TimeDiscount, gap_hours: np.ndarray) -> np.ndarray:
@@ -30,8 +48,11 @@ def group_rows(
     dense: np.ndarray | None = None,
     stories_before: np.ndarray | None = None,
     time: tuple[np.ndarray, TimeDiscount] | None = None,
+    review: Review | None = None,
 ) -> list[list[int]]:
     """Row indices grouped by average linkage, each group ascending, groups by first member.
+
+    ``review`` sees the merges and may veto some (see reviewed_linkage).
 
     ``stories_before`` (see _previous_codes) makes earlier stories sticky (see
     ClusterParams.sticky_margin); ``time`` (each row's time in hours, the discount) lowers pairs
@@ -63,9 +84,9 @@ def group_rows(
     else:
         smoothed = smooth(vectors, params)
         graph = _linkage_graph(smoothed, dense, time, 0, params.graph_max_neighbours, params)
-    labels = np.asarray(average_linkage(n, graph.row, graph.col, graph.data, threshold))
+    labels = np.asarray(reviewed_linkage(n, graph.row, graph.col, graph.data, threshold, review))
     if sliced:
-        labels = _merge_fragments(smoothed, labels, threshold, time, params)
+        labels = _merge_fragments(smoothed, labels, threshold, time, params, review)
     groups: dict[int, list[int]] = {}
     for index, label in enumerate(labels.tolist()):
         groups.setdefault(label, []).append(index)
@@ -136,6 +157,7 @@ def _merge_fragments(
     threshold: float,
     time: tuple[np.ndarray, TimeDiscount] | None,
     params: ClusterParams,
+    review: Review | None = None,
 ) -> np.ndarray:
     """Labels after merging the groups of the time slices by average linkage on their members'
     average similarity: the dot product of the groups' mean vectors (every pair of members
@@ -150,7 +172,10 @@ def _merge_fragments(
         hours, discount = time
         time = (np.bincount(label, weights=hours, minlength=groups) / size, discount)
     graph = _linkage_graph(means, None, time, 0, params.graph_max_neighbours, params)
-    merged = average_linkage(groups, graph.row, graph.col, graph.data, threshold, sizes=size)
+    rows_of = [p.tolist() for p in np.split(np.argsort(label, kind="stable"), np.cumsum(size)[:-1])]
+    merged = reviewed_linkage(
+        groups, graph.row, graph.col, graph.data, threshold, review, size, rows_of
+    )
     return np.asarray(merged)[label]
 
 
@@ -192,6 +217,71 @@ def _keep_stories_apart(
     return [[m for m, of in zip(group, part, strict=True) if of == a] for a in alive]
 
 
+def reviewed_linkage(
+    n: int,
+    rows: np.ndarray,
+    cols: np.ndarray,
+    sims: np.ndarray,
+    threshold: float,
+    review: Review | None,
+    sizes: np.ndarray | None = None,
+    members: Sequence[Sequence[int]] | None = None,
+) -> list[int]:
+    """average_linkage whose merges ``review`` may veto.
+
+    The pairs of rows a veto names are kept apart by strongly negative links (no group holding
+    both rows of one can reach the threshold), and the linkage runs again: the two
+    may now join others, and those merges are reviewed in turn, until a run brings no new veto
+    (at most REVIEW_ROUNDS reruns; ``review`` is asked again about merges it saw before, so it
+    should remember its answers). ``members``: the rows each item stands for (items are rows
+    without it).
+    """
+    item_of = np.arange(n)
+    if members is not None:  # row -> the item standing for it
+        item_of = np.zeros(sum(len(m) for m in members), dtype=np.int64)
+        for item, rows_of_item in enumerate(members):
+            item_of[list(rows_of_item)] = item
+    veto_rows: list[int] = []
+    veto_cols: list[int] = []
+    for rerun in range(REVIEW_ROUNDS + 1):
+        log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        labels = average_linkage(
+            n,
+            np.concatenate([rows, np.array(veto_rows, dtype=np.int64)]),
+            np.concatenate([cols, np.array(veto_cols, dtype=np.int64)]),
+            np.concatenate([sims, np.full(len(veto_rows), _VETO)]),
+            threshold,
+            sizes,
+            log if review is not None else None,
+        )
+        if review is None or rerun == REVIEW_ROUNDS:
+            return labels
+        vetoed = [pair for apart in review(_replay(log, members)) for pair in apart]
+        if not vetoed:
+            return labels
+        veto_rows.extend(item_of[a] for a, _ in vetoed)
+        veto_cols.extend(item_of[b] for _, b in vetoed)
+    return labels
+
+
+def _replay(
+    log: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
+    members: Sequence[Sequence[int]] | None,
+) -> list[Merge]:
+    """The merges of an average_linkage log, in rows."""
+    groups: dict[int, list[int]] = {}
+    merges: list[Merge] = []
+    for kept, gone, similarity in log:
+        for a, b, sim in zip(kept.tolist(), gone.tolist(), similarity.tolist(), strict=True):
+            left, right = groups.pop(a, [a]), groups.pop(b, [b])
+            groups[a] = left + right
+            if members is not None:
+                left = [r for item in left for r in members[item]]
+                right = [r for item in right for r in members[item]]
+            merges.append(Merge(tuple(sorted(left)), tuple(sorted(right)), sim))
+    return merges
+
+
 def average_linkage(
     n: int,
     rows: Sequence[int] | np.ndarray,
@@ -199,11 +289,14 @@ def average_linkage(
     sims: Sequence[float] | np.ndarray,
     threshold: float,
     sizes: np.ndarray | None = None,
+    log: list[tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None,
 ) -> list[int]:
     """Cluster label per item: merge the two groups of highest average similarity while it is
     at least ``threshold``; pairs absent from the sparse graph count as similarity 0 (each pair
     given once, row != col). With ``sizes`` the items are groups already, of that many members
-    each, and ``sims`` the average similarity between their members.
+    each, and ``sims`` the average similarity between their members. With ``log``, each round
+    appends its merges: (kept group, absorbed group, their average similarity), the groups
+    named by one of their items.
 
     Reciprocal nearest neighbours, merged in rounds (RAC, Sumengen et al. 2021): every group
     finds its best partner (highest average, ties to the smaller id) and all pairs that choose
@@ -242,6 +335,8 @@ def average_linkage(
         if keep.size == 0:
             break
         gone = partner[keep]
+        if log is not None:
+            log.append((keep, gone, best[keep]))
         to = everyone.copy()
         to[gone] = keep
         size[keep] += size[gone]

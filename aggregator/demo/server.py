@@ -10,6 +10,7 @@ Feeds and article pages are rendered from ``demo.content`` with the jinja2 templ
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import sys
 import threading
@@ -68,9 +69,39 @@ class Resource:
 
     @classmethod
     def make(cls, body: str, content_type: str, last_modified: datetime) -> Resource:
-        data = body.encode("utf-8")
+        return cls.raw(body.encode("utf-8"), content_type, last_modified)
+
+    @classmethod
+    def image(cls, data: bytes, last_modified: datetime) -> Resource:
+        return cls.raw(data, "image/jpeg", last_modified)
+
+    @classmethod
+    def raw(cls, data: bytes, content_type: str, last_modified: datetime) -> Resource:
         etag = '"' + hashlib.sha256(data).hexdigest()[:20] + '"'
         return cls(data, content_type, last_modified.replace(microsecond=0), etag)
+
+
+def picture(accent: str, slug: str, size: tuple[int, int] = (640, 360)) -> bytes:
+    """An article's lead picture, made up: the outlet's colour with shapes placed by the slug's
+    hash, so every article has its own and the demo needs no image files."""
+    from PIL import Image, ImageDraw
+
+    digest = hashlib.sha256(slug.encode()).digest()
+    base = tuple(int(accent.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
+    width, height = size
+    image = Image.new("RGB", size, base)
+    draw = ImageDraw.Draw(image)
+    for n in range(4):
+        x, y, r = (
+            digest[3 * n] * width // 255,
+            digest[3 * n + 1] * height // 255,
+            30 + digest[3 * n + 2] // 3,
+        )
+        shade = tuple(min(255, c + 40 + 30 * n) for c in base)
+        draw.ellipse((x - r, y - r, x + r, y + r), fill=shade)
+    out = io.BytesIO()
+    image.save(out, format="JPEG", quality=80)
+    return out.getvalue()
 
 
 class _Site:
@@ -109,6 +140,10 @@ class _Site:
             for article in outlet.articles:
                 out[outlet.article_path_for(article)] = Resource.make(
                     self._page(outlet, article), "text/html; charset=utf-8", self.updated(article)
+                )
+                # the picture the page names as its og:image
+                out[f"/{outlet.id}/images/{article.slug}.jpg"] = Resource.image(
+                    picture(outlet.accent, article.slug), self.published(article)
                 )
         return out
 

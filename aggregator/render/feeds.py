@@ -1,16 +1,20 @@
-"""The feeds' content: each story's HTML through an nh3 allowlist, and JSON Feed 1.1."""
+"""The feeds' content: each story's HTML through an nh3 allowlist, JSON Feed 1.1, and the OPML
+list of the site's feeds."""
 
 from __future__ import annotations
 
 import dataclasses
 import json
 from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
 
 import jinja2
 import nh3
 
 from aggregator.render.strings import ENGLISH
-from aggregator.render.views import SiteView, StoryView
+from aggregator.render.views import ChannelView, SiteView, StoryView, TimeView
+from aggregator.sources.opml import ExportFeed, write_opml
 
 FEED_SOURCES = 20  # sources listed in a feed entry's content
 
@@ -19,7 +23,7 @@ _FEED_TAGS = {"p", "a", "ol", "ul", "li", "sup", "small", "br"}
 _FEED_ATTRIBUTES = {"a": {"href", "title"}}
 
 
-def _sanitise(html: str) -> str:
+def sanitise(html: str) -> str:
     """The feed-content allowlist: a few tags, http(s) links only, no comments."""
     return nh3.clean(
         html,
@@ -37,10 +41,27 @@ def with_feed_content(
     html = env.get_template("content.html").render(
         story=story, feed_sources=FEED_SOURCES, t=strings
     )
-    return dataclasses.replace(story, content_html=_sanitise(html.strip()))
+    return dataclasses.replace(story, content_html=sanitise(html.strip()))
 
 
-def json_feed(site: SiteView, stories: Sequence[StoryView], base: str = "", title: str = "") -> str:
+class FeedEntry(Protocol):
+    """What a feed entry reads: a story, or a day of the daily edition."""
+
+    @property
+    def url(self) -> str: ...
+    @property
+    def headline(self) -> str: ...
+    @property
+    def content_html(self) -> str: ...
+    @property
+    def category(self) -> str: ...
+    @property
+    def first_seen(self) -> TimeView: ...
+    @property
+    def updated(self) -> TimeView: ...
+
+
+def json_feed(site: SiteView, stories: Sequence[FeedEntry], base: str = "", title: str = "") -> str:
     """JSON Feed 1.1 (https://jsonfeed.org/version/1.1) of the page at ``base`` (the site's by
     default), whose ``feed.json`` it is."""
     base = base or site.url
@@ -67,3 +88,25 @@ def json_feed(site: SiteView, stories: Sequence[StoryView], base: str = "", titl
         "items": items,
     }
     return json.dumps(feed, ensure_ascii=False, indent=2) + "\n"
+
+
+def opml(
+    site: SiteView, channels: Sequence[ChannelView], strings: Mapping[str, str], now: datetime
+) -> str:
+    """OPML 2.0 listing the site's feeds: the whole site's, the daily digest's, then each
+    channel's (in a folder), each as RSS."""
+    digest = strings["digest_title"] % {"site": site.title}
+    feeds = [
+        ExportFeed(url=f"{site.url}feed.xml", name=site.title, language=site.language),
+        ExportFeed(url=f"{site.url}day/feed.xml", name=digest, language=site.language),
+        *(
+            ExportFeed(
+                url=f"{channel.url}feed.xml",
+                name=f"{site.title} · {channel.name}",
+                category=strings["channels"],
+                language=site.language,
+            )
+            for channel in channels
+        ),
+    ]
+    return write_opml(feeds, title=site.title, now=now).decode("utf-8")

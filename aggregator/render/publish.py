@@ -18,7 +18,7 @@ import os
 import secrets
 import shutil
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
@@ -65,11 +65,34 @@ def _write_tree(files: Mapping[str, bytes], root: Path) -> None:
         _fsync_dir(directory)
 
 
-def publish(files: Mapping[str, bytes], out_dir: Path) -> Path:
+def _sync_added(root: Path, files: Mapping[str, bytes]) -> None:
+    """fsync what a ``prepare`` step wrote beside ``files`` (the search index), as _write_tree
+    does for the files themselves, so a crash after the swap never leaves half of it."""
+    dirs = {root}
+    for path in root.rglob("*"):
+        if path.is_file() and path.relative_to(root).as_posix() not in files:
+            fd = os.open(path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+            dirs.add(path.parent)
+    for directory in sorted(dirs, key=lambda d: len(d.parts), reverse=True):
+        _fsync_dir(directory)
+
+
+def publish(
+    files: Mapping[str, bytes],
+    out_dir: Path,
+    *,
+    prepare: Callable[[Path], object] | None = None,
+) -> Path:
     """Write ``files`` as a new release and swap ``out_dir`` over to it; return ``out_dir``.
 
-    On any error the previous site stays live and the half-built release is removed. A real
-    directory at ``out_dir`` (a site published before releases) becomes the previous release.
+    ``prepare`` runs on the written release before the swap (the search index is built there),
+    so the site goes live with what it adds or not at all. On any error the previous site stays
+    live and the half-built release is removed. A real directory at ``out_dir`` (a site
+    published before releases) becomes the previous release.
     """
     target = _target(Path(out_dir))
     releases = target.parent / f".{target.name}.releases"
@@ -80,6 +103,9 @@ def publish(files: Mapping[str, bytes], out_dir: Path) -> Path:
         release = _new_release(releases)
         try:
             _write_tree(files, release)
+            if prepare is not None:
+                prepare(release)
+                _sync_added(release, files)
             previous = _swap(target, releases, release) or live
         except OSError as exc:
             shutil.rmtree(release, ignore_errors=True)

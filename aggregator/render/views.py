@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from aggregator.cluster.dedupe import originals
 from aggregator.rank import explain
 from aggregator.records import Article, Story, Summary, SummaryItem, SummaryItems
-from aggregator.render.strings import ENGLISH, catalogue, names, relative
+from aggregator.render.strings import ENGLISH, catalogue, date_time_text, names, relative
 from aggregator.settings import Settings
 from aggregator.times import ago, as_utc, hours_between
 from aggregator.urls import http_url
@@ -28,8 +28,6 @@ MAX_NAME = 64  # longest story file name (without ".html")
 # are legal but no reader wants them, so they go too.
 _ILLEGAL_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 _SAFE_NAME = re.compile(r"[a-z0-9]+(?:-[a-z0-9]+)*")
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
 def clean_text(text: str) -> str:
@@ -108,6 +106,16 @@ class ItemView:
 
 
 @dataclass(frozen=True)
+class ImageView:
+    """A story's lead image: a thumbnail stored in the site, never a remote URL."""
+
+    path: str  # "images/<hash>.webp", relative to the site root
+    alt: str  # the title of the article it comes from
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
 class StoryView:
     name: str  # safe file name
     path: str  # "stories/<name>.html", relative to the site root
@@ -128,6 +136,7 @@ class StoryView:
     perspectives: tuple[ItemView, ...] = ()
     timeline: tuple[ItemView, ...] = ()
     why_it_matters: ItemView | None = None
+    image: ImageView | None = None  # the lead image's thumbnail, when one was stored
 
 
 @dataclass(frozen=True)
@@ -150,9 +159,9 @@ class ChannelView:
 
 
 def time_view(dt: datetime, now: datetime, strings: Mapping[str, str] = ENGLISH) -> TimeView:
-    """Format an instant; the absolute form is fixed English and UTC so output is locale-proof."""
+    """Format an instant: the absolute form in the site's language, in UTC, never the locale."""
     dt, now = as_utc(dt).replace(microsecond=0), as_utc(now)
-    text = f"{_DAYS[dt.weekday()]} {dt.day} {_MONTHS[dt.month - 1]} {dt.year}, {dt:%H:%M} UTC"
+    text = date_time_text(dt, strings)
     return TimeView(
         iso=dt.strftime("%Y-%m-%dT%H:%M:%SZ"),
         rfc822=email.utils.format_datetime(dt, usegmt=True),

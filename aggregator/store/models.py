@@ -189,3 +189,38 @@ class LLMUsageRow(SQLModel, table=True):
     completion_tokens: int = 0
     cost: float | None = None  # from settings.llm.prices; None: no price for the model
     updated: datetime = _time(nullable=False)
+
+
+class EditionStoryRow(SQLModel, table=True):
+    """One story of a day's edition, in rank order, as it was published: enough to render that
+    day's page again after its stories leave the window and their articles are pruned."""
+
+    __tablename__ = "edition_story"
+    __table_args__ = (Index("ix_edition_story_story", "story_id"),)
+
+    day: str = _string(10, ..., primary_key=True)  # YYYY-MM-DD in settings.timezone
+    rank: int = Field(primary_key=True)  # 1 for the top story
+    published: datetime = _time(nullable=False)  # the render that left the day as it is
+    story_id: str = _string(40, ...)
+    title: str = _text("")
+    first_seen: datetime = _time(nullable=False)
+    updated: datetime = _time(nullable=False)
+    category: str = _string(60)
+    score_parts: str = _text("{}")  # JSON, as StoryRow's
+    article_ids: str = _text("[]")  # JSON: the members then, oldest first
+    headline: str = _text("")  # the summary's headline then ("" without a summary)
+    sentences: str = _text("[]")  # JSON, as SummaryRow's
+    method: str = _string(20)  # the summary's method then ("" without a summary)
+    image: str = _text("")  # URL of the lead image shown then
+
+
+class VerdictRow(SQLModel, table=True):
+    """An LLM's answer to "do these two groups of articles report one event?" (clustering's
+    adjudication), keyed by the hash of what it was shown: a rerun asks nothing again."""
+
+    __tablename__ = "verdict"
+
+    key: str = _string(64, ..., primary_key=True)  # cluster.adjudicate.verdict_key
+    same_event: bool = Field(default=False, nullable=False)
+    model: str = _string(200)
+    created: datetime = _time(nullable=False)

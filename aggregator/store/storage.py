@@ -6,10 +6,10 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict, fields
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -23,6 +23,8 @@ from sqlmodel import col, create_engine
 from aggregator.errors import DatabaseBusyError, StorageError
 from aggregator.records import (
     Article,
+    Edition,
+    EditionStory,
     FetchRecord,
     FetchResult,
     FetchState,
@@ -38,12 +40,14 @@ from aggregator.records import (
 from aggregator.store import migrate
 from aggregator.store.models import (
     ArticleRow,
+    EditionStoryRow,
     LLMUsageRow,
     RunRow,
     SourceStateRow,
     StoryMemberRow,
     StoryRow,
     SummaryRow,
+    VerdictRow,
 )
 
 _CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's parameter limits
@@ -459,6 +463,56 @@ class Storage:
             row.items = items_to_json(summary.items)
             row.created = summary.created or datetime.now(UTC)
             s.add(row)
+
+    # -- daily editions -----------------------------------------------------------------------
+
+    def save_edition(self, edition: Edition) -> None:
+        """Store a day's edition in place of what that day held: the day as it stands now."""
+        day = edition.day.isoformat()
+        with self.session() as s:
+            s.execute(delete(EditionStoryRow).where(col(EditionStoryRow.day) == day))
+            s.flush()
+            s.add_all(
+                _edition_row(day, rank, edition.published, entry)
+                for rank, entry in enumerate(edition.stories, start=1)
+            )
+
+    def editions(self) -> list[Edition]:
+        """Every stored edition, oldest day first, each with its stories in rank order."""
+        stmt = select(EditionStoryRow).order_by(col(EditionStoryRow.day), col(EditionStoryRow.rank))
+        days: dict[str, list[EditionStoryRow]] = {}
+        with self.session() as s:
+            for row in s.execute(stmt).scalars():
+                days.setdefault(row.day, []).append(row)
+        return [
+            Edition(
+                day=date.fromisoformat(day),
+                published=max(r.published for r in rows),
+                stories=tuple(_edition_story(r) for r in rows),
+            )
+            for day, rows in days.items()
+        ]
+
+    # -- clustering's verdicts (cluster.adjudicate) ----------------------------------------------
+
+    def verdicts(self, keys: Iterable[str]) -> dict[str, bool]:
+        """The stored "same event?" verdict of each known key."""
+        wanted = list(dict.fromkeys(keys))
+        out: dict[str, bool] = {}
+        with self.session() as s:
+            for chunk in _chunks(wanted):
+                stmt = select(VerdictRow).where(col(VerdictRow.key).in_(chunk))
+                out.update((r.key, r.same_event) for r in s.execute(stmt).scalars())
+        return out
+
+    def save_verdicts(self, verdicts: Mapping[str, bool], model: str) -> None:
+        """Keep verdicts given by ``model`` (a key already stored takes the new verdict)."""
+        now = datetime.now(UTC)
+        with self.session() as s:
+            for key, same in verdicts.items():
+                row = s.get(VerdictRow, key) or VerdictRow(key=key, created=now)
+                row.same_event, row.model, row.created = same, model[:200], now
+                s.add(row)
 
     # -- upkeep: retention, vacuum, size, backup --------------------------------------------------
 
@@ -882,3 +936,54 @@ def items_from_json(text: str | None) -> SummaryItems:
         timeline=tuple(_item(i) for i in raw.get("timeline", ())),
         why_it_matters=_item(why) if why else None,
     )
+
+
+def _edition_row(day: str, rank: int, published: datetime, entry: EditionStory) -> EditionStoryRow:
+    story, summary = entry.story, entry.summary
+    parts = story.score_parts
+    when = story.updated or story.first_seen or published
+    return EditionStoryRow(
+        day=day,
+        rank=rank,
+        published=published,
+        story_id=story.id,
+        title=story.title,
+        first_seen=story.first_seen or when,
+        updated=when,
+        category=story.category[:60],
+        score_parts=json.dumps(asdict(parts) if parts else {}, sort_keys=True),
+        article_ids=json.dumps(list(story.article_ids)),
+        headline=summary.headline if summary else "",
+        sentences=json.dumps(
+            [{"text": x.text, "citations": list(x.citations)} for x in summary.sentences]
+            if summary
+            else [],
+            ensure_ascii=False,
+        ),
+        method=summary.method if summary else "",
+        image=entry.image,
+    )
+
+
+def _edition_story(r: EditionStoryRow) -> EditionStory:
+    story = Story(
+        id=r.story_id,
+        article_ids=tuple(json.loads(r.article_ids or "[]")),
+        title=r.title,
+        first_seen=r.first_seen,
+        updated=r.updated,
+        category=r.category,
+        score_parts=_score(r.score_parts),
+    )
+    summary = None
+    if r.method:
+        summary = Summary(
+            story_id=r.story_id,
+            headline=r.headline,
+            sentences=tuple(
+                SummarySentence(text=x["text"], citations=tuple(x["citations"]))
+                for x in json.loads(r.sentences or "[]")
+            ),
+            method="llm" if r.method == "llm" else "extractive",
+        )
+    return EditionStory(story=story, summary=summary, image=r.image)

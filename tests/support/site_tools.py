@@ -45,6 +45,10 @@ CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
     ".xml": "application/xml; charset=utf-8",
     ".json": "application/feed+json; charset=utf-8",
+    ".js": "text/javascript; charset=utf-8",  # the search box's script and Pagefind's modules
+    ".webp": "image/webp",
+    ".svg": "image/svg+xml",
+    ".opml": "text/x-opml; charset=utf-8",
 }
 
 

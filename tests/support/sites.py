@@ -169,7 +169,8 @@ def hostile_site() -> dict[str, bytes]:
 
 
 LOCAL_OR_HTTP = re.compile(
-    r"https?://|\.\./|stories/|category/[a-z0-9-]+/|[a-z0-9-]+\.(html|xml|json|css)$"
+    r"https?://|\.\./|stories/|category/[a-z0-9-]+/|day/|images/[0-9a-f]+\.webp$"
+    r"|[a-z0-9-]+\.(html|xml|json|css|opml|svg)$"
 )
 
 

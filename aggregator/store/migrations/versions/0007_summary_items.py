@@ -2,8 +2,8 @@
 citing its articles, stored as one JSON text beside the summary's sentences ("{}": none, as
 every summary written before this revision has).
 
-Revision ID: 0006_summary_items
-Revises: 0004_llm_usage
+Revision ID: 0007_summary_items
+Revises: 0006_verdict
 Create Date: 2026-12-03
 """
 
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_summary_items"
-down_revision = "0004_llm_usage"  # the merger re-chains this after 0004_edition/0005
+revision = "0007_summary_items"
+down_revision = "0006_verdict"
 branch_labels = None
 depends_on = None
 
