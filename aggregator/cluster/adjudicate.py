@@ -62,7 +62,9 @@ class ChatClient(Protocol):
 
     model: str
 
-    def chat_json(self, system: str, user: str) -> dict[str, Any]: ...
+    def chat_json(
+        self, system: str, user: str, *, max_tokens: int | None = None
+    ) -> dict[str, Any]: ...
 
     @property
     def breaker_open(self) -> bool: ...
@@ -143,7 +145,7 @@ class LLMAdjudicator:
         before = _spent(self.client)
         self.usage.asked += 1
         try:
-            answer = self.client.chat_json(SYSTEM, text)
+            answer = self.client.chat_json(SYSTEM, text, max_tokens=MAX_ANSWER_TOKENS)
         except LLMError as exc:
             self.usage.failed += 1
             self.usage.tokens += max(_spent(self.client) - before, 0)

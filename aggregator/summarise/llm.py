@@ -208,13 +208,14 @@ class LLMClient:
         name: str = "answer",
         *,
         purpose: str = "summary",
+        max_tokens: int | None = None,
     ) -> dict[str, Any]:
         """Send one system + user message; return the JSON object the model answered with.
 
         ``schema`` (a JSON Schema named ``name``) is sent the way ``structured_output`` says;
         without one, JSON mode is asked for. ``purpose`` files the call's usage in the ledger
-        ("summary", "ask")."""
-        completion = self._complete(_Ask(system, user, schema, name), purpose)
+        ("summary", "ask"); ``max_tokens`` caps a short answer below ``settings.max_tokens``."""
+        completion = self._complete(_Ask(system, user, schema, name, max_tokens), purpose)
         return _answer_object(completion)
 
     def redact(self, text: str) -> str:
@@ -353,7 +354,7 @@ class LLMClient:
             params["temperature"] = self.settings.temperature
         # Newer OpenAI models refuse max_tokens and want max_completion_tokens instead.
         tokens_key = "max_completion_tokens" if "max_tokens" in dropped else "max_tokens"
-        params[tokens_key] = self.settings.max_tokens
+        params[tokens_key] = ask.max_tokens or self.settings.max_tokens
         return params
 
     def _adapt_to(self, detail: str, sent: dict[str, Any]) -> bool:
@@ -463,6 +464,7 @@ class _Ask:
     user: str
     schema: dict[str, Any] | None  # None: any JSON object
     name: str  # the schema's name (json_schema mode wants one)
+    max_tokens: int | None = None  # the answer's cap; None: settings.max_tokens
 
 
 def _format_of(params: dict[str, Any]) -> str:
