@@ -597,6 +597,15 @@ def test_the_story_page_shows_the_items_with_citation_links_escaped() -> None:
     assert entry.text_content().startswith("2025-03-13 Bridge closed")
     matters = doc.xpath("//p[@class='matters']")[0].text_content()
     assert matters == "Why it matters: The bridge carries 30,000 cars a day.[3]"
+    # the feeds carry why it matters and the talking points, cited, as sanitised HTML
+    files = build_site(stories, summaries, articles, SETTINGS, NOW)
+    [entry] = [e for e in feedparser.parse(files["atom.xml"]).entries if "3f2a9c0d1e" in e.link]
+    content = lxml.html.fromstring(entry.content[0].value)
+    assert "Why it matters: The bridge carries 30,000 cars a day." in content.text_content()
+    [point] = content.xpath("//ul/li[starts-with(., 'Point')]")
+    assert point.text_content().startswith("Point <script>alert(1)</script> & more")
+    assert [a.get("href") for a in point.xpath(".//a")] == [articles["a1"].url, articles["a3"].url]
+    assert not content.xpath("//script")
     # without items the page has none of these sections
     plain = site()["stories/3f2a9c0d1e.html"].decode()
     assert "Talking points" not in plain and "Timeline" not in plain
