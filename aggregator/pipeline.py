@@ -398,13 +398,9 @@ def summarise_stage(
         todo.append((story, members))
     client = summariser.client
     if client is not None and todo:
-        day = client.today()
-        earlier = storage.llm_usage(day, day, exclude_run=client.run_id)
-        client.set_spent_before(
-            day,
-            sum(line.calls for line in earlier),
-            sum(line.prompt_tokens + line.completion_tokens for line in earlier),
-        )
+        from aggregator.summarise.ledger import count_earlier_runs
+
+        count_earlier_runs(client, storage)
     workers = settings.llm.concurrency if client is not None else 1
     ledgered = usage.calls
     for summary in summaries_in_order(summariser, todo, workers):

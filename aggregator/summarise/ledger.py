@@ -7,9 +7,24 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from typing import TYPE_CHECKING, Protocol
 from zoneinfo import ZoneInfo
 
 from aggregator.records import LLMUsageLine
+
+if TYPE_CHECKING:
+    from aggregator.store.storage import Storage
+
+
+class Spender(Protocol):
+    """What count_earlier_runs needs of an LLM client (summarise.llm.LLMClient)."""
+
+    run_id: str
+
+    def today(self) -> str: ...
+
+    def set_spent_before(self, day: str, calls: int, tokens: int) -> None: ...
+
 
 WEEK = 7  # days `status` sums, today included
 
@@ -151,3 +166,14 @@ def usage_report(
 def report_since(now: datetime, timezone: str) -> str:
     """The first day ``usage_report`` covers: six days before today."""
     return days_before(local_day(now, timezone), WEEK - 1)
+
+
+def count_earlier_runs(client: Spender, storage: Storage) -> None:
+    """Tell ``client`` what the day's other runs spent, so the daily budget counts them all."""
+    day = client.today()
+    earlier = storage.llm_usage(day, day, exclude_run=client.run_id)
+    client.set_spent_before(
+        day,
+        sum(line.calls for line in earlier),
+        sum(line.prompt_tokens + line.completion_tokens for line in earlier),
+    )
