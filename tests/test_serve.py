@@ -81,7 +81,15 @@ def test_pages_are_served_with_the_preview_bar_only_here(running: tuple[Preview,
 
 
 @pytest.mark.parametrize(
-    "path", ["/../secret.txt", "/%2e%2e/secret.txt", "/stories/../../secret.txt", "/nope.html"]
+    "path",
+    [
+        "/../secret.txt",
+        "/%2e%2e/secret.txt",
+        "/stories/../../secret.txt",
+        "/nope.html",
+        "/index.html%00.txt",
+        "/" + "a" * 5000,
+    ],
 )
 def test_nothing_outside_the_site_is_served(running: tuple[Preview, int], path: str) -> None:
     preview, port = running

@@ -27,7 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from aggregator.errors import UserError
@@ -161,23 +161,16 @@ def make_server(preview: Preview, port: int = 8000) -> ThreadingHTTPServer:
             self._send(HTTPStatus.SEE_OTHER, b"", "text/plain", Location="/")
 
         def _file(self, path: str) -> None:
-            root = preview.site.resolve()
-            relative = path.lstrip("/")
-            target = (root / relative).resolve()
-            if not target.is_relative_to(root):
-                self._page(HTTPStatus.NOT_FOUND, "Not found", "<p>Not in the site.</p>")
-                return
-            if target.is_dir():
-                target = target / "index.html"
-                relative = str(target.relative_to(root))
-            if not target.is_file():
+            found = _site_file(preview.site.resolve(), path.lstrip("/"))
+            if found is None:
                 self._page(HTTPStatus.NOT_FOUND, "Not found", "<p>No such page in the site.</p>")
                 return
-            body = target.read_bytes()
-            content_type = _TYPES.get(target.suffix) or (
-                mimetypes.guess_type(target.name)[0] or "application/octet-stream"
+            relative, body = found
+            suffix = PurePosixPath(relative).suffix
+            content_type = _TYPES.get(suffix) or (
+                mimetypes.guess_type(relative)[0] or "application/octet-stream"
             )
-            if target.suffix == ".html":
+            if suffix == ".html":
                 story = _STORY.match(relative)
                 body = _inject(body, preview, story.group(1) if story else None)
             self._send(HTTPStatus.OK, body, content_type)
@@ -198,6 +191,23 @@ def make_server(preview: Preview, port: int = 8000) -> ThreadingHTTPServer:
     server = ThreadingHTTPServer(("127.0.0.1", port), Handler)
     server.daemon_threads = True
     return server
+
+
+def _site_file(root: Path, relative: str) -> tuple[str, bytes] | None:
+    """The file a request path names inside the site (a folder: its index.html), as its path
+    relative to the site and its bytes; None for anything outside the site or not a file (a
+    NUL byte, a name too long, a link out of the site)."""
+    try:
+        target = (root / relative).resolve()
+        if not target.is_relative_to(root):
+            return None
+        if target.is_dir():
+            target = target / "index.html"
+        if not target.is_file():
+            return None
+        return target.relative_to(root).as_posix(), target.read_bytes()
+    except (ValueError, OSError):
+        return None
 
 
 def _inject(body: bytes, preview: Preview, story_id: str | None) -> bytes:
