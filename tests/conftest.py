@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from aggregator.store.storage import Storage
+from tests.support.openai_stub import OpenAIStub
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = (ROOT / ".." / "shared" / "data").resolve()
@@ -128,3 +129,10 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
     if taken:
         terminalreporter.write_line(f"screenshots: {len(taken)} in {SCREENSHOTS}")
+
+
+@pytest.fixture(scope="module")
+def openai_server() -> Iterator[OpenAIStub]:
+    """One loopback OpenAI-compatible stub per test module; tests ``reset`` its script."""
+    with OpenAIStub([]) as shared:
+        yield shared

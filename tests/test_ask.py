@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -44,15 +43,9 @@ STORY = Story(id="bridge", article_ids=("a1", "a2"), title=ARTICLES[0].title, fi
               updated=NOW)  # fmt: skip
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenAIStub]:
-    with OpenAIStub([]) as shared:
-        yield shared
-
-
 @pytest.fixture
-def stub(server: OpenAIStub) -> OpenAIStub:
-    return server.reset([])
+def stub(openai_server: OpenAIStub) -> OpenAIStub:
+    return openai_server.reset([])
 
 
 @pytest.fixture

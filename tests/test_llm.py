@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import socket
 import time
-from collections.abc import Iterator
 
 import pytest
 
@@ -32,15 +31,9 @@ KEY = "sk-test-Secret1234567890abcdef"
 GOOD = {"headline": "Quake hits coast", "sentences": [{"text": "A quake hit.", "citations": [1]}]}
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenAIStub]:
-    with OpenAIStub([]) as shared:
-        yield shared
-
-
 @pytest.fixture
-def stub(server: OpenAIStub) -> OpenAIStub:
-    return server.reset([])
+def stub(openai_server: OpenAIStub) -> OpenAIStub:
+    return openai_server.reset([])
 
 
 def client_for(stub: OpenAIStub, **overrides: object) -> LLMClient:

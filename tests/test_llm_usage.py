@@ -73,15 +73,9 @@ def front(count: int = len(TOWNS)) -> FrontPage:
     return FrontPage(stories, articles)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenAIStub]:
-    with OpenAIStub([]) as shared:
-        yield shared
-
-
 @pytest.fixture
-def stub(server: OpenAIStub) -> OpenAIStub:
-    return server.reset([town_answer])
+def stub(openai_server: OpenAIStub) -> OpenAIStub:
+    return openai_server.reset([town_answer])
 
 
 def settings_for(stub: OpenAIStub, **llm: Any) -> Settings:

@@ -6,7 +6,6 @@ import hashlib
 import re
 import socket
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
@@ -76,15 +75,9 @@ QUAKE = [
 STORY = Story(id="s1", article_ids=("a1", "a2", "a3"), title=QUAKE[0].title)
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[OpenAIStub]:
-    with OpenAIStub([]) as shared:
-        yield shared
-
-
 @pytest.fixture
-def stub(server: OpenAIStub) -> OpenAIStub:
-    return server.reset([])
+def stub(openai_server: OpenAIStub) -> OpenAIStub:
+    return openai_server.reset([])
 
 
 def summariser_for(stub: OpenAIStub, **overrides: Any) -> Summariser:
