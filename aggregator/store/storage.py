@@ -11,7 +11,7 @@ from contextlib import closing, contextmanager
 from dataclasses import asdict, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 from sqlalchemy import delete, event, func, not_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -50,6 +50,7 @@ from aggregator.store.models import (
     VerdictRow,
 )
 
+_Row = TypeVar("_Row")
 _CHUNK = 500  # ids per IN (...) clause: well under SQLite's and PostgreSQL's parameter limits
 RUNS_KEPT = 1_000  # run records kept (a run an hour: six weeks)
 _ROWS = 1_000  # rows per executemany of one prepared INSERT (bounds the driver's buffers)
@@ -58,6 +59,13 @@ _ROWS = 1_000  # rows per executemany of one prepared INSERT (bounds the driver'
 def _chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
+
+
+def _rows_in(s: Session, row: type[_Row], key: Any, keys: Iterable[str]) -> Iterator[_Row]:
+    """The rows of ``row`` whose ``key`` column is one of ``keys`` (each asked once), one
+    IN (...) query per chunk."""
+    for chunk in _chunks(list(dict.fromkeys(keys))):
+        yield from s.execute(select(row).where(col(key).in_(chunk))).scalars()
 
 
 class Storage:
@@ -192,11 +200,8 @@ class Storage:
             self._record_fetches(s, records)
 
     def _record_fetches(self, s: Session, records: Sequence[FetchRecord]) -> None:
-        ids = list(dict.fromkeys(r.source_id for r in records))
-        rows: dict[str, SourceStateRow] = {}
-        for chunk in _chunks(ids):  # one query loads them all into the session
-            stmt = select(SourceStateRow).where(col(SourceStateRow.source_id).in_(chunk))
-            rows.update((r.source_id, r) for r in s.execute(stmt).scalars())
+        ids = (r.source_id for r in records)  # one query loads them all into the session
+        rows = {r.source_id: r for r in _rows_in(s, SourceStateRow, SourceStateRow.source_id, ids)}
         for record in records:
             row = rows.get(record.source_id)
             if row is None:
@@ -286,13 +291,8 @@ class Storage:
             return [_article(r) for r in s.execute(stmt).scalars()]
 
     def articles_by_id(self, ids: Iterable[str]) -> dict[str, Article]:
-        ids = list(dict.fromkeys(ids))
-        out: dict[str, Article] = {}
         with self.session() as s:
-            for chunk in _chunks(ids):
-                stmt = select(ArticleRow).where(col(ArticleRow.id).in_(chunk))
-                out.update((r.id, _article(r)) for r in s.execute(stmt).scalars())
-        return out
+            return {r.id: _article(r) for r in _rows_in(s, ArticleRow, ArticleRow.id, ids)}
 
     def count_articles(self) -> int:
         with self.session() as s:
@@ -437,13 +437,9 @@ class Storage:
     # -- summaries ----------------------------------------------------------------------------
 
     def summaries(self, story_ids: Iterable[str]) -> dict[str, Summary]:
-        ids = list(dict.fromkeys(story_ids))
-        out: dict[str, Summary] = {}
         with self.session() as s:
-            for chunk in _chunks(ids):
-                stmt = select(SummaryRow).where(col(SummaryRow.story_id).in_(chunk))
-                out.update((r.story_id, _summary(r)) for r in s.execute(stmt).scalars())
-        return out
+            rows = _rows_in(s, SummaryRow, SummaryRow.story_id, story_ids)
+            return {r.story_id: _summary(r) for r in rows}
 
     def save_summary(self, summary: Summary) -> None:
         sentences = json.dumps(
@@ -497,13 +493,8 @@ class Storage:
 
     def verdicts(self, keys: Iterable[str]) -> dict[str, bool]:
         """The stored "same event?" verdict of each known key."""
-        wanted = list(dict.fromkeys(keys))
-        out: dict[str, bool] = {}
         with self.session() as s:
-            for chunk in _chunks(wanted):
-                stmt = select(VerdictRow).where(col(VerdictRow.key).in_(chunk))
-                out.update((r.key, r.same_event) for r in s.execute(stmt).scalars())
-        return out
+            return {r.key: r.same_event for r in _rows_in(s, VerdictRow, VerdictRow.key, keys)}
 
     def save_verdicts(self, verdicts: Mapping[str, bool], model: str) -> None:
         """Keep verdicts given by ``model`` (a key already stored takes the new verdict)."""
