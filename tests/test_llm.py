@@ -17,7 +17,12 @@ from aggregator.errors import (
     LLMUnavailable,
 )
 from aggregator.settings import LLMSettings
-from aggregator.summarise.llm import PLACEHOLDER_KEY, LLMClient, extract_json_object
+from aggregator.summarise.llm import (
+    PLACEHOLDER_KEY,
+    LLMClient,
+    extract_json_object,
+    without_sizes,
+)
 from tests.support.openai_stub import (
     LLAMA_CPP,
     NO_JSON_MODES,
@@ -456,3 +461,22 @@ def test_concurrent_requests_step_down_once_and_say_so_once(
     assert formats.count("json_object") == 8 and client.structured_output == "json_object"
     said = [r for r in caplog.records if "rejected structured output" in r.getMessage()]
     assert len(said) == 1
+
+
+def test_without_sizes_removes_size_keywords_at_any_depth_and_keeps_fields_so_named() -> None:
+    schema = {
+        "type": "object",
+        "required": ["minimum", "rows"],
+        "properties": {
+            "minimum": {"type": "integer", "minimum": 0},
+            "rows": {"type": "array", "minItems": 1, "items": {"type": "string", "maxLength": 9}},
+        },
+    }
+    assert without_sizes(schema) == {
+        "type": "object",
+        "required": ["minimum", "rows"],
+        "properties": {
+            "minimum": {"type": "integer"},
+            "rows": {"type": "array", "items": {"type": "string"}},
+        },
+    }

@@ -443,6 +443,48 @@ def test_one_copied_sentence_is_rejected_retried_once_then_falls_back(stub: Open
     assert summariser.usage.fallback_reasons == {"copied_sentence": 1}
 
 
+def test_a_copied_sentence_is_dropped_and_the_rest_published_when_enough(stub: OpenAIStub) -> None:
+    answer = good_answer()
+    answer["sentences"] = [{"text": COPIED, "citations": [1]}, *answer["sentences"][1:]]
+    stub.reset([reply_json(answer)])
+    summariser = summariser_for(stub)
+    summary = summariser.summarise(STORY, QUAKE)
+    assert summary.method == "llm" and len(stub.requests) == 1
+    assert [s.text for s in summary.sentences] == [
+        "At least 12 people were injured.", "Schools will stay closed until Wednesday."
+    ]  # fmt: skip
+    assert summary.note == (
+        "dropped 1 sentence(s): 1 with a sentence copied nearly word for word from an article"
+    )
+    assert summariser.usage.dropped == {"copied_sentence": 1}
+
+
+def test_the_schema_holds_sizes_for_grammar_servers_and_not_for_strict_ones(
+    stub: OpenAIStub,
+) -> None:
+    stub.reset([reply_json(good_answer())])
+    summariser_for(stub, structured_output="json_object").summarise(STORY, QUAKE)
+    schema = stub.requests[0]["response_format"]["schema"]
+    sentences = schema["properties"]["sentences"]
+    assert (sentences["minItems"], sentences["maxItems"]) == (2, 4)  # three sources
+    citation = sentences["items"]["properties"]["citations"]
+    assert citation["minItems"] == 1 and citation["items"] == {
+        "type": "integer", "minimum": 1, "maximum": 3
+    }  # fmt: skip
+    assert schema["properties"]["headline"]["maxLength"] == 120
+    one_source = [replace(a, source_id="wire") for a in QUAKE]
+    stub.reset([reply_json(good_answer())])
+    summariser_for(stub, structured_output="json_object").summarise(STORY, one_source)
+    sentences = stub.requests[0]["response_format"]["schema"]["properties"]["sentences"]
+    assert sentences["minItems"] == 1
+    stub.reset([reply_json(good_answer())])
+    summariser_for(stub, structured_output="json_schema").summarise(STORY, QUAKE)
+    strict = stub.requests[0]["response_format"]["json_schema"]["schema"]
+    sent = str(strict)
+    assert not any(k in sent for k in ("minItems", "maxItems", "minLength", "maximum"))
+    assert strict["properties"]["sentences"]["items"]["required"] == ["text", "citations"]
+
+
 def test_an_answer_citing_one_source_is_told_so_and_may_correct_itself(stub: OpenAIStub) -> None:
     one_source = {"headline": "Quake injures 12 in port town", "sentences": [
         {"text": "A magnitude 6.1 earthquake hit the northern coast on Monday.", "citations": [1]},

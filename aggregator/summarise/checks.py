@@ -184,22 +184,33 @@ def copy_similarity(a: str, b: str) -> float:
     return _copy_ratio(_tokens(a), _tokens(b), 0.0)
 
 
+def sentence_copy_failure(
+    index: int, sentence: str, articles: Sequence[Article], threshold: float = COPY_SIMILARITY
+) -> Failure | None:
+    """Sentence ``index`` (from 1) is nearly word for word a sentence (or the title) of one of
+    the articles; the failure names the article for the corrective retry."""
+    tokens = _tokens(sentence)
+    if not tokens:
+        return None
+    for number, article in enumerate(articles, 1):
+        for source in _source_sentences(article.title, article.text):
+            if _copy_ratio(tokens, source, threshold) >= threshold:
+                return Failure(
+                    "copied_sentence",
+                    f"sentence {index} copies a sentence of article {number} nearly word for "
+                    "word; write your own sentences that combine what the sources say",
+                )
+    return None
+
+
 def copy_failure(
     sentences: Sequence[str], articles: Sequence[Article], threshold: float = COPY_SIMILARITY
 ) -> Failure | None:
-    """A sentence nearly word for word one of the articles' sentences (or titles)."""
+    """The first sentence that nearly copies one of the articles' sentences (or titles)."""
     for index, sentence in enumerate(sentences, 1):
-        tokens = _tokens(sentence)
-        if not tokens:
-            continue
-        for number, article in enumerate(articles, 1):
-            for source in _source_sentences(article.title, article.text):
-                if _copy_ratio(tokens, source, threshold) >= threshold:
-                    return Failure(
-                        "copied_sentence",
-                        f"sentence {index} copies a sentence of article {number} nearly word "
-                        "for word; write your own sentences that combine what the sources say",
-                    )
+        failure = sentence_copy_failure(index, sentence, articles, threshold)
+        if failure is not None:
+            return failure
     return None
 
 
@@ -255,6 +266,7 @@ _REASONS = {
     "unsupported_quote": "quoted text not in the cited articles",
     "unsupported_words": "words mostly not from the cited articles",
     "too_few_words": "too few words to state a fact",
+    "copied_sentence": "a sentence copied nearly word for word from an article",
     "unsupported_date": "a date not in the cited articles",
     "no_date": "no date",
     "no_citation": "no citation",

@@ -478,11 +478,35 @@ def _response_format(mode: str, ask: _Ask) -> dict[str, Any]:
     if ask.schema is None:
         return {"type": "json_object"}
     if mode == "json_schema":
+        schema = without_sizes(ask.schema)
         return {
             "type": "json_schema",
-            "json_schema": {"name": ask.name, "schema": ask.schema, "strict": True},
+            "json_schema": {"name": ask.name, "schema": schema, "strict": True},
         }
     return {"type": "json_object", "schema": ask.schema}  # llama.cpp: enforced by grammar
+
+
+# Size and range keywords: a grammar (llama.cpp) holds a small model to them, but strict
+# json_schema servers refuse some of them (OpenAI's strict mode has refused minLength and
+# maxLength). They are sent in json_object and prompt modes and the gates check them anyway.
+SIZE_KEYWORDS = frozenset({"minItems", "maxItems", "minLength", "maxLength", "minimum", "maximum"})
+
+
+def without_sizes(schema: dict[str, Any]) -> dict[str, Any]:
+    """The schema with every size and range keyword removed, at any depth (the names under
+    ``properties`` are fields, kept whatever they are called)."""
+    kept: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in SIZE_KEYWORDS:
+            continue
+        if key == "properties" and isinstance(value, dict):
+            value = {name: without_sizes(field) for name, field in value.items()}
+        elif key in ("items", "additionalProperties") and isinstance(value, dict):
+            value = without_sizes(value)
+        elif key in ("anyOf", "oneOf", "allOf") and isinstance(value, list):
+            value = [without_sizes(v) if isinstance(v, dict) else v for v in value]
+        kept[key] = value
+    return kept
 
 
 def usage_cost(

@@ -12,13 +12,14 @@ from typing import Any
 
 from aggregator.records import Article
 from aggregator.resources import shipped_dir
+from aggregator.summarise.checks import HEADLINE_LIMIT, MAX_SENTENCES, MIN_SENTENCES
 from aggregator.text import clean_text, one_line, shorten, split_sentences
 
 PROMPTS_DIR = shipped_dir("prompts")
 SUMMARY_PROMPT = PROMPTS_DIR / "summary.md"
-# Bump when user_message or ANSWER_SCHEMA changes what the model is shown: with the prompt
+# Bump when user_message or answer_schema changes what the model is shown: with the prompt
 # file's text it makes prompt_version, and a new version re-summarises every story.
-PROMPT_FORMAT = "leads-first-2"
+PROMPT_FORMAT = "leads-first-3"
 MAX_PROMPT_ARTICLES = 12  # more members than this: a source-balanced subset is sent
 TITLE_MAX = 300  # per-article title and source name in the prompt
 LEAD_SENTENCES = 2  # sentences of each article shown in the leads section
@@ -167,12 +168,19 @@ def _lead_block(number: int, article: Article, lead: str) -> str:
 # --- the answer's schema ----------------------------------------------------------------------
 
 
-def _cited(**fields: dict[str, Any]) -> dict[str, Any]:
-    """An object with ``fields``, text and citations, all required (strict mode wants that)."""
+def _cited(articles: int, **fields: dict[str, Any]) -> dict[str, Any]:
+    """An object with ``fields``, text and citations, all required (strict mode wants that).
+
+    Citations are one or more article numbers from 1 to ``articles``."""
     properties = {
         **fields,
-        "text": {"type": "string"},
-        "citations": {"type": "array", "items": {"type": "integer"}},
+        "text": {"type": "string", "minLength": 1},
+        "citations": {
+            "type": "array",
+            "items": {"type": "integer", "minimum": 1, "maximum": max(1, articles)},
+            "minItems": 1,
+            "maxItems": max(1, min(articles, 8)),
+        },
     }
     return {
         "type": "object",
@@ -182,23 +190,35 @@ def _cited(**fields: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-# Sizes (2-4 sentences, 3-5 points) are asked for in the prompt and checked after: strict
-# json_schema servers refuse minItems/maxItems.
-ANSWER_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "additionalProperties": False,
-    "required": [
-        "headline", "sentences", "talking_points", "perspectives", "timeline", "why_it_matters"
-    ],
-    "properties": {
-        "headline": {"type": "string"},
-        "sentences": {"type": "array", "items": _cited()},
-        "talking_points": {"type": "array", "items": _cited()},
-        "perspectives": {"type": "array", "items": _cited(who={"type": "string"})},
-        "timeline": {"type": "array", "items": _cited(date={"type": "string"})},
-        "why_it_matters": _cited(),
-    },
-}  # fmt: skip
+def _listed(item: dict[str, Any], most: int, least: int = 0) -> dict[str, Any]:
+    return {"type": "array", "items": item, "minItems": least, "maxItems": most}
+
+
+def answer_schema(articles: int, sources: int) -> dict[str, Any]:
+    """The answer's JSON Schema for a story of ``articles`` numbered articles from ``sources``
+    distinct sources, with its sizes: 2-4 sentences (1-4 for one source), a headline of at most
+    120 characters, 3-5 talking points, citations that name existing articles.
+
+    Servers that enforce a schema by grammar (llama.cpp) hold a small model to those sizes; the
+    client takes the size keywords out for strict ``json_schema`` servers, which refuse some of
+    them. The gates check every size again after."""
+    least = MIN_SENTENCES if sources >= 2 else 1
+    return {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            "headline", "sentences", "talking_points", "perspectives", "timeline",
+            "why_it_matters",
+        ],
+        "properties": {
+            "headline": {"type": "string", "minLength": 1, "maxLength": HEADLINE_LIMIT},
+            "sentences": _listed(_cited(articles), MAX_SENTENCES, least),
+            "talking_points": _listed(_cited(articles), 5),
+            "perspectives": _listed(_cited(articles, who={"type": "string"}), 5),
+            "timeline": _listed(_cited(articles, date={"type": "string"}), 8),
+            "why_it_matters": _cited(articles),
+        },
+    }  # fmt: skip
 
 
 def share_budget(lengths: Sequence[int], total: int) -> list[int]:

@@ -37,13 +37,13 @@ from aggregator.summarise.checks import (
     Failure,
     ModelAnswer,
     answer_items,
-    copy_failure,
     date_failure,
     describe_drops,
     first_error,
     grounding_failure,
     headline_failure,
     plain_text,
+    sentence_copy_failure,
     sentence_count_failure,
     source_coverage_failure,
 )
@@ -56,7 +56,7 @@ from aggregator.summarise.extractive import (
 from aggregator.summarise.llm import LLMClient, LLMUsage
 from aggregator.summarise.prompt import (
     ANSWER_NAME,
-    ANSWER_SCHEMA,
+    answer_schema,
     prompt_articles,
     prompt_version,
     system_prompt,
@@ -177,6 +177,7 @@ class Summariser:
             self.language,
             self.settings.max_input_tokens,
         )
+        schema = answer_schema(len(numbered), len({a.source_id for a in numbered}))
         failure: Failure | None = None
         for _attempt in range(1 + MAX_OUTPUT_RETRIES):
             message = user
@@ -186,7 +187,7 @@ class Summariser:
                     "Answer again with only the JSON object described above."
                 )
             try:
-                raw = client.chat_json(system, message, ANSWER_SCHEMA, ANSWER_NAME)
+                raw = client.chat_json(system, message, schema, ANSWER_NAME)
                 return self._accept(story, raw, numbered, members)
             except AnswerRejected as exc:
                 failure = Failure(exc.reason, str(exc))
@@ -234,12 +235,16 @@ class Summariser:
             for item in answer.sentences
             if (text := plain_text(item.text))  # empty: it was markup or links only
         ]
-        _reject(copy_failure([text for text, _ in written], numbered))
+        # A sentence copied from an article is dropped like an ungrounded one: the rest of the
+        # answer may still be a summary. When too few are left, the retry names the copy.
+        copied: Failure | None = None
         sentences: list[SummarySentence] = []
         cited_sources: set[str] = set()
         dropped: Counter[str] = Counter()
-        for text, cited in written:
-            failure = grounding_failure(text, cited, self.language)
+        for index, (text, cited) in enumerate(written, 1):
+            failure = sentence_copy_failure(index, text, numbered)
+            copied = copied or failure
+            failure = failure or grounding_failure(text, cited, self.language)
             if failure is not None:
                 dropped[failure.reason] += 1
                 log.info(
@@ -254,7 +259,10 @@ class Summariser:
         with self.usage.lock:
             self.usage.dropped.update(dropped)
         sources = len({a.source_id for a in numbered})
-        _reject(sentence_count_failure(len(sentences), sources, describe_drops(dropped)))
+        too_few = sentence_count_failure(len(sentences), sources, describe_drops(dropped))
+        if too_few is not None and copied is not None and too_few.reason == "too_few_sentences":
+            too_few = Failure(copied.reason, f"{copied.detail}; {too_few.detail}")
+        _reject(too_few)
         _reject(source_coverage_failure(cited_sources, sources))
         notes = []
         if dropped:
