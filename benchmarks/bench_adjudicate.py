@@ -6,11 +6,16 @@ bound) and one that says "same event" to everything (the lower bound). A real mo
 6,366 UCI questions is out of reach on a CPU; these bound what one can do.
 
 Run from the repository root: ``.venv/bin/python -m benchmarks adjudicate``.
+``BENCH_ADJUDICATE_LLM_URL`` (and ``BENCH_ADJUDICATE_LLM_MODEL``) adds a row per set for a
+real OpenAI-compatible model (``../shared/tools/local-llm.sh`` starts one), with each of its
+verdicts compared with the oracle's; UCI is left out of it (hours on a CPU) unless
+``BENCH_ADJUDICATE_LLM_UCI=1``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import os
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 from pathlib import Path
 from time import perf_counter
@@ -19,6 +24,7 @@ from typing import Any
 from aggregator.cluster.adjudicate import LLMAdjudicator
 from aggregator.cluster.cluster import cluster_articles
 from aggregator.cluster.features import lead
+from aggregator.cluster.review import Question
 from aggregator.records import Article
 from aggregator.settings import ClusterParams, LLMSettings
 from aggregator.summarise.llm import LLMClient
@@ -55,6 +61,61 @@ def run() -> None:
             score(label, "offline", articles, gold, params, None, None)
             score(label, "LLM = oracle", articles, gold, params, stub, oracle(titles))
             score(label, "LLM = always same", articles, gold, params, stub, always(True))
+            if REAL_URL and (not label.startswith("uci") or os.environ.get(REAL_UCI) == "1"):
+                real_model(label, articles, gold, params)
+
+
+REAL_URL = os.environ.get("BENCH_ADJUDICATE_LLM_URL", "")
+REAL_UCI = "BENCH_ADJUDICATE_LLM_UCI"
+
+
+class _Recording(LLMAdjudicator):
+    """The adjudicator, keeping each question with its verdict."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.decided: list[tuple[Question, bool | None]] = []
+
+    def decide(self, questions: Sequence[Question]) -> list[bool | None]:
+        verdicts = super().decide(questions)
+        self.decided += zip(questions, verdicts, strict=True)
+        return verdicts
+
+
+def real_model(
+    label: str, articles: list[Article], gold: dict[str, str], params: ClusterParams
+) -> None:
+    """The set clustered with a real model adjudicating; its verdicts against the gold."""
+    model = os.environ.get("BENCH_ADJUDICATE_LLM_MODEL", "qwen2.5-1.5b-instruct")
+    settings = LLMSettings(base_url=REAL_URL, model=model, max_calls_per_run=100_000)
+    started = perf_counter()
+    with LLMClient(settings) as client:
+        adjudicator = _Recording(client, BUDGET)
+        result = cluster_articles(articles, params=params, adjudicator=adjudicator)
+    elapsed = perf_counter() - started
+    s = score_stories(result.stories, gold)
+    usage = adjudicator.usage
+    print(
+        f"{label}, LLM = {model}: B-cubed P {s.precision:.3f} R {s.recall:.3f} F1 {s.f1:.3f}, "
+        f"{len(result.stories)} stories; {usage.asked} questions ({usage.same} same, "
+        f"{usage.different} different, {usage.failed} failed), {usage.tokens} tokens "
+        f"({elapsed:.1f} s)"
+    )
+    label_of = {a.id: gold[a.id] for a in articles}
+    for question, verdict in adjudicator.decided:
+        truth = _majority(question.left, label_of) == _majority(question.right, label_of)
+        mark = "ok   " if verdict is truth else "WRONG" if verdict is not None else "none "
+        print(
+            f"  {mark} model {verdict!s:5} gold {truth!s:5} offline {question.offline!s:5} "
+            f"{'+'.join(question.reasons)} sim {question.similarity:.3f} "
+            f"content {question.content:.3f} name {question.name!r}: "
+            f"{question.left[0].title[:50]!r} / {question.right[0].title[:50]!r}"
+        )
+
+
+def _majority(group: Sequence[Article], label_of: dict[str, str]) -> str:
+    labels = [label_of.get(a.id, a.id) for a in group]
+    return max(sorted(set(labels)), key=labels.count)
 
 
 DEFAULTS = ClusterParams()
