@@ -98,7 +98,8 @@ def real_model(
     print(
         f"{label}, LLM = {model}: B-cubed P {s.precision:.3f} R {s.recall:.3f} F1 {s.f1:.3f}, "
         f"{len(result.stories)} stories; {usage.asked} questions ({usage.same} same, "
-        f"{usage.different} different, {usage.failed} failed), {usage.tokens} tokens "
+        f"{usage.different} different, {usage.unconfirmed} of them overruled when asked the "
+        f"other way round, {usage.failed} failed), {usage.tokens} tokens "
         f"({elapsed:.1f} s)"
     )
     label_of = {a.id: gold[a.id] for a in articles}

@@ -33,7 +33,7 @@ from aggregator.settings import LLMSettings, Settings
 from aggregator.store.storage import Storage
 from aggregator.summarise.llm import LLMClient
 from tests.support.metrics import bcubed
-from tests.support.openai_stub import OpenAIStub
+from tests.support.openai_stub import OpenAIStub, Reply, reply_json
 from tests.support.verdicts import DEMO_NOW, always, demo_window, groups, oracle, shown
 
 ESTMARK = {"estmark-budget", "estmark-rates"}
@@ -95,6 +95,56 @@ def test_the_llm_says_different_and_estmarks_two_events_stay_two_stories(
     request = stub.requests[0]
     assert request["max_tokens"] == MAX_ANSWER_TOKENS  # not the summaries' cap
     assert "same_event" in request["messages"][0]["content"]
+
+
+def test_a_different_for_alike_titles_needs_the_same_answer_asked_the_other_way_round(
+    stub: OpenAIStub, window: tuple[list[Article], dict[str, str]]
+) -> None:
+    """A model that answers "different" to each question the first time it sees it and "same"
+    once the groups are swapped: merges near the threshold are parted by the first answer,
+    those whose titles are clearly alike (tied by a shared name) stand."""
+    articles, _gold = window
+    seen: set[frozenset[str]] = set()
+
+    def first_time_different(request: dict[str, object]) -> Reply:
+        left, right = groups(request)  # type: ignore[arg-type]
+        pair = frozenset(["|".join(left), "|".join(right)])
+        first = pair not in seen
+        seen.add(pair)
+        return reply_json({"event_a": "a", "event_b": "b", "same_event": not first})
+
+    stub.reset([first_time_different])
+    with client_for(stub.base_url) as client:
+        adjudicator = LLMAdjudicator(client, 50_000)
+        result = cluster_articles(articles, adjudicator=adjudicator)
+    usage = adjudicator.usage
+    near = usage.different - usage.unconfirmed  # parted by one answer
+    assert usage.unconfirmed >= 1 and near >= 1, usage
+    assert usage.asked == len(stub.requests) == usage.different + usage.same
+    assert usage.same == usage.unconfirmed  # every "same" was a second asking
+    assert result.review.vetoed == near
+    pairs = [tuple(map(tuple, groups(r))) for r in stub.requests]
+    swapped = [(a, b) for a, b in pairs if (b, a) in pairs]
+    assert len(swapped) == 2 * usage.unconfirmed, "each second asking is the first reversed"
+    request = stub.requests[0]
+    assert request["temperature"] == 0.0
+    assert request["response_format"]["type"] == "json_schema"  # the stub accepts it
+    schema = request["response_format"]["json_schema"]["schema"]
+    assert schema["properties"]["same_event"] == {"type": "boolean"}
+
+
+def test_a_different_confirmed_the_other_way_round_parts_alike_titles(
+    stub: OpenAIStub, window: tuple[list[Article], dict[str, str]]
+) -> None:
+    articles, _gold = window
+    stub.reset([always(False)])
+    with client_for(stub.base_url) as client:
+        adjudicator = LLMAdjudicator(client, 50_000)
+        result = cluster_articles(articles, adjudicator=adjudicator)
+    usage = adjudicator.usage
+    assert usage.unconfirmed == 0 and usage.same == 0
+    assert result.review.vetoed == result.review.uncertain
+    assert usage.asked > result.review.adjudicated  # the alike ones were asked twice
 
 
 def test_an_llm_never_joins_what_the_full_texts_keep_apart(stub: OpenAIStub) -> None:

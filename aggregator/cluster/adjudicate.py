@@ -1,11 +1,16 @@
 """An LLM as the clusterer's adjudicator: "do these two groups report the same event?"
 
 Only the uncertain merges reach it (see cluster.review): shown the titles and leads of the first
-few articles of each group, it answers ``{"same_event": true|false}``. Verdicts are kept by the
-hash of what the model was shown (and which model), so a rerun over the same articles asks
-nothing again. Its spending has its own per-run token budget
-(``llm.adjudication_budget_tokens``); a question it cannot afford, or one the endpoint fails to
-answer (errors, a tripped circuit breaker), is left to the offline decision.
+few articles of each group, it answers ``{"same_event": true|false}`` (at temperature 0, in a
+schema where the server enforces one). The bar to part grows with what the titles say: a merge
+near the clusterer's threshold is parted by one "different"; one whose titles are clearly alike
+but tied mostly by a shared name is parted only when the model says "different" a second time,
+asked with the groups the other way round (a small model's "different" to two reports of one
+merger, worded apart, rarely survives the swap). Verdicts are kept by the hash of what the
+model was shown (and which model), so a rerun over the same articles asks nothing again. Its
+spending has its own per-run token budget (``llm.adjudication_budget_tokens``); a question it
+cannot afford, or one the endpoint fails to answer (errors, a tripped circuit breaker), is left
+to the offline decision.
 """
 
 from __future__ import annotations
@@ -17,14 +22,14 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aggregator.cluster.features import lead
-from aggregator.cluster.review import Question
+from aggregator.cluster.review import NEAR_THRESHOLD, Question
 from aggregator.errors import LLMError
 from aggregator.records import Article
 from aggregator.text import one_line
 
 log = logging.getLogger(__name__)
 
-PROMPT_VERSION = "same-event-2"  # part of every verdict's key: a new prompt asks again
+PROMPT_VERSION = "same-event-3"  # part of every verdict's key: a new prompt asks again
 SHOWN_PER_SIDE = 3  # articles of each group shown, the oldest first
 LEAD_WORDS = 40  # words of each article's text shown after its title
 ANSWER_TOKENS = 48  # what an answer is reckoned to cost before it is sent
@@ -63,7 +68,15 @@ class ChatClient(Protocol):
     model: str
 
     def chat_json(
-        self, system: str, user: str, *, max_tokens: int | None = None
+        self,
+        system: str,
+        user: str,
+        schema: dict[str, Any] | None = None,
+        name: str = "answer",
+        *,
+        purpose: str = "summary",
+        max_tokens: int | None = None,
+        temperature: float | None = None,
     ) -> dict[str, Any]: ...
 
     @property
@@ -81,12 +94,25 @@ class AdjudicationUsage:
     over_budget: int = 0  # questions left to the offline decision: the token budget was spent
     failed: int = 0  # questions the LLM did not answer usably (error, breaker, bad JSON)
     tokens: int = 0  # tokens spent (as reported by the server, else estimated)
+    unconfirmed: int = 0  # "different" answers the swapped second asking overruled
 
 
-def question_text(question: Question) -> str:
+ANSWER_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event_a": {"type": "string"},
+        "event_b": {"type": "string"},
+        "same_event": {"type": "boolean"},
+    },
+    "required": ["event_a", "event_b", "same_event"],
+    "additionalProperties": False,
+}
+
+
+def question_text(question: Question, *, swapped: bool = False) -> str:
     """The user message for a question: both groups, in an order of their own (the same pair
-    gives the same text whichever side the linkage kept)."""
-    first, second = sorted([_side(question.left), _side(question.right)])
+    gives the same text whichever side the linkage kept); ``swapped``: the other way round."""
+    first, second = sorted([_side(question.left), _side(question.right)], reverse=swapped)
     return (
         f"Group A:\n{first}\n\nGroup B:\n{second}\n\n"
         "Do group A and group B report the same news event? Sharing a country, city, company "
@@ -114,7 +140,18 @@ class LLMAdjudicator:
 
     def decide(self, questions: Sequence[Question]) -> list[bool | None]:
         """Per question, the verdict (True: one event), or None to leave it offline."""
-        texts = [question_text(q) for q in questions]
+        firsts = self._verdicts([question_text(q) for q in questions])
+        # A "different" for titles that are clearly alike needs a second opinion, swapped.
+        confirm = [k for k, q in enumerate(questions) if firsts[k] is False and not _near(q)]
+        seconds = self._verdicts([question_text(questions[k], swapped=True) for k in confirm])
+        answers = list(firsts)
+        for k, second in zip(confirm, seconds, strict=True):
+            answers[k] = second  # True (overruled), False (confirmed) or None (offline)
+            self.usage.unconfirmed += second is True
+        return answers
+
+    def _verdicts(self, texts: Sequence[str]) -> list[bool | None]:
+        """The model's verdict on each question text: stored, known this run, or asked."""
         keys = [verdict_key(self.client.model, text) for text in texts]
         unknown = [key for key in keys if key not in self._known]
         if self.store is not None and unknown:
@@ -145,7 +182,15 @@ class LLMAdjudicator:
         before = _spent(self.client)
         self.usage.asked += 1
         try:
-            answer = self.client.chat_json(SYSTEM, text, max_tokens=MAX_ANSWER_TOKENS)
+            answer = self.client.chat_json(
+                SYSTEM,
+                text,
+                ANSWER_SCHEMA,
+                "same_event",
+                purpose="cluster",
+                max_tokens=MAX_ANSWER_TOKENS,
+                temperature=0.0,
+            )
         except LLMError as exc:
             self.usage.failed += 1
             self.usage.tokens += max(_spent(self.client) - before, 0)
@@ -161,6 +206,11 @@ class LLMAdjudicator:
         self.usage.same += verdict
         self.usage.different += not verdict
         return verdict
+
+
+def _near(question: Question) -> bool:
+    """True for a merge near the clusterer's threshold (one "different" parts it)."""
+    return NEAR_THRESHOLD in question.reasons
 
 
 def _side(articles: Sequence[Article]) -> str:

@@ -209,13 +209,16 @@ class LLMClient:
         *,
         purpose: str = "summary",
         max_tokens: int | None = None,
+        temperature: float | None = None,
     ) -> dict[str, Any]:
         """Send one system + user message; return the JSON object the model answered with.
 
         ``schema`` (a JSON Schema named ``name``) is sent the way ``structured_output`` says;
         without one, JSON mode is asked for. ``purpose`` files the call's usage in the ledger
-        ("summary", "ask"); ``max_tokens`` caps a short answer below ``settings.max_tokens``."""
-        completion = self._complete(_Ask(system, user, schema, name, max_tokens), purpose)
+        ("summary", "ask"); ``max_tokens`` caps a short answer below ``settings.max_tokens``;
+        ``temperature`` overrides ``settings.temperature`` (0: a verdict that should not vary)."""
+        ask = _Ask(system, user, schema, name, max_tokens, temperature)
+        completion = self._complete(ask, purpose)
         return _answer_object(completion)
 
     def redact(self, text: str) -> str:
@@ -351,7 +354,9 @@ class LLMClient:
         if "response_format" not in dropped and mode != "prompt":
             params["response_format"] = _response_format(mode, ask)
         if "temperature" not in dropped:
-            params["temperature"] = self.settings.temperature
+            params["temperature"] = (
+                self.settings.temperature if ask.temperature is None else ask.temperature
+            )
         # Newer OpenAI models refuse max_tokens and want max_completion_tokens instead.
         tokens_key = "max_completion_tokens" if "max_tokens" in dropped else "max_tokens"
         params[tokens_key] = ask.max_tokens or self.settings.max_tokens
@@ -465,6 +470,7 @@ class _Ask:
     schema: dict[str, Any] | None  # None: any JSON object
     name: str  # the schema's name (json_schema mode wants one)
     max_tokens: int | None = None  # the answer's cap; None: settings.max_tokens
+    temperature: float | None = None  # None: settings.temperature
 
 
 def _format_of(params: dict[str, Any]) -> str:
