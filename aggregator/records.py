@@ -214,7 +214,7 @@ class LLMUsageLine:
 
     day: str  # the local date (settings.timezone) of the calls, "2026-12-03"
     model: str  # the model the calls asked for
-    purpose: str  # what the calls were for: "summary", "ask"
+    purpose: str  # what the calls were for: "summary", "ask", "cluster"
     calls: int = 0  # requests sent (retries included)
     prompt_tokens: int = 0  # as the server reported them (0 when it reports none)
     completion_tokens: int = 0

@@ -215,8 +215,9 @@ class LLMClient:
 
         ``schema`` (a JSON Schema named ``name``) is sent the way ``structured_output`` says;
         without one, JSON mode is asked for. ``purpose`` files the call's usage in the ledger
-        ("summary", "ask"); ``max_tokens`` caps a short answer below ``settings.max_tokens``;
-        ``temperature`` overrides ``settings.temperature`` (0: a verdict that should not vary)."""
+        ("summary", "ask", "cluster"); ``max_tokens`` caps a short answer below
+        ``settings.max_tokens``; ``temperature`` overrides ``settings.temperature`` (0: a verdict
+        that should not vary)."""
         ask = _Ask(system, user, schema, name, max_tokens, temperature)
         completion = self._complete(ask, purpose)
         return _answer_object(completion)
