@@ -8,8 +8,9 @@ bound) and one that says "same event" to everything (the lower bound). A real mo
 Run from the repository root: ``.venv/bin/python -m benchmarks adjudicate``.
 ``BENCH_ADJUDICATE_LLM_URL`` (and ``BENCH_ADJUDICATE_LLM_MODEL``) adds a row per set for a
 real OpenAI-compatible model (``../shared/tools/local-llm.sh`` starts one), with each of its
-verdicts compared with the oracle's; UCI is left out of it (hours on a CPU) unless
-``BENCH_ADJUDICATE_LLM_UCI=1``.
+verdicts compared with the oracle's; UCI is left out of it (a real model on this machine's
+CPU takes about 8 minutes for the defaults' questions and twice that with ``review_margin``
+0.5) unless ``BENCH_ADJUDICATE_LLM_UCI=1`` (the defaults) or ``=all`` (both rows).
 """
 
 from __future__ import annotations
@@ -61,12 +62,20 @@ def run() -> None:
             score(label, "offline", articles, gold, params, None, None)
             score(label, "LLM = oracle", articles, gold, params, stub, oracle(titles))
             score(label, "LLM = always same", articles, gold, params, stub, always(True))
-            if REAL_URL and (not label.startswith("uci") or os.environ.get(REAL_UCI) == "1"):
+            if REAL_URL and _real_rows(label):
                 real_model(label, articles, gold, params)
 
 
 REAL_URL = os.environ.get("BENCH_ADJUDICATE_LLM_URL", "")
 REAL_UCI = "BENCH_ADJUDICATE_LLM_UCI"
+
+
+def _real_rows(label: str) -> bool:
+    """Whether the real model answers this set's questions (UCI only when asked for)."""
+    if not label.startswith("uci"):
+        return True
+    wanted = os.environ.get(REAL_UCI, "")
+    return wanted == "all" or (wanted == "1" and label == "uci")
 
 
 class _Recording(LLMAdjudicator):

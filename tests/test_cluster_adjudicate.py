@@ -90,20 +90,22 @@ def test_the_llm_says_different_and_estmarks_two_events_stay_two_stories(
         if {titles[t] for t in left} | {titles[t] for t in right} == ESTMARK
     ]
     assert estmark, "the rate cut and the budget deal were put to the LLM"
-    assert adjudicator.usage.asked == len(stub.requests) == result.review.adjudicated
-    assert adjudicator.usage.different >= 1 and adjudicator.usage.tokens > 0
+    usage = adjudicator.usage  # each "different" is asked a second time, swapped
+    second = result.review.vetoed + usage.unconfirmed  # confirmed or overruled
+    assert usage.asked == len(stub.requests) == result.review.adjudicated + second
+    assert usage.different >= 1 and usage.tokens > 0
     request = stub.requests[0]
     assert request["max_tokens"] == MAX_ANSWER_TOKENS  # not the summaries' cap
     assert "same_event" in request["messages"][0]["content"]
 
 
-def test_a_different_for_alike_titles_needs_the_same_answer_asked_the_other_way_round(
+def test_a_different_parts_only_when_the_model_says_it_again_asked_the_other_way_round(
     stub: OpenAIStub, window: tuple[list[Article], dict[str, str]]
 ) -> None:
     """A model that answers "different" to each question the first time it sees it and "same"
-    once the groups are swapped: merges near the threshold are parted by the first answer,
-    those whose titles are clearly alike (tied by a shared name) stand."""
+    once the groups are swapped parts nothing: every "different" is asked again, reversed."""
     articles, _gold = window
+    offline = cluster_articles(articles)
     seen: set[frozenset[str]] = set()
 
     def first_time_different(request: dict[str, object]) -> Reply:
@@ -118,14 +120,14 @@ def test_a_different_for_alike_titles_needs_the_same_answer_asked_the_other_way_
         adjudicator = LLMAdjudicator(client, 50_000)
         result = cluster_articles(articles, adjudicator=adjudicator)
     usage = adjudicator.usage
-    near = usage.different - usage.unconfirmed  # parted by one answer
-    assert usage.unconfirmed >= 1 and near >= 1, usage
-    assert usage.asked == len(stub.requests) == usage.different + usage.same
+    assert usage.different == usage.unconfirmed == result.review.adjudicated >= 2, usage
+    assert usage.asked == len(stub.requests) == 2 * usage.different
     assert usage.same == usage.unconfirmed  # every "same" was a second asking
-    assert result.review.vetoed == near
+    assert result.review.vetoed == 0
+    assert story_sets(result) == story_sets(offline)
     pairs = [tuple(map(tuple, groups(r))) for r in stub.requests]
-    swapped = [(a, b) for a, b in pairs if (b, a) in pairs]
-    assert len(swapped) == 2 * usage.unconfirmed, "each second asking is the first reversed"
+    firsts, seconds = pairs[: usage.different], pairs[usage.different :]
+    assert seconds == [(b, a) for a, b in firsts], "each second asking is the first reversed"
     request = stub.requests[0]
     assert request["temperature"] == 0.0
     assert request["response_format"]["type"] == "json_schema"  # the stub accepts it
@@ -133,7 +135,7 @@ def test_a_different_for_alike_titles_needs_the_same_answer_asked_the_other_way_
     assert schema["properties"]["same_event"] == {"type": "boolean"}
 
 
-def test_a_different_confirmed_the_other_way_round_parts_alike_titles(
+def test_a_different_confirmed_the_other_way_round_parts_the_groups(
     stub: OpenAIStub, window: tuple[list[Article], dict[str, str]]
 ) -> None:
     articles, _gold = window
@@ -144,7 +146,7 @@ def test_a_different_confirmed_the_other_way_round_parts_alike_titles(
     usage = adjudicator.usage
     assert usage.unconfirmed == 0 and usage.same == 0
     assert result.review.vetoed == result.review.uncertain
-    assert usage.asked > result.review.adjudicated  # the alike ones were asked twice
+    assert usage.asked == 2 * result.review.adjudicated  # each one asked twice
 
 
 def test_an_llm_never_joins_what_the_full_texts_keep_apart(stub: OpenAIStub) -> None:

@@ -2,11 +2,11 @@
 
 Only the uncertain merges reach it (see cluster.review): shown the titles and leads of the first
 few articles of each group, it answers ``{"same_event": true|false}`` (at temperature 0, in a
-schema where the server enforces one). The bar to part grows with what the titles say: a merge
-near the clusterer's threshold is parted by one "different"; one whose titles are clearly alike
-but tied mostly by a shared name is parted only when the model says "different" a second time,
-asked with the groups the other way round (a small model's "different" to two reports of one
-merger, worded apart, rarely survives the swap). Verdicts are kept by the hash of what the
+schema where the server enforces one). A merge is parted only when the model says "different"
+twice, the second time asked with the groups the other way round: a small model's "different"
+leans on which group it reads first (two reports of one merger, worded apart); on UCI's
+headlines a single answer was wrong in 18 of 47 "different"s and cost F1 (0.851 offline,
+0.850; ``python -m benchmarks adjudicate``). Verdicts are kept by the hash of what the
 model was shown (and which model), so a rerun over the same articles asks nothing again. Its
 spending has its own per-run token budget (``llm.adjudication_budget_tokens``); a question it
 cannot afford, or one the endpoint fails to answer (errors, a tripped circuit breaker), is left
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aggregator.cluster.features import lead
-from aggregator.cluster.review import NEAR_THRESHOLD, Question
+from aggregator.cluster.review import Question
 from aggregator.errors import LLMError
 from aggregator.records import Article
 from aggregator.text import one_line
@@ -141,8 +141,8 @@ class LLMAdjudicator:
     def decide(self, questions: Sequence[Question]) -> list[bool | None]:
         """Per question, the verdict (True: one event), or None to leave it offline."""
         firsts = self._verdicts([question_text(q) for q in questions])
-        # A "different" for titles that are clearly alike needs a second opinion, swapped.
-        confirm = [k for k, q in enumerate(questions) if firsts[k] is False and not _near(q)]
+        # A "different" parts the groups only when the model says it again, asked swapped.
+        confirm = [k for k in range(len(questions)) if firsts[k] is False]
         seconds = self._verdicts([question_text(questions[k], swapped=True) for k in confirm])
         answers = list(firsts)
         for k, second in zip(confirm, seconds, strict=True):
@@ -206,11 +206,6 @@ class LLMAdjudicator:
         self.usage.same += verdict
         self.usage.different += not verdict
         return verdict
-
-
-def _near(question: Question) -> bool:
-    """True for a merge near the clusterer's threshold (one "different" parts it)."""
-    return NEAR_THRESHOLD in question.reasons
 
 
 def _side(articles: Sequence[Article]) -> str:
