@@ -2,14 +2,14 @@
 cluster.adjudicate): B-cubed on the UCI headlines, the demo's 24 h window and
 tests/fixtures/cluster/names.json, offline and with two stand-ins for an LLM on the loopback
 OpenAI stub: an oracle that answers from the gold labels (a perfect adjudicator: the upper
-bound) and one that says "same event" to everything (the lower bound). A real model on the
-6,366 UCI questions is out of reach on a CPU; these bound what one can do.
+bound) and one that says "same event" to everything (the lower bound); these bound what a
+real model can do.
 
 Run from the repository root: ``.venv/bin/python -m benchmarks adjudicate``.
 ``BENCH_ADJUDICATE_LLM_URL`` (and ``BENCH_ADJUDICATE_LLM_MODEL``) adds a row per set for a
 real OpenAI-compatible model (``../shared/tools/local-llm.sh`` starts one), with each of its
 verdicts compared with the oracle's; UCI is left out of it (a real model on this machine's
-CPU takes about 8 minutes for the defaults' questions and twice that with ``review_margin``
+CPU takes about 12 minutes for the defaults' 114 questions, more with ``review_margin``
 0.5) unless ``BENCH_ADJUDICATE_LLM_UCI=1`` (the defaults) or ``=all`` (both rows).
 """
 
