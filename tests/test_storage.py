@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 
 from aggregator.records import (
     Article,
@@ -123,6 +123,20 @@ def test_large_batches_cross_chunk_boundaries(storage: Storage) -> None:
     assert len(storage.add_articles(batch)) == 1234
     assert len(storage.known_article_ids(a.id for a in batch)) == 1234
     assert len(storage.articles_by_id(a.id for a in batch)) == 1234
+
+
+def test_times_compare_exactly_as_the_column_type_binds_them(storage: Storage) -> None:
+    """Articles go in through the driver's own INSERT; their stored times must compare with
+    the times SQLAlchemy binds in queries: an article exactly at a window's edge is in it,
+    whatever zone its time was given in, and one a microsecond later is not."""
+    edge = _article(1, published=NOW.astimezone(timezone(timedelta(hours=1))))  # 13:00+01:00
+    later = _article(2, published=NOW + timedelta(microseconds=1))
+    storage.add_articles([edge, later])
+    assert [a.id for a in storage.articles(since=NOW, until=NOW)] == [edge.id]
+    assert [a.id for a in storage.articles(since=NOW)] == [edge.id, later.id]
+    stored = storage.articles_by_id([edge.id])[edge.id]
+    assert stored.published == NOW
+    assert stored.published.tzinfo is not None  # type: ignore[union-attr]
 
 
 def test_canonical_url_strips_tracking() -> None:
