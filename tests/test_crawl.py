@@ -16,8 +16,10 @@ from aggregator.crawl.crawl import CrawlReport, crawl
 from aggregator.crawl.items import (
     article_from_item,
     articles_from_feed,
+    articles_from_items,
     merge_page,
     needs_page,
+    read_feed,
 )
 from aggregator.records import Article, ExtractedPage, FeedItem, FetchStatus, ParsedFeed
 from aggregator.settings import Settings
@@ -364,6 +366,32 @@ def test_articles_from_feed_keeps_the_first_of_duplicates() -> None:
     assert articles[0].title == "first" and len(articles) == 2
     assert articles[1].title.startswith("untitled item text") and len(articles[1].title) <= 121
     assert {a.language for a in articles} == {"fr"}
+
+
+def test_a_first_read_sends_back_text_not_markup() -> None:
+    """read_feed (a worker call) returns each item's plain text and the items without their
+    markup, which is most of what crossing back to the crawl would cost; the articles made
+    from them are the ones the full items make."""
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>One</title><link>https://example.org/1</link><description>"
+        b"&lt;p&gt;First &lt;b&gt;bold&lt;/b&gt;&lt;/p&gt;&lt;p hidden&gt;no&lt;/p&gt;"
+        b"</description></item><item><title>Two</title><link>https://example.org/2</link>"
+        b"<description>plain  text</description></item></channel></rss>"
+    )
+    read = read_feed(
+        body,
+        source=SRC,
+        url="https://example.org/feed",
+        content_type="application/rss+xml",
+        max_items=50,
+        now=NOW,
+    )
+    assert read.texts == ["First bold", "plain text"]
+    assert all("<" not in item.summary and not item.summary_is_html for _, item in read.named)
+    assert [item.text for _, item in read.named] == read.texts
+    full = articles_from_feed(SRC, ParsedFeed(items=tuple(i for _, i in read.named)), NOW)
+    assert articles_from_items(SRC, read.named, read.texts, NOW) == full
 
 
 def test_published_dates_far_ahead_are_unknown() -> None:

@@ -91,7 +91,21 @@ def read_feed(
     (its first crawl): one worker call instead of a parse, a lookup and a second call."""
     feed = parse_feed(body, url=url, content_type=content_type, max_items=max_items, now=now)
     named = named_items(source, feed)
-    return FeedRead(len(feed.items), feed.language, named, item_texts([i for _, i in named]))
+    texts = item_texts([i for _, i in named])
+    # The items go back without their markup, most of what would cross between the processes
+    # to the crawl: their text is made, and is all the crawl uses.
+    slim = [
+        (identity, _without_markup(item, text))
+        for (identity, item), text in zip(named, texts, strict=True)
+    ]
+    return FeedRead(len(feed.items), feed.language, slim, texts)
+
+
+def _without_markup(item: FeedItem, text: str) -> FeedItem:
+    """The item with its summary replaced by ``text``, plain, so ``item.text`` stays the same."""
+    if not item.summary_is_html and item.summary == text:
+        return item
+    return replace(item, summary=text, summary_is_html=False)
 
 
 def item_texts(items: Sequence[FeedItem]) -> list[str]:
