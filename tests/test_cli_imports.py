@@ -88,3 +88,45 @@ def test_sources_check_reads_the_file_without_a_database_or_a_stage(tmp_path: Pa
     names = _imported(tmp_path, "sources", "check")
     assert "yaml" in names
     assert not names & (PIPELINE | DATABASE), sorted(names & (PIPELINE | DATABASE))
+
+
+def test_a_crawl_without_article_pages_never_imports_the_extractor(tmp_path: Path) -> None:
+    """The page extractor (trafilatura, a fifth of a second) is imported by the first page a
+    crawl fetches; a crawl whose items all carry their text starts without it. Its worker
+    processes (whose import lists -X importtime would mix in) import it, so the crawl's own
+    process lists what it holds once done."""
+    from tests.support.loopback import LoopbackServer, Response
+
+    rss = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>W</title><item><title>A</title>'
+        b"<link>https://wire.example/a</link><description>" + b"Long enough text. " * 20
+        + b"</description></item></channel></rss>"
+    )  # fmt: skip
+    feed = Response(body=rss, headers={"Content-Type": "application/rss+xml"})
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['aggregator', 'crawl', '--db', sys.argv[1]]\n"
+        "try:\n    runpy.run_module('aggregator', run_name='__main__')\n"
+        "except SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "print('MODULES', *sorted({m.split('.')[0] for m in sys.modules}))\n"
+    )
+    with LoopbackServer({"/feed.xml": feed}) as srv:
+        (tmp_path / "sources.yaml").write_text(
+            "settings:\n  fetch:\n    allow_private_networks: true\n"
+            f"sources:\n  - id: wire\n    name: The Wire\n    url: {srv.url('/feed.xml')}\n"
+        )
+        env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
+        proc = subprocess.run(
+            [sys.executable, "-c", code, f"sqlite:///{tmp_path / 'news.db'}"],
+            capture_output=True,
+            text=True,
+            cwd=tmp_path,
+            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+            timeout=120,
+            check=False,
+        )
+        assert proc.returncode == 0, proc.stderr[-2000:]
+        assert len(srv.requests) == 1  # the feed was fetched
+    names = set(proc.stdout.split("MODULES", 1)[1].split())
+    assert {"aiohttp", "sqlalchemy"} <= names  # the list sees what it should
+    assert "trafilatura" not in names

@@ -66,3 +66,34 @@ def test_no_worker_outlives_a_killed_scheduler(tmp_path: Path) -> None:
     for pid in survivors:  # do not leave them behind for the rest of the suite either
         os.kill(pid, signal.SIGKILL)
     assert survivors == []
+
+
+def test_prestart_starts_the_forkserver_the_pools_fork_from(tmp_path: Path) -> None:
+    """aggregator crawl starts the forkserver first thing, so its imports overlap the crawl's
+    own start-up; the workers of the shared pool are then forked from that same server."""
+    code = (
+        "import os\n"
+        "from multiprocessing import forkserver\n"
+        "from aggregator.workers import SHARED, prestart\n"
+        "prestart()\n"
+        "server = forkserver._forkserver._forkserver_pid\n"
+        "assert server is not None, 'no forkserver'\n"
+        "worker = SHARED.run(os.getpid, timeout=60)\n"
+        "with open(f'/proc/{worker}/stat') as stat:\n"
+        "    parent = int(stat.read().rsplit(')', 1)[1].split()[1])\n"
+        "print(server, parent, worker, os.getpid())\n"
+        "SHARED.shutdown()\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
+        timeout=120,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    server, parent, worker, me = map(int, proc.stdout.split())
+    assert parent == server  # forked by the prestarted server, not a second one
+    assert worker not in (server, me)

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 
 def cmd_crawl(args: argparse.Namespace) -> int:
+    from aggregator.workers import prestart
+
+    prestart()  # the parse workers' imports run beside this process's own
     from aggregator.cli.output import print_crawl
     from aggregator.crawl.crawl import crawl
     from aggregator.pipeline import run_lock

@@ -51,6 +51,10 @@ def add_demo(sub: Subparsers, shared: Shared) -> None:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from aggregator.workers import prestart
+
+    if not args.no_crawl:
+        prestart()  # the parse workers' imports run beside this process's own
     from aggregator.cli.output import print_run
     from aggregator.pipeline import output_dir, run_once
 

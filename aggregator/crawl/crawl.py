@@ -21,7 +21,6 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, ParamSpec, TypeVar
 
-from aggregator import extract
 from aggregator.crawl.due import describe_wait, feed_ttl, is_due, next_fetch_time
 from aggregator.crawl.fetch import PAGE_ACCEPT, Fetcher, HttpResult
 from aggregator.crawl.items import (
@@ -45,6 +44,7 @@ from aggregator.errors import DatabaseBusyError, NotAFeedError, StorageError, Wo
 from aggregator.parse import worker as parse_worker
 from aggregator.records import (
     Article,
+    ExtractedPage,
     FeedItem,
     FetchRecord,
     FetchResult,
@@ -623,7 +623,7 @@ class _Crawler:
             return article
         async with self._extract_slots:
             page = await asyncio.to_thread(
-                extract.extract_in_worker,
+                _extract_in_worker,
                 result.body,
                 result.final_url,
                 self.settings.extract_timeout,
@@ -668,6 +668,14 @@ class _Crawler:
         rules = robots_rules(result)
         log.info("robots.txt of %s: %s", origin, rules.why)
         return rules
+
+
+def _extract_in_worker(html: bytes, url: str, timeout: float) -> ExtractedPage | None:
+    """extract.extract_in_worker, imported on the first page: a crawl that fetches no page
+    never imports the extractor (trafilatura and its dependencies, a fifth of a second)."""
+    from aggregator.extract import extract_in_worker
+
+    return extract_in_worker(html, url, timeout)
 
 
 def _fields(source: Source) -> dict[str, str]:
