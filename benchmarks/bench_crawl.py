@@ -32,6 +32,7 @@ PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 NAIVE_SOURCES = 200
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
+_SAMPLER_CPU: list[float] = []  # CPU seconds the sampling thread took, per measured run
 
 
 @dataclass(frozen=True)
@@ -46,12 +47,12 @@ class Measured:
         return sources / self.seconds
 
 
-def _tree_rss(root: int, cpu: dict[int, float]) -> tuple[int, int]:
-    """Resident bytes of a process and all its descendants, from /proc, summed as RSS (pages
-    shared by forked workers count once per process) and as PSS (shared pages divided among
-    their sharers); ``cpu`` gets each one's CPU seconds so far (user + system)."""
+def _tree_rss(pids: list[int], cpu: dict[int, float], *, pss: bool) -> tuple[int, int]:
+    """Resident bytes of the processes ``pids``, from /proc, summed as RSS (pages shared by
+    forked workers count once per process) and, when ``pss``, as PSS (shared pages divided
+    among their sharers; 0 otherwise); ``cpu`` gets each one's CPU seconds so far."""
     total = proportional = 0
-    for pid in [root, *descendants(root)]:
+    for pid in pids:
         try:
             with open(f"/proc/{pid}/stat", "rb") as handle:
                 fields = handle.read().rsplit(b")", 1)[1].split()
@@ -60,7 +61,8 @@ def _tree_rss(root: int, cpu: dict[int, float]) -> tuple[int, int]:
         except (OSError, IndexError, ValueError):
             continue  # it ended meanwhile
         total += pages * _PAGE
-        proportional += _pss(pid)
+        if pss:
+            proportional += _pss(pid)
         cpu[pid] = (int(fields[11]) + int(fields[12])) / _TICKS
     return total, proportional
 
@@ -93,11 +95,23 @@ def _measure(
     cpu: dict[int, float] = {}
     done = threading.Event()
 
+    sampler_cpu = 0.0
+
     def sample() -> None:
-        nonlocal peak, peak_pss
+        # RSS every 50 ms; the process list (a read of every /proc/N/stat) and PSS (a walk of
+        # each process's page tables) every 0.5 s: sampling all of it every 50 ms took a
+        # tenth of a core from the crawl it measured.
+        nonlocal peak, peak_pss, sampler_cpu
+        pids: list[int] = []
+        tick = 0
         while not done.wait(0.05):
-            rss, pss = _tree_rss(process.pid, cpu)
+            slow = tick % 10 == 0
+            if slow:
+                pids = [process.pid, *descendants(process.pid)]
+            rss, pss = _tree_rss(pids, cpu, pss=slow)
             peak, peak_pss = max(peak, rss), max(peak_pss, pss)
+            tick += 1
+        sampler_cpu = time.thread_time()
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
@@ -105,6 +119,7 @@ def _measure(
     seconds = time.perf_counter() - started
     done.set()
     sampler.join()
+    _SAMPLER_CPU.append(sampler_cpu)
     if process.returncode not in (0, 1):
         raise RuntimeError(f"{args[:4]} failed: {err.decode()[-2000:]}")
     return seconds, peak / 2**20, peak_pss / 2**20, sum(cpu.values())
@@ -267,6 +282,10 @@ def run() -> None:
                     f"{pg_second.seconds / second.seconds:.2f}"
                 )
     print("x naive: the project's feeds/s over the naive crawler's, first crawl")
+    print(
+        f"(sampling memory took {max(_SAMPLER_CPU, default=0):.1f} CPU s at most per measured run, "
+        "on the same cores)"
+    )
     print("peak MB: the process tree's resident memory summed per process (pages its forked")
     print("workers share count once each); PSS MB: the same with shared pages divided")
     if os.environ.get("BENCH_CRAWL_PAGES", "1") != "0" and PAGES.is_dir():
