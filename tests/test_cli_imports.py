@@ -36,11 +36,12 @@ sources:
 """
 
 
-def _imported(tmp_path: Path, *args: str) -> set[str]:
-    """The top-level packages ``python -m aggregator ARGS`` imports, run in tmp_path."""
+def _python(tmp_path: Path, *argv: str) -> subprocess.CompletedProcess[str]:
+    """``python ARGV`` run in tmp_path with this checkout importable and no AGGREGATOR_ settings;
+    it must succeed."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
     proc = subprocess.run(
-        [sys.executable, "-X", "importtime", "-m", "aggregator", *args],
+        [sys.executable, *argv],
         capture_output=True,
         text=True,
         cwd=tmp_path,
@@ -49,6 +50,12 @@ def _imported(tmp_path: Path, *args: str) -> set[str]:
         check=False,
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
+    return proc
+
+
+def _imported(tmp_path: Path, *args: str) -> set[str]:
+    """The top-level packages ``python -m aggregator ARGS`` imports, run in tmp_path."""
+    proc = _python(tmp_path, "-X", "importtime", "-m", "aggregator", *args)
     names = set()
     for line in proc.stderr.splitlines():
         if line.startswith("import time:") and line.count("|") == 2:
@@ -115,17 +122,7 @@ def test_a_crawl_without_article_pages_never_imports_the_extractor(tmp_path: Pat
             "settings:\n  fetch:\n    allow_private_networks: true\n"
             f"sources:\n  - id: wire\n    name: The Wire\n    url: {srv.url('/feed.xml')}\n"
         )
-        env = {k: v for k, v in os.environ.items() if not k.startswith("AGGREGATOR_")}
-        proc = subprocess.run(
-            [sys.executable, "-c", code, f"sqlite:///{tmp_path / 'news.db'}"],
-            capture_output=True,
-            text=True,
-            cwd=tmp_path,
-            env={**env, "PYTHONPATH": str(Path(__file__).resolve().parents[1])},
-            timeout=120,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr[-2000:]
+        proc = _python(tmp_path, "-c", code, f"sqlite:///{tmp_path / 'news.db'}")
         assert len(srv.requests) == 1  # the feed was fetched
     names = set(proc.stdout.split("MODULES", 1)[1].split())
     assert {"aiohttp", "sqlalchemy"} <= names  # the list sees what it should
