@@ -82,7 +82,8 @@ def _measure(
     args: list[str], env: dict[str, str] | None = None
 ) -> tuple[float, float, float, float]:
     """Run a command: wall seconds, peak MB of its process tree (RSS, then PSS) and the CPU
-    seconds of the tree (each process as last seen; all sampled from /proc every 50 ms)."""
+    seconds of the tree (each process as last seen), sampled from /proc: RSS and CPU every
+    50 ms, the list of processes and PSS every 0.5 s."""
     started = time.perf_counter()
     process = subprocess.Popen(
         args,
@@ -99,8 +100,8 @@ def _measure(
 
     def sample() -> None:
         # RSS every 50 ms; the process list (a read of every /proc/N/stat) and PSS (a walk of
-        # each process's page tables) every 0.5 s: sampling all of it every 50 ms took a
-        # tenth of a core from the crawl it measured.
+        # each process's page tables) every 0.5 s: sampling all of it every 50 ms took 3.8 CPU
+        # s of a 20.8 s crawl of 1,000 sources, on the cores the crawl was measured on.
         nonlocal peak, peak_pss, sampler_cpu
         pids: list[int] = []
         tick = 0

@@ -244,8 +244,8 @@ class Storage:
             # On a table that grew since it was last analysed (a first crawl) PostgreSQL reads
             # the whole table for every batch of ids: 0.14 s a batch at 20,000 articles.
             s.execute(text("SET LOCAL enable_seqscan = off"))
-        # The driver's own SQL: building and caching a select per call cost more than the
-        # lookup itself (about 3 ms a source on a first crawl).
+        # The driver's own SQL: building a select per call cost more than the lookup itself
+        # (1,000 lookups of 30 ids: 0.27-0.39 s that way, 0.10-0.14 s this way).
         conn = s.connection()
         found: set[str] = set()
         for chunk in _chunks(ids):
