@@ -58,7 +58,7 @@ def clean_text(s: str) -> str:
     s = _CONTROL.sub("", s)
     s = _SPACES.sub(" ", s)
     s = "\n".join(line.strip() for line in s.split("\n"))
-    return _MANY_NEWLINES.sub("\n\n", s).strip()
+    return _fewer_newlines(s).strip()
 
 
 def one_line(value: object) -> str:
@@ -171,7 +171,13 @@ def element_to_text(root: lxml.etree._Element) -> str:
     text = " ".join(_CONTROL.sub("", "".join(root.itertext()) + end).split())
     text = text.replace(_PARAGRAPH, "\n\n").replace(_LINE, "\n")
     text = text.replace(" \n", "\n").replace("\n ", "\n")
-    return _MANY_NEWLINES.sub("\n\n", text).strip()
+    return _fewer_newlines(text).strip()
+
+
+def _fewer_newlines(text: str) -> str:
+    """At most one blank line in a row. The literal test first: the regular expression scans
+    every character, ten times slower than the test (0.15 s over the item text of 200 feeds)."""
+    return _MANY_NEWLINES.sub("\n\n", text) if "\n\n\n" in text else text
 
 
 # Elements that may be hidden by an attribute (is_hidden decides): found in one XPath pass.
