@@ -6,14 +6,14 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import closing, contextmanager
 from dataclasses import asdict, fields
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-from sqlalchemy import DateTime, delete, event, func, not_, select, text, update
+from sqlalchemy import delete, event, func, not_, select, text, update
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from sqlalchemy.orm import Session
@@ -277,18 +277,29 @@ class Storage:
     def _insert_articles(self, s: Session, articles: Sequence[Article]) -> None:
         if not articles:
             return
-        # One prepared INSERT run for every row through the driver, its values converted here
-        # as UTCTime and NoNul (models.py) would: SQLAlchemy's generic conversion, a call per
-        # column per row, cost three times the insert itself.
+        # One prepared INSERT run for every row through the driver, each value converted by
+        # its column type's own bind processor (UTCTime, NoNul: models.py), looked up once per
+        # batch instead of per row as the compiled statement does (30,000 articles: 1.08-1.55
+        # s that way, 0.97-1.09 s this way).
         conn = s.connection()
-        when = _time_binder(conn.dialect)
+        table = ArticleRow.__table__  # type: ignore[attr-defined]
+        binders = [
+            table.c[name].type.dialect_impl(conn.dialect).bind_processor(conn.dialect)
+            for name in _ARTICLE_COLUMNS
+        ]
         marks = ", ".join(("?" if self.is_sqlite else "%s") for _ in _ARTICLE_COLUMNS)
         sql = (
             f"INSERT INTO article ({', '.join(_ARTICLE_COLUMNS)}) VALUES ({marks}) "
             "ON CONFLICT (id) DO NOTHING"
         )
         for start in range(0, len(articles), _ROWS):
-            rows = [_article_row(a, when) for a in articles[start : start + _ROWS]]
+            rows = [
+                tuple(
+                    value if bind is None else bind(value)
+                    for bind, value in zip(binders, _article_row(a), strict=True)
+                )
+                for a in articles[start : start + _ROWS]
+            ]
             conn.exec_driver_sql(sql, rows)
 
     def articles(
@@ -839,44 +850,24 @@ _ARTICLE_COLUMNS = ("id", "url", "guid", "source_id", "source_name", "title", "t
                     "weight")  # fmt: skip
 
 
-def _time_binder(dialect: Any) -> Callable[[datetime | None], Any]:
-    """Aware datetime -> what the driver stores, as UTCTime on ``dialect`` would bind it: naive
-    UTC, which SQLite gets as SQLAlchemy's own text format (so comparisons of stored times
-    agree with the rows SQLAlchemy writes) and PostgreSQL as a datetime."""
-    to_text = DateTime().dialect_impl(dialect).bind_processor(dialect)
-
-    def bind(value: datetime | None) -> Any:
-        if value is None:
-            return None
-        if value.tzinfo is not None:
-            value = value.astimezone(UTC).replace(tzinfo=None)
-        return to_text(value) if to_text is not None else value
-
-    return bind
-
-
-def _no_nul(value: str) -> str:
-    return value.replace("\x00", "") if "\x00" in value else value
-
-
-def _article_row(a: Article, when: Callable[[datetime | None], Any]) -> tuple[Any, ...]:
-    """An article's values in _ARTICLE_COLUMNS' order, bound as the column types would."""
+def _article_row(a: Article) -> tuple[Any, ...]:
+    """An article's values in _ARTICLE_COLUMNS' order, before the column types bind them."""
     fetched = a.fetched_at or datetime.now(UTC)
     return (
-        _no_nul(a.id),
-        _no_nul(a.url),
-        _no_nul(a.guid),
-        _no_nul(a.source_id),
-        _no_nul(a.source_name),
-        _no_nul(a.title),
-        _no_nul(a.text),
-        when(a.published),
-        when(fetched),
-        when(a.published or fetched),
-        _no_nul(a.language[:35]),
-        _no_nul(a.author),
-        _no_nul(a.image),
-        _no_nul(a.category[:60]),
+        a.id,
+        a.url,
+        a.guid,
+        a.source_id,
+        a.source_name,
+        a.title,
+        a.text,
+        a.published,
+        fetched,
+        a.published or fetched,
+        a.language[:35],
+        a.author,
+        a.image,
+        a.category[:60],
         a.weight,
     )
 
