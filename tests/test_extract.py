@@ -60,6 +60,32 @@ def test_paragraphs_are_separated_by_blank_lines() -> None:
     assert all(p.strip() == p and "\n" not in p for p in paragraphs)
 
 
+def test_a_page_inside_a_form_keeps_its_text_and_drops_the_widgets() -> None:
+    # ASP.NET pages wrap everything in one <form>; trafilatura keeps a form that holds most of
+    # the text and drops small ones (search, newsletter). Our parser gives every element,
+    # forms and inputs too, lxml.html's element class, whose text_content() that relies on.
+    paragraphs = [
+        f"Paragraph {n} of the council report says the harbour bridge needs new cables, "
+        "and that the work will close one lane for eight months from the spring."
+        for n in range(1, 7)
+    ]
+    body = "".join(f"<p>{text}</p>" for text in paragraphs)
+    html = (
+        "<html><head><title>Council report</title></head><body>"
+        '<form id="aspnetForm" action="/page.aspx"><input type="hidden" name="__VIEWSTATE" '
+        'value="HIDDEN-VIEWSTATE"><div id="main"><h1>Council report on the bridge</h1>'
+        f"<article>{body}</article></div>"
+        '<form action="/search"><label for="q">SEARCH-LABEL</label><input id="q" name="q">'
+        "<select><option>SEARCH-OPTION</option></select><textarea>SEARCH-TEXTAREA</textarea>"
+        "<button>SEARCH-BUTTON</button></form></form></body></html>"
+    ).encode()
+    page = extract_page(html, ARTICLE_URL)
+    assert page is not None
+    for text in paragraphs:
+        assert text in page.text
+    assert "SEARCH-" not in page.text and "HIDDEN-VIEWSTATE" not in page.text
+
+
 def test_meta_charset_is_honoured() -> None:
     page = extract_page((FIXTURES / "cp1252_article.html").read_bytes())
     assert page is not None
