@@ -97,3 +97,29 @@ def test_prestart_starts_the_forkserver_the_pools_fork_from(tmp_path: Path) -> N
     server, parent, worker, me = map(int, proc.stdout.split())
     assert parent == server  # forked by the prestarted server, not a second one
     assert worker not in (server, me)
+
+
+def test_the_pool_has_one_worker_more_than_the_cores_it_may_use() -> None:
+    # A container's cpuset shows in the CPU affinity, not in os.cpu_count(): a crawl given one
+    # core runs two workers, not one per core of the host.
+    root = Path(__file__).resolve().parents[1]
+    code = "from aggregator.workers import WORKERS; print(WORKERS)"
+
+    def workers(cores: set[int] | None) -> int:
+        def pin() -> None:
+            if cores is not None:
+                os.sched_setaffinity(0, cores)
+
+        out = subprocess.run(
+            [sys.executable, "-c", code],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=True,
+            preexec_fn=pin,
+        )
+        return int(out.stdout)
+
+    available = os.sched_getaffinity(0)
+    assert workers(None) == len(available) + 1
+    assert workers({min(available)}) == 2

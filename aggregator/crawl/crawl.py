@@ -13,7 +13,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -57,6 +56,7 @@ from aggregator.settings import Settings
 from aggregator.sources.load import Config, Source
 from aggregator.store import Storage
 from aggregator.times import utcnow
+from aggregator.workers import WORKERS
 
 log = logging.getLogger("aggregator.crawl")
 
@@ -200,10 +200,11 @@ class _Crawler:
         # Storage is synchronous: run it off the loop, one call at a time, so SQLite never
         # sees competing writers from this process.
         self._db_lock = asyncio.Lock()
-        self._extract_slots = asyncio.Semaphore(max(1, os.cpu_count() or 1))
+        self._extract_slots = asyncio.Semaphore(WORKERS)  # a page for every worker
         # Parsing gets its own threads: a parse that overruns its time bound is abandoned, and
         # the default executor would make asyncio.run wait for it on the way out.
-        self._parse_pool = ThreadPoolExecutor(max_workers=4, thread_name_prefix="parse")
+        # One thread per worker process, and one spare for a call being handed back.
+        self._parse_pool = ThreadPoolExecutor(max_workers=WORKERS + 1, thread_name_prefix="parse")
         self._pending: list[_Written] = []
         self._pending_ids: set[str] = set()  # ids of the articles queued
         self._flushing_ids: set[str] = set()  # ids of the articles being stored
