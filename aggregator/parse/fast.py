@@ -68,6 +68,12 @@ _REPAIRABLE = re.compile(
 _NOT_PERMALINK = re.compile(rb"""isPermaLink\s*=\s*["']false""", re.I)
 _GUID_TAG = re.compile(rb"<(?:guid|id)[\s>]")
 _MEDIA_THUMBNAIL = re.compile(rb"<[A-Za-z0-9_]+:thumbnail[\s>/]")
+# <media:thumbnail url="..."> with "media" bound to Media RSS (YouTube's channel feeds put one
+# beside a media:content that is not an image; fastfeedparser does not report it).
+_MEDIA_THUMBNAIL_URL = re.compile(
+    rb"""<media:thumbnail\b[^>]*?\burl\s*=\s*(?:"([^"]*)"|'([^']*)')"""
+)
+_MEDIA_RSS = re.compile(rb"""xmlns:media\s*=\s*["']http://search\.yahoo\.com/mrss/?["']""")
 _MEDIA_DESCRIPTION = re.compile(rb"<[A-Za-z0-9_]+:description[\s>/]")
 _ROOT_LANG = re.compile(rb"<(?:rss|feed|rdf:RDF|channel)\b[^>]*?xml:lang\s*=\s*[\"']([^\"']{1,64})")
 _EMAIL_AUTHOR = re.compile(r"^\s*\S+@\S+\s*\((.+)\)\s*$")
@@ -107,8 +113,11 @@ def parse_fast(
     if 0 < guids < len(entries):
         return None  # some entries without a GUID: fastfeedparser reports their link as one
     # A literal test first: each search of a big document costs more than the test.
+    thumbnails = b":thumbnail" in entries_part and bool(_MEDIA_THUMBNAIL.search(entries_part))
     media = _Media(
-        thumbnails=b":thumbnail" in entries_part and bool(_MEDIA_THUMBNAIL.search(entries_part)),
+        thumbnails=thumbnails,
+        # Every thumbnail a <media:thumbnail> of Media RSS: read from each entry's own bytes.
+        readable_thumbnails=thumbnails and _plain_media_thumbnails(body, entries_part),
         descriptions=(
             b":description" in entries_part and bool(_MEDIA_DESCRIPTION.search(entries_part))
         ),
@@ -157,6 +166,11 @@ class _RawEntry:
     def guid_is_link(self) -> bool:
         """feedparser's guidislink: the entry's GUID is not marked isPermaLink="false"."""
         return not (self.non_permalinks and _NOT_PERMALINK.search(self.part, *self.region))
+
+    def media_thumbnails(self) -> list[str]:
+        """The url of each <media:thumbnail> in the entry, in document order."""
+        found = _MEDIA_THUMBNAIL_URL.findall(self.part, *self.region)
+        return [html.unescape((a or b).decode("utf-8", "replace")) for a, b in found]
 
     def has_link(self, entry: Mapping[str, Any]) -> bool:
         """Whether the entry has a link of its own (not one fastfeedparser took from its GUID)."""
@@ -295,6 +309,7 @@ class _Media:
     """Which Media RSS elements the document's entries use."""
 
     thumbnails: bool  # <media:thumbnail>: an image fastfeedparser may not report
+    readable_thumbnails: bool  # ... each one a Media RSS <media:thumbnail url="..."> (see _item)
     descriptions: bool  # <media:description>: a summary feedparser reads
     xml_base: bool  # xml:base somewhere: relative URLs resolve against it, not the feed URL
 
@@ -320,12 +335,16 @@ def _item(
         # feedparser: a permalink GUID is the link, else there is none
         entry = {**entry, "link": entry.get("id") if has_guid and raw.guid_is_link() else ""}
     contents = [m for m in entry.get("media_content") or [] if isinstance(m, dict)]
-    # A thumbnail beside a media:content is not reported; feedparser's image may be it.
+    # A thumbnail beside a media:content is not reported; feedparser's image may be it, so it
+    # is read from the entry's bytes (feedparser's media_thumbnail, in document order).
+    thumbnails: list[str] = []
     if media.thumbnails and contents and not any(_has_image(m) for m in contents):
-        return None
+        if not media.readable_thumbnails:
+            return None
+        thumbnails = raw.media_thumbnails()
     if media.descriptions and not any(m.get("description") for m in contents):
         return None  # a media:description outside media:content: not reported
-    if media.xml_base and not _all_absolute(entry):
+    if media.xml_base and not _all_absolute(entry, thumbnails):
         return None  # feedparser resolves relative URLs against xml:base; we do not
     link = _link(entry, base_url) if entry.get("link") else ""
     if link is None:
@@ -344,15 +363,15 @@ def _item(
         published=published if isinstance(published, datetime) else None,
         author=_author(entry.get("author"))[:MAX_NAME_CHARS],
         language=_entry_language(entry) or feed_language,
-        image=_image(entry, base_url) or common.feed_link(itunes_image, base_url),
+        image=_image(entry, base_url, thumbnails) or common.feed_link(itunes_image, base_url),
     )
 
 
-def _all_absolute(entry: Mapping[str, Any]) -> bool:
+def _all_absolute(entry: Mapping[str, Any], thumbnails: Iterable[str] = ()) -> bool:
     """True when the entry's link, link hrefs, image URLs and id carry their own scheme."""
     urls: list[object] = [entry.get("link"), entry.get("id")]
     urls += [link.get("href") for link in entry.get("links") or [] if isinstance(link, dict)]
-    urls += list(_image_candidates(entry))
+    urls += list(_image_candidates(entry, thumbnails))
     return all(_ABSOLUTE.match(url) for url in urls if isinstance(url, str) and url.strip())
 
 
@@ -433,21 +452,37 @@ def _entry_language(entry: Mapping[str, Any]) -> str:
     return ""
 
 
-def _image(entry: Mapping[str, Any], base_url: str) -> str:
-    for url in _image_candidates(entry):
+def _plain_media_thumbnails(body: bytes, entries_part: bytes) -> bool:
+    """True when "media" is Media RSS and every namespaced thumbnail is a <media:thumbnail>
+    whose url the entry's bytes give plainly (no other prefix, no url feedparser reads
+    differently)."""
+    if not _MEDIA_RSS.search(body):
+        return False
+    tags = len(_MEDIA_THUMBNAIL.findall(entries_part))
+    return (
+        tags
+        == entries_part.count(b"<media:thumbnail")
+        == len(_MEDIA_THUMBNAIL_URL.findall(entries_part))
+    )
+
+
+def _image(entry: Mapping[str, Any], base_url: str, thumbnails: Iterable[str] = ()) -> str:
+    """feedparser's image: media:content images, media:thumbnails, image enclosures."""
+    for url in _image_candidates(entry, thumbnails):
         absolute = common.feed_link(url, base_url)
         if absolute:
             return absolute
     return ""
 
 
-def _image_candidates(entry: Mapping[str, Any]) -> Iterable[object]:
+def _image_candidates(entry: Mapping[str, Any], thumbnails: Iterable[str] = ()) -> Iterable[object]:
     contents = [m for m in entry.get("media_content") or [] if isinstance(m, dict)]
     for media in contents:
         if common.looks_like_image(media):
             yield media.get("url")
     for media in contents:
         yield media.get("thumbnail_url")
+    yield from thumbnails  # those fastfeedparser did not report (read by _item)
     for enclosure in entry.get("enclosures") or []:
         if isinstance(enclosure, dict) and common.looks_like_image(enclosure):
             yield enclosure.get("url")
