@@ -71,7 +71,7 @@ _MEDIA_THUMBNAIL = re.compile(rb"<[A-Za-z0-9_]+:thumbnail[\s>/]")
 # <media:thumbnail url="..."> with "media" bound to Media RSS (YouTube's channel feeds put one
 # beside a media:content that is not an image; fastfeedparser does not report it).
 _MEDIA_THUMBNAIL_URL = re.compile(
-    rb"""<media:thumbnail\b[^>]*?\burl\s*=\s*(?:"([^"]*)"|'([^']*)')"""
+    rb"""<media:thumbnail\s(?:[^>]*?\s)?url\s*=\s*(?:"([^"]*)"|'([^']*)')"""
 )
 _MEDIA_RSS = re.compile(rb"""xmlns:media\s*=\s*["']http://search\.yahoo\.com/mrss/?["']""")
 _MEDIA_DESCRIPTION = re.compile(rb"<[A-Za-z0-9_]+:description[\s>/]")
