@@ -214,6 +214,13 @@ def test_documents_fastfeedparser_reads_differently_go_to_feedparser(
                 ' type="application/x-shockwave-flash"/>'
                 "<media:description>No thumbnail here</media:description>"
                 "</media:group></item>"
+                "<item><title>C</title><link>https://x.example/3</link><guid>i</guid><media:group>"
+                '<media:content url="https://x.example/x.swf"'
+                ' type="application/x-shockwave-flash"/>'
+                '<media:thumbnail data-url="https://x.example/not-it.jpg"'
+                ' url="https://x.example/t3.jpg"/>'
+                "<media:description>Its thumbnail after a data-url</media:description>"
+                "</media:group></item>"
             ),
         ),
         (
