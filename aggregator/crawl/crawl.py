@@ -200,17 +200,17 @@ class _Crawler:
         # Storage is synchronous: run it off the loop, one call at a time, so SQLite never
         # sees competing writers from this process.
         self._db_lock = asyncio.Lock()
-        self._extract_slots = asyncio.Semaphore(WORKERS)  # a page for every worker
-        # Parsing gets its own threads: a parse that overruns its time bound is abandoned, and
-        # the default executor would make asyncio.run wait for it on the way out.
-        # One thread per worker process, and one spare for a call being handed back.
-        self._parse_pool = ThreadPoolExecutor(max_workers=WORKERS + 1, thread_name_prefix="parse")
+        # Every worker call (parsing, items' text, page extraction) is waited for on the crawl's
+        # own threads: one per worker process and a spare for a call being handed back. They
+        # keep the default executor free for storage, and a call that overruns its bound is
+        # abandoned, where the default executor would make asyncio.run wait for it on the way out.
+        self._waiters = ThreadPoolExecutor(max_workers=WORKERS + 1, thread_name_prefix="worker")
         self._pending: list[_Written] = []
         self._pending_ids: set[str] = set()  # ids of the articles queued
         self._flushing_ids: set[str] = set()  # ids of the articles being stored
 
     def close(self) -> None:
-        self._parse_pool.shutdown(wait=False, cancel_futures=True)
+        self._waiters.shutdown(wait=False, cancel_futures=True)
 
     async def run(self, sources: Sequence[Source]) -> list[SourceOutcome | SkippedSource]:
         """Every source's outcome, in the order given."""
@@ -554,7 +554,7 @@ class _Crawler:
             timeout=self.settings.parse_timeout,
             **self._feed(result),
         )
-        return await self._waited(job)
+        return await self._waited(job, self.settings.parse_timeout)
 
     def _feed(self, result: FetchResult) -> dict[str, Any]:
         """What parsing a fetched feed needs besides its body."""
@@ -570,14 +570,13 @@ class _Crawler:
         job = functools.partial(
             parse_worker.in_worker, func, *args, timeout=self.settings.parse_timeout, **kwargs
         )
-        return await self._waited(job)
+        return await self._waited(job, self.settings.parse_timeout)
 
-    async def _waited(self, job: Callable[[], T]) -> T:
-        """A worker call, waited for on one of the crawl's own threads. The outer bound only
-        guards the waiting thread; the worker's own bound fires first."""
+    async def _waited(self, job: Callable[[], T], timeout: float) -> T:
+        """A worker call bounded by ``timeout``, waited for on one of the crawl's own threads.
+        The outer bound only guards the waiting thread; the worker's own bound fires first."""
         loop = asyncio.get_running_loop()
-        bound = self.settings.parse_timeout + 30
-        return await asyncio.wait_for(loop.run_in_executor(self._parse_pool, job), bound)
+        return await asyncio.wait_for(loop.run_in_executor(self._waiters, job), timeout + 30)
 
     async def _with_pages(self, source: Source, articles: list[Article]) -> list[Article]:
         """Fetch and extract the pages of the articles that need them (see needs_page)."""
@@ -622,13 +621,9 @@ class _Crawler:
                 extra={"source_id": source.id, "url": article.url},
             )
             return article
-        async with self._extract_slots:
-            page = await asyncio.to_thread(
-                _extract_in_worker,
-                result.body,
-                result.final_url,
-                self.settings.extract_timeout,
-            )
+        timeout = self.settings.extract_timeout
+        job = functools.partial(_extract_in_worker, result.body, result.final_url, timeout)
+        page = await self._waited(job, timeout)
         if page is None:
             log.info(
                 "source %s: nothing extracted from %s",
