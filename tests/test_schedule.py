@@ -39,6 +39,7 @@ from tests.support.processes import (
     aggregator,
     descendants,
     feed_xml,
+    ignores_sigint,
     wait_for,
     write_config,
 )
@@ -352,10 +353,16 @@ def test_ctrl_c_in_a_terminal_spares_the_workers_and_finishes_the_stage(tmp_path
         )
         daemon = aggregator(["schedule", "--config", str(cfg)], tmp_path, new_session=True)
         try:
-            # the quick feed was parsed: the forkserver, a parse worker and the resource
-            # tracker run beside the daemon, which still waits for the held feed
+            # the forkserver, a parse worker and the resource tracker run beside the daemon,
+            # which still waits for the held feed; each of them ignores SIGINT by now (a worker
+            # does once its initializer has run, the forkserver once its imports are done)
             wait_for(held.entered.is_set, "the crawl to ask for the held feed")
-            wait_for(lambda: len(descendants(daemon.popen.pid)) >= 3, "the parse workers")
+
+            def workers_up() -> bool:
+                below = descendants(daemon.popen.pid)
+                return len(below) >= 3 and all(ignores_sigint(pid) for pid in below)
+
+            wait_for(workers_up, "the parse workers")
             os.killpg(daemon.popen.pid, signal.SIGINT)
             time.sleep(0.5)
             held.release.set()
