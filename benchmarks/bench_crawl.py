@@ -6,6 +6,12 @@ number of distinct sources over 20 ports, with ETag and Last-Modified. Each craw
 its whole process tree (workers included) are measured from outside. The naive crawler is what
 one would write in an afternoon: sequential urllib, feedparser, sqlite3, no conditional GET.
 
+The crawls run with the clock at the feeds' capture (``--now``, CAPTURED), so their items are
+as old as a crawl of the live feeds found them: 19 % were under 30 days old. Older items are
+stored without text, as the next upkeep would prune it (retention_days); the "every item's
+text" rows set retention_days to null, and make the text of every item, however old. The
+pages variant does too, so that every thin item's page is fetched and extracted.
+
 Run from the repository root: ``.venv/bin/python -m benchmarks crawl``. Environment:
 ``BENCH_CRAWL_SIZES`` (default ``200,1000,10000``), ``BENCH_CRAWL_PG=0`` to skip PostgreSQL,
 ``BENCH_CRAWL_PAGES=0`` to skip the variant that also fetches article pages.
@@ -24,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.support.feed_farm import FEEDS, PAGES, FeedFarm
+from tests.support.feed_farm import CAPTURED, FEEDS, PAGES, FeedFarm
 from tests.support.processes import descendants
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -154,10 +160,15 @@ def _fresh_pg(name: str) -> str | None:
     return f"{PG_SERVER}/{name}"
 
 
-def _sources_yaml(urls: list[str], data_dir: Path, *, pages: bool = False) -> str:
+def _sources_yaml(
+    urls: list[str], data_dir: Path, *, pages: bool = False, all_text: bool = False
+) -> str:
     lines = [
         "settings:",
         f"  data_dir: {data_dir}",
+        # null: every item gets its text (and page), however old; the default, 30, leaves out
+        # the items the next upkeep would prune anyway
+        *(["  retention_days: null"] if all_text else []),
         "  fetch:",
         "    allow_private_networks: true",  # the farm is on 127.0.0.1
         # without pages, item links point off the machine: never fetch them
@@ -170,12 +181,15 @@ def _sources_yaml(urls: list[str], data_dir: Path, *, pages: bool = False) -> st
 
 
 def crawl_twice(
-    urls: list[str], tmp: Path, db_url: str, *, pages: bool = False
+    urls: list[str], tmp: Path, db_url: str, *, pages: bool = False, all_text: bool = False
 ) -> tuple[Measured, Measured]:
-    """The project: a first crawl into an empty database, then a second (all 304)."""
+    """The project: a first crawl into an empty database, then a second (all 304), both on
+    the day the feeds were captured (CAPTURED)."""
     config = tmp / f"sources-{len(urls)}.yaml"
-    config.write_text(_sources_yaml(urls, tmp / "data", pages=pages), encoding="utf-8")
+    yaml = _sources_yaml(urls, tmp / "data", pages=pages, all_text=all_text)
+    config.write_text(yaml, encoding="utf-8")
     command = [sys.executable, "-m", "aggregator", "crawl", "--force", "--config", str(config)]
+    command += ["--now", CAPTURED]
     out = []
     for _ in range(2):
         seconds, peak, pss, cpu = _measure([*command, "--db", db_url])
@@ -273,6 +287,9 @@ def run() -> None:
                 f"{'':<24} second crawl {size / second.seconds:,.0f} feeds/s = "
                 f"{size / second.seconds / naive_second_rate:.1f}x the naive crawler's second"
             )
+            every_sqlite = f"sqlite:///{tmp / f'crawl-{size}-all.db'}"
+            every, every_second = crawl_twice(urls, tmp, every_sqlite, all_text=True)
+            print(_row("  every item's text", size, every, every_second, naive_rate))
             pg_url = _fresh_pg(f"bench_crawl_{size}") if use_pg else None
             if pg_url is not None:
                 pg_first, pg_second = crawl_twice(urls, tmp, pg_url)
@@ -283,6 +300,9 @@ def run() -> None:
                     f"{pg_second.seconds / second.seconds:.2f}"
                 )
     print("x naive: the project's feeds/s over the naive crawler's, first crawl")
+    print(f"the crawls run as on the day the feeds were captured (--now {CAPTURED}): items older")
+    print("than retention_days (30) are stored without text or page, as upkeep would prune")
+    print("them; 'every item's text' sets retention_days: null, so every item's text is made")
     print(
         f"(sampling memory took {max(_SAMPLER_CPU, default=0):.1f} CPU s at most per measured run, "
         "on the same cores)"
@@ -304,7 +324,7 @@ def _pages() -> None:
         urls = farm.source_urls(count)
         db_url = f"sqlite:///{tmp / 'pages.db'}"
         before = farm.served()["pages"]
-        first, _ = crawl_twice(urls, tmp, db_url, pages=True)
+        first, _ = crawl_twice(urls, tmp, db_url, pages=True, all_text=True)
         pages = farm.served()["pages"] - before
         print(
             f"with article pages: {count} sources, {first.articles:,} articles and {pages:,} "

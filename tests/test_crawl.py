@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import logging
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -332,6 +333,65 @@ def test_short_feed_text_triggers_extraction_only_for_thin_items(storage: Storag
     )
 
 
+def _dated_feed(srv: LoopbackServer, items: list[tuple[str, str, datetime]]) -> bytes:
+    """An RSS feed of (title, page name, published) items, each with a thin HTML teaser."""
+    entries = "".join(
+        f"<item><title>{title}</title><link>{srv.url('/articles/' + page)}</link>"
+        f"<pubDate>{published:%a, %d %b %Y %H:%M:%S} +0000</pubDate>"
+        f"<description>&lt;p&gt;Teaser of {page}&lt;/p&gt;</description></item>"
+        for title, page, published in items
+    )
+    return (
+        f'<?xml version="1.0"?><rss version="2.0"><channel><title>Dated</title>{entries}'
+        "</channel></rss>"
+    ).encode()
+
+
+def _article_page(page: str) -> bytes:
+    body = "".join(
+        f"<p>Paragraph {n} of the page {page}, long enough to keep.</p>" for n in range(8)
+    )
+    head = f"<html><head><title>{page}</title></head>"
+    return f"{head}<body><article>{body}</article></body></html>".encode()
+
+
+@pytest.mark.parametrize("retention_days", [30, None])
+def test_items_past_retention_are_stored_without_text_and_without_their_page(
+    storage: Storage, retention_days: int | None
+) -> None:
+    """An item the next upkeep would prune (published before now - retention_days) is stored,
+    link, title and time, so it is never new again; but no text is made and no page fetched
+    for it, on a source's first crawl and on later ones. retention_days: null keeps all."""
+    recent, old = NOW - timedelta(days=2), NOW - timedelta(days=31)
+    with LoopbackServer() as srv:
+        first = [("Recent", "recent.html", recent), ("Old", "old.html", old)]
+        srv.routes["/feed.rss"] = Response(body=_dated_feed(srv, first), headers=RSS)
+        for page in ("recent.html", "old.html", "later.html", "older.html"):
+            srv.routes[f"/articles/{page}"] = Response(body=_article_page(page), headers=HTML)
+        config = make_config(source("dated", srv.url("/feed.rss")))
+        config = replace(
+            config, settings=config.settings.model_copy(update={"retention_days": retention_days})
+        )
+        assert crawl(config, storage, now=NOW).new_articles == 2
+        later = [*first, ("Later", "later.html", recent), ("Older", "older.html", old)]
+        srv.routes["/feed.rss"] = Response(body=_dated_feed(srv, later), headers=RSS)
+        assert crawl(config, storage, now=NOW, force=True).new_articles == 2
+        pages = sorted(r.path for r in srv.requests if r.path.startswith("/articles/"))
+    stored = {a.title: a for a in storage.articles()}
+    assert set(stored) == {"Recent", "Old", "Later", "Older"}
+    for title in ("Recent", "Later"):
+        assert "Paragraph 7 of the page" in stored[title].text
+    if retention_days is None:
+        assert pages == [f"/articles/{p}.html" for p in ("later", "old", "older", "recent")]
+        assert "Paragraph 7 of the page old.html" in stored["Old"].text
+        assert "Paragraph 7 of the page older.html" in stored["Older"].text
+    else:
+        assert pages == ["/articles/later.html", "/articles/recent.html"]
+        for title in ("Old", "Older"):
+            assert stored[title].text == "" and stored[title].url.endswith(".html")
+            assert stored[title].published is not None and stored[title].published < NOW
+
+
 # -- pure decisions ---------------------------------------------------------------------------
 
 SRC = Source(id="s", name="S", url="https://example.org/feed", category="tech", weight=1.5)
@@ -392,6 +452,47 @@ def test_a_first_read_sends_back_text_not_markup() -> None:
     assert [item.text for _, item in read.named] == read.texts
     full = articles_from_feed(SRC, ParsedFeed(items=tuple(i for _, i in read.named)), NOW)
     assert articles_from_items(SRC, read.named, read.texts, NOW) == full
+
+
+def test_a_first_read_makes_no_text_for_items_past_retention() -> None:
+    """Items published before ``text_after`` come back named but with no text (their markup
+    is never converted); an untitled one keeps its text, which its title is made from."""
+    old = (NOW - timedelta(days=40)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    new = (NOW - timedelta(days=1)).strftime("%a, %d %b %Y %H:%M:%S +0000")
+    body = (
+        b'<?xml version="1.0"?><rss version="2.0"><channel><title>T</title>'
+        b"<item><title>Old</title><link>https://example.org/1</link><pubDate>%s</pubDate>"
+        b"<description>&lt;p&gt;old text&lt;/p&gt;</description></item>"
+        b"<item><title>New</title><link>https://example.org/2</link><pubDate>%s</pubDate>"
+        b"<description>&lt;p&gt;new text&lt;/p&gt;</description></item>"
+        b"<item><link>https://example.org/3</link><pubDate>%s</pubDate>"
+        b"<description>untitled old text</description></item>"
+        b"<item><title>Undated</title><link>https://example.org/4</link>"
+        b"<description>undated text</description></item></channel></rss>"
+    ) % (old.encode(), new.encode(), old.encode())
+    kwargs: dict[str, Any] = {
+        "source": SRC,
+        "url": "https://example.org/feed",
+        "content_type": "application/rss+xml",
+        "max_items": 50,
+        "now": NOW,
+    }
+    read = read_feed(body, text_after=NOW - timedelta(days=30), **kwargs)
+    assert read.texts == ["", "new text", "untitled old text", "undated text"]
+    assert [item.text for _, item in read.named] == read.texts
+    assert read_feed(body, **kwargs).texts == [
+        "old text",
+        "new text",
+        "untitled old text",
+        "undated text",
+    ]
+    articles = articles_from_items(SRC, read.named, read.texts, NOW)
+    assert [a.title for a in articles] == ["Old", "New", "untitled old text", "Undated"]
+    cutoff = NOW - timedelta(days=30)
+    assert not needs_page(articles[0], full_text=True, short=400, text_after=cutoff)
+    assert needs_page(articles[0], full_text=True, short=400)
+    assert needs_page(articles[1], full_text=True, short=400, text_after=cutoff)
+    assert needs_page(articles[3], full_text=True, short=400, text_after=cutoff)
 
 
 def test_published_dates_far_ahead_are_unknown() -> None:

@@ -30,6 +30,7 @@ from aggregator.crawl.items import (
     named_items,
     needs_page,
     not_a_feed_reason,
+    past_retention,
     read_feed,
 )
 from aggregator.crawl.robots import (
@@ -186,6 +187,9 @@ class _Crawler:
         self.crawl_interval = timedelta(minutes=settings.crawl_interval_minutes)
         self.settings = settings.fetch
         self.now = now
+        # items published before this get no text and no page: the next upkeep would prune it
+        days = settings.retention_days
+        self.text_after = now - timedelta(days=days) if days is not None else None
         self.states = states if states is not None else {}
         self.force = False
         self.progress: Progress | None = None
@@ -397,14 +401,21 @@ class _Crawler:
     async def _texts(self, items: Sequence[FeedItem]) -> list[str]:
         """The items' plain text: HTML converted in a worker process (the costly part of
         reading a feed), plain text cleaned here."""
-        html = [item for item in items if item.summary_is_html]
-        if not html:
-            return [item.text for item in items]
+        kept = [not past_retention(item, self.now, self.text_after) for item in items]
+        html = [
+            item for item, keep in zip(items, kept, strict=True) if keep and item.summary_is_html
+        ]
+        converted = iter(await self._item_texts(html) if html else [])
+        return [
+            ("" if not keep else next(converted) if item.summary_is_html else item.text)
+            for item, keep in zip(items, kept, strict=True)
+        ]
+
+    async def _item_texts(self, items: list[FeedItem]) -> list[str]:
         try:
-            converted = iter(await self._worker(item_texts, html))
+            return await self._worker(item_texts, items)
         except WorkerError as exc:
             raise NotAFeedError(f"reading its items' text {exc}") from None
-        return [next(converted) if item.summary_is_html else item.text for item in items]
 
     # -- batched writes -------------------------------------------------------------------------
 
@@ -541,7 +552,13 @@ class _Crawler:
             feed = await self._parse(result)
             return FeedRead(len(feed.items), feed.language, named_items(source, feed), [])
         try:
-            return await self._worker(read_feed, result.body, source=source, **self._feed(result))
+            return await self._worker(
+                read_feed,
+                result.body,
+                source=source,
+                text_after=self.text_after,
+                **self._feed(result),
+            )
         except WorkerError as exc:
             raise NotAFeedError(f"parsing {exc}") from None
 
@@ -581,7 +598,11 @@ class _Crawler:
     async def _with_pages(self, source: Source, articles: list[Article]) -> list[Article]:
         """Fetch and extract the pages of the articles that need them (see needs_page)."""
         short = self.settings.short_text_chars
-        wanted = [a for a in articles if needs_page(a, full_text=source.full_text, short=short)]
+        wanted = [
+            a
+            for a in articles
+            if needs_page(a, full_text=source.full_text, short=short, text_after=self.text_after)
+        ]
         if not wanted:
             return articles
         done = await asyncio.gather(*(self._with_page(source, a) for a in wanted))

@@ -86,12 +86,16 @@ def read_feed(
     content_type: str,
     max_items: int,
     now: datetime,
+    text_after: datetime | None = None,
 ) -> FeedRead:
     """Parse a feed, name its items and make their text, for a source whose items are all new
-    (its first crawl): one worker call instead of a parse, a lookup and a second call."""
+    (its first crawl): one worker call instead of a parse, a lookup and a second call.
+    Items published before ``text_after`` get no text (see past_retention)."""
     feed = parse_feed(body, url=url, content_type=content_type, max_items=max_items, now=now)
     named = named_items(source, feed)
-    texts = item_texts([i for _, i in named])
+    items = [i for _, i in named]
+    kept = [i for i in items if not past_retention(i, now, text_after)]
+    texts = item_texts(kept) if len(kept) == len(items) else _with_blanks(items, kept)
     # The items go back without their markup, most of what would cross between the processes
     # to the crawl: their text is made, and is all the crawl uses.
     slim = [
@@ -111,6 +115,23 @@ def _without_markup(item: FeedItem, text: str) -> FeedItem:
 def item_texts(items: Sequence[FeedItem]) -> list[str]:
     """The plain text of each item: the costly step of reading a feed, run in a worker."""
     return [item.text for item in items]
+
+
+def past_retention(item: FeedItem, now: datetime, text_after: datetime | None) -> bool:
+    """True for an item published before ``text_after`` (now - settings.retention_days): the
+    next upkeep would drop its text (Storage.prune), so none is made, and no page fetched.
+    It is still stored, link, title and times, so that it is known and never new again.
+    An item without a title keeps its text, which its title is made from."""
+    if text_after is None or not item.title:
+        return False
+    published = plausible(item.published, now)
+    return published is not None and published < text_after
+
+
+def _with_blanks(items: Sequence[FeedItem], kept: Sequence[FeedItem]) -> list[str]:
+    """item_texts of ``kept`` in place, "" for the items of ``items`` left out of it."""
+    made = dict(zip(map(id, kept), item_texts(kept), strict=True))
+    return [made.get(id(item), "") for item in items]
 
 
 def article_from_item(
@@ -162,8 +183,13 @@ def _article(
     )
 
 
-def needs_page(article: Article, *, full_text: bool, short: int) -> bool:
-    """Fetch the article page for full-text sources and for items with thin feed text."""
+def needs_page(
+    article: Article, *, full_text: bool, short: int, text_after: datetime | None = None
+) -> bool:
+    """Fetch the article page for full-text sources and for items with thin feed text, unless
+    the article was published before ``text_after`` (its text would be pruned)."""
+    if text_after is not None and article.published is not None and article.published < text_after:
+        return False
     return bool(article.url) and (full_text or len(article.text.strip()) < short)
 
 

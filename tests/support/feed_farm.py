@@ -34,6 +34,9 @@ ROOT = Path(__file__).resolve().parents[2]
 FEEDS = ROOT / ".." / "shared" / "data" / "feeds" / "fastfeedparser"
 PAGES = ROOT / ".." / "shared" / "data" / "extraction" / "readability_test_pages"
 LAST_MODIFIED = "Tue, 01 Dec 2026 08:00:00 GMT"
+# When the feeds were captured: their newest item is dated 2026-02-18 03:12 UTC. A crawl run
+# "on that day" (--now) sees their items' ages as a crawl of the live feeds would have.
+CAPTURED = "2026-02-18T04:00:00Z"
 
 # A link, GUID or id value that is an http(s) URL without a query, ended by markup or a quote.
 _LINK = re.compile(
