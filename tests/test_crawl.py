@@ -20,8 +20,10 @@ from aggregator.crawl.items import (
     articles_from_items,
     merge_page,
     needs_page,
+    page_wants,
     read_feed,
 )
+from aggregator.extract import PAGE_FIELDS
 from aggregator.records import Article, ExtractedPage, FeedItem, FetchStatus, ParsedFeed
 from aggregator.settings import Settings
 from aggregator.sources.load import Config, Source
@@ -501,6 +503,15 @@ def test_published_dates_far_ahead_are_unknown() -> None:
     assert plausible(None, NOW) is None
     naive = datetime(2025, 6, 30, 12, 0)
     assert plausible(naive, NOW) == naive.replace(tzinfo=UTC)
+
+
+def test_a_page_is_asked_only_for_the_metadata_the_feed_left_out() -> None:
+    bare = Article(id="1", url="https://e.org/a", title="", source_id="s", source_name="S")
+    assert page_wants(bare) == PAGE_FIELDS
+    full = replace(bare, title="T", author="A", image="https://e.org/i.jpg", published=NOW)
+    assert page_wants(full) == frozenset()
+    assert page_wants(replace(full, author="")) == {"author"}
+    assert page_wants(replace(full, published=None, image="")) == {"published", "image"}
 
 
 def test_needs_page_and_merge_page() -> None:

@@ -7,14 +7,22 @@ import re
 import time
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 import trafilatura
 
-from aggregator.extract import decode_html, extract_in_worker, extract_page, shutdown_workers
-from aggregator.text import html_to_text
+from aggregator.extract import (
+    PAGE_FIELDS,
+    _metadata,
+    decode_html,
+    extract_in_worker,
+    extract_page,
+    shutdown_workers,
+)
+from aggregator.text import html_to_text, parse_html, remove_hidden
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parse"
 ARTICLE_URL = "https://gazette.example.com/2024/03/bridge"
@@ -50,6 +58,22 @@ def test_metadata_of_the_fixture_article() -> None:
     assert page.published == datetime(2024, 3, 5, 8, 15, tzinfo=UTC)  # +01:00 -> UTC
     assert page.language == "en-GB"
     assert page.image == "https://gazette.example.com/images/bridge.jpg"  # made absolute
+
+
+def test_only_the_metadata_asked_for_is_looked_for() -> None:
+    """A crawl asks only for what the feed left out; the rest comes back empty, the text and
+    language always, and each field asked for is the one a full extraction finds."""
+    html = (FIXTURES / "hidden_article.html").read_bytes()
+    full = extract_page(html, ARTICLE_URL)
+    assert full is not None and full.author and full.image and full.published and full.title
+    nothing = extract_page(html, ARTICLE_URL, want=())
+    assert nothing == replace(full, title="", author="", published=None, image="")
+    for field in PAGE_FIELDS:
+        page = extract_page(html, ARTICLE_URL, want={field})
+        assert page is not None and page.text == full.text and page.language == full.language
+        for other in PAGE_FIELDS:
+            expected = getattr(full, other) if other == field else getattr(nothing, other)
+            assert getattr(page, other) == expected, (field, other)
 
 
 def test_paragraphs_are_separated_by_blank_lines() -> None:
@@ -191,6 +215,35 @@ def token_f1(got: str, expected: str) -> float:
         return 0.0
     precision, recall = common / sum(ours.values()), common / sum(theirs.values())
     return 2 * precision * recall / (precision + recall)
+
+
+@pytest.mark.shared
+def test_the_metadata_steps_give_what_trafilatura_extract_metadata_gives(
+    shared_data: Path,
+) -> None:
+    """extract.py runs extract_metadata's steps for the fields it needs only; on every page of
+    Readability's test suite they give extract_metadata's title, author, date and image (a
+    trafilatura release that changes those steps fails here, not silently)."""
+    root = shared_data / "extraction" / "readability_test_pages"
+    url = "http://fakehost/test/page.html"
+    pages = sorted(p / "source.html" for p in root.iterdir() if p.is_dir())
+    assert len(pages) == 130
+    fields = frozenset({"title", "author", "published", "image"})
+    found = Counter[str]()
+    for path in pages:
+        tree = parse_html(decode_html(path.read_bytes()))
+        assert tree is not None
+        remove_hidden(tree)
+        ours = _metadata(tree, url, fields)
+        theirs = trafilatura.extract_metadata(
+            tree, url, {"original_date": True, "extensive_search": False}
+        )
+        for name in ("title", "author", "date", "image"):
+            assert ours[name] == getattr(theirs, name), (path.parent.name, name)
+            found[name] += bool(ours[name])
+        assert _metadata(tree, url, frozenset({"image"})) == {"image": ours["image"]}
+    # the comparison is not between empty fields: most pages have each of them
+    assert min(found.values()) >= 50, found
 
 
 @pytest.mark.shared

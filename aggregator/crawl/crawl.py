@@ -30,6 +30,7 @@ from aggregator.crawl.items import (
     named_items,
     needs_page,
     not_a_feed_reason,
+    page_wants,
     past_retention,
     read_feed,
 )
@@ -643,7 +644,9 @@ class _Crawler:
             )
             return article
         timeout = self.settings.extract_timeout
-        job = functools.partial(_extract_in_worker, result.body, result.final_url, timeout)
+        job = functools.partial(
+            _extract_in_worker, result.body, result.final_url, timeout, page_wants(article)
+        )
         page = await self._waited(job, timeout)
         if page is None:
             log.info(
@@ -687,12 +690,14 @@ class _Crawler:
         return rules
 
 
-def _extract_in_worker(html: bytes, url: str, timeout: float) -> ExtractedPage | None:
+def _extract_in_worker(
+    html: bytes, url: str, timeout: float, want: frozenset[str]
+) -> ExtractedPage | None:
     """extract.extract_in_worker, imported on the first page: a crawl that fetches no page
     never imports the extractor (trafilatura and its dependencies, a fifth of a second)."""
     from aggregator.extract import extract_in_worker
 
-    return extract_in_worker(html, url, timeout)
+    return extract_in_worker(html, url, timeout, want)
 
 
 def _fields(source: Source) -> dict[str, str]:

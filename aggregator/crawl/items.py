@@ -193,6 +193,13 @@ def needs_page(
     return bool(article.url) and (full_text or len(article.text.strip()) < short)
 
 
+def page_wants(article: Article) -> frozenset[str]:
+    """The metadata merge_page could take from the article's page: what the feed left out."""
+    have = {"title": article.title, "author": article.author, "image": article.image}
+    wants = {name for name, value in have.items() if not value}
+    return frozenset(wants if article.published else wants | {"published"})
+
+
 def merge_page(article: Article, page: ExtractedPage | None, now: datetime) -> Article:
     """Fill an article from its extracted page: longer text wins; feed metadata is kept."""
     if page is None:
