@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -29,6 +30,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from tests.support.feed_farm import CAPTURED, FEEDS, PAGES, FeedFarm
 from tests.support.processes import descendants
@@ -197,8 +199,10 @@ def crawl_twice(
     return out[0], out[1]
 
 
-def naive_crawl(urls_file: str, db_path: str) -> None:
-    """What one would write first: fetch, parse, insert, one feed after the other."""
+def naive_crawl(urls_file: str, db_path: str, pages: bool = False) -> None:
+    """What one would write first: fetch, parse, insert, one feed after the other; with
+    ``pages``, each item whose text (its longest content or summary, tags removed) is under 400
+    characters gets its page fetched and extracted with trafilatura, there and then."""
     import urllib.request
 
     import feedparser
@@ -220,7 +224,7 @@ def naive_crawl(urls_file: str, db_path: str) -> None:
                 entry.get("link") or entry.get("id") or "",
                 f"s{number}",
                 entry.get("title", ""),
-                entry.get("summary", ""),
+                _naive_page(entry) if pages else entry.get("summary", ""),
                 entry.get("published", ""),
             )
             for entry in parsed.entries
@@ -228,6 +232,39 @@ def naive_crawl(urls_file: str, db_path: str) -> None:
         db.executemany("insert or ignore into article values (?, ?, ?, ?, ?)", rows)
         db.commit()
     db.close()
+
+
+def _naive_page(entry: Any) -> str:
+    """The naive crawler's text of an item: its page's, when its summary is short."""
+    import urllib.request
+
+    import trafilatura
+
+    contents = [str(c.get("value", "")) for c in entry.get("content", [])]
+    summary = max([str(entry.get("summary", "")), *contents], key=len)
+    link = entry.get("link", "")
+    if len(" ".join(re.sub(r"<[^>]*>", " ", summary).split())) >= 400 or not link:
+        return summary
+    try:
+        with urllib.request.urlopen(link, timeout=30) as response:
+            html = response.read()
+    except OSError:
+        return summary
+    return trafilatura.extract(html, url=link, with_metadata=True) or summary
+
+
+def naive_pages(urls: list[str], tmp: Path) -> Measured:
+    """The naive crawler with pages (see naive_crawl), once, into a new database."""
+    urls_file, db_path = tmp / "naive-page-urls.json", tmp / "naive-pages.db"
+    urls_file.write_text(json.dumps(urls))
+    code = (
+        "import sys; from benchmarks.bench_crawl import naive_crawl; "
+        "naive_crawl(sys.argv[1], sys.argv[2], pages=True)"
+    )
+    seconds, peak, pss, cpu = _measure([sys.executable, "-c", code, str(urls_file), str(db_path)])
+    with sqlite3.connect(db_path) as db:
+        count = int(db.execute("select count(*) from article").fetchone()[0])
+    return Measured(seconds, peak, pss, cpu, count)
 
 
 def naive_twice(urls: list[str], tmp: Path) -> tuple[Measured, Measured]:
@@ -326,9 +363,17 @@ def _pages() -> None:
         before = farm.served()["pages"]
         first, _ = crawl_twice(urls, tmp, db_url, pages=True, all_text=True)
         pages = farm.served()["pages"] - before
+        naive = naive_pages(urls, tmp)
+        naive_count = farm.served()["pages"] - before - pages
+        rate, naive_rate = pages / first.seconds, naive_count / naive.seconds
         print(
             f"with article pages: {count} sources, {first.articles:,} articles and {pages:,} "
             f"article pages fetched and extracted in {first.seconds:.1f} s ({first.cpu:.0f} CPU "
-            f"s): {pages / first.seconds:.0f} pages/s; peak {first.peak_mb:,.0f} MB RSS, "
+            f"s): {rate:.0f} pages/s; peak {first.peak_mb:,.0f} MB RSS, "
             f"{first.peak_pss_mb:,.0f} MB PSS"
+        )
+        print(
+            f"  naive (urllib+feedparser+trafilatura.extract, one page after the other): "
+            f"{naive_count:,} pages in {naive.seconds:.1f} s ({naive.cpu:.0f} CPU s): "
+            f"{naive_rate:.0f} pages/s; the project {rate / naive_rate:.1f}x"
         )
