@@ -401,7 +401,7 @@ class _Crawler:
 
     async def _texts(self, items: Sequence[FeedItem]) -> list[str]:
         """The items' plain text: HTML converted in a worker process (the costly part of
-        reading a feed), plain text cleaned here."""
+        reading a feed), plain text cleaned here; "" for items past retention (past_retention)."""
         kept = [not past_retention(item, self.now, self.text_after) for item in items]
         html = [
             item for item, keep in zip(items, kept, strict=True) if keep and item.summary_is_html

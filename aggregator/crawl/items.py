@@ -75,7 +75,7 @@ class FeedRead:
     items: int  # items in the feed
     language: str  # the feed's own language tag
     named: list[tuple[Identity, FeedItem]]
-    texts: list[str]  # the plain text of each named item
+    texts: list[str]  # the plain text of each named item ("" past retention, see read_feed)
 
 
 def read_feed(
@@ -93,9 +93,9 @@ def read_feed(
     Items published before ``text_after`` get no text (see past_retention)."""
     feed = parse_feed(body, url=url, content_type=content_type, max_items=max_items, now=now)
     named = named_items(source, feed)
-    items = [i for _, i in named]
-    kept = [i for i in items if not past_retention(i, now, text_after)]
-    texts = item_texts(kept) if len(kept) == len(items) else _with_blanks(items, kept)
+    keep = [not past_retention(item, now, text_after) for _, item in named]
+    made = iter(item_texts([item for (_, item), k in zip(named, keep, strict=True) if k]))
+    texts = [next(made) if k else "" for k in keep]
     # The items go back without their markup, most of what would cross between the processes
     # to the crawl: their text is made, and is all the crawl uses.
     slim = [
@@ -126,12 +126,6 @@ def past_retention(item: FeedItem, now: datetime, text_after: datetime | None) -
         return False
     published = plausible(item.published, now)
     return published is not None and published < text_after
-
-
-def _with_blanks(items: Sequence[FeedItem], kept: Sequence[FeedItem]) -> list[str]:
-    """item_texts of ``kept`` in place, "" for the items of ``items`` left out of it."""
-    made = dict(zip(map(id, kept), item_texts(kept), strict=True))
-    return [made.get(id(item), "") for item in items]
 
 
 def article_from_item(
