@@ -745,7 +745,7 @@ ROBOTS = {"Content-Type": "text/plain"}
 
 
 def test_robots_txt_disallow_keeps_the_teaser_and_the_page_is_never_requested(
-    storage: Storage,
+    storage: Storage, caplog: pytest.LogCaptureFixture
 ) -> None:
     robots = (
         b"User-agent: otherbot\nDisallow: /\n\n"
@@ -757,9 +757,19 @@ def test_robots_txt_disallow_keeps_the_teaser_and_the_page_is_never_requested(
         for page in ("swifts.html", "telescope.html"):
             srv.routes[f"/articles/{page}"] = Response(body=fixture(page, srv), headers=HTML)
         config = make_config(source("science", srv.url("/feed.rss"), full_text=True))
-        report = crawl(config, storage, now=NOW)
+        with caplog.at_level(logging.INFO, logger="aggregator.crawl"):
+            report = crawl(config, storage, now=NOW)
         paths = sorted(_paths(srv))
     assert report.new_articles == 3
+    # the log names the refused page, not the file that was read, as refused
+    said = [r.getMessage() for r in caplog.records]
+    assert f"robots.txt of {srv.url('')}: read ({len(robots)} bytes)" in said
+    refused = [m for m in said if "not fetched" in m]
+    assert (
+        len(refused) == 1
+        and "swifts.html" in refused[0]
+        and "disallowed by robots.txt" in refused[0]
+    )
     # robots.txt asked once for the host; the disallowed page never
     assert paths == [
         "/articles/missing.html",

@@ -686,7 +686,9 @@ class _Crawler:
             f"{origin}/robots.txt", accept=ROBOTS_ACCEPT, max_bytes=self.settings.robots_max_bytes
         )
         rules = robots_rules(result)
-        log.info("robots.txt of %s: %s", origin, rules.why)
+        # rules.why explains a page it refuses; a file that was read is not a refusal in itself
+        read = f"read ({len(result.body):,} bytes)" if rules.parser is not None else rules.why
+        log.info("robots.txt of %s: %s", origin, read)
         return rules
 
 
