@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta, timezone
 
 from aggregator.records import (
@@ -38,6 +39,25 @@ def test_articles_stored_exactly_once(storage: Storage) -> None:
     assert storage.add_articles([*batch, _article(9)]) == [_article(9)]
     assert storage.count_articles() == 6
     assert storage.known_article_ids([batch[0].id, "nope"]) == {batch[0].id}
+
+
+def test_a_crawl_batch_with_an_id_stored_meanwhile_keeps_the_stored_row(
+    storage: Storage,
+) -> None:
+    """save_crawl inserts ids the crawl found new; one stored in between (another writer) is
+    left as it is and the rest of the batch still goes in (a bulk path without ON CONFLICT,
+    such as COPY, would have to keep this)."""
+    stored = _article(1, text="first text", author="First")
+    storage.add_articles([stored])
+    batch = [_article(n, text=f"text {n}", published=NOW) for n in range(2, 40)]
+    storage.save_crawl([*batch[:10], replace(stored, text="second text"), *batch[10:]], [])
+    assert storage.count_articles() == 39
+    found = storage.articles_by_id([stored.id, batch[0].id, batch[-1].id])
+    assert found[stored.id] == stored  # untouched
+    assert found[batch[0].id] == batch[0]
+    assert found[batch[-1].id].text == "text 39" and found[batch[-1].id].published == NOW
+    storage.save_crawl(batch[:3], [])  # all stored already: nothing changes, nothing fails
+    assert storage.count_articles() == 39
 
 
 def test_window_uses_published_else_fetched(storage: Storage) -> None:
