@@ -13,7 +13,6 @@ import logging
 import re
 from collections.abc import Collection
 from datetime import datetime
-from html import unescape
 
 import lxml.etree
 import trafilatura
@@ -25,7 +24,6 @@ from trafilatura.metadata import (
     extract_title,
     extract_url,
 )
-from trafilatura.utils import line_processing
 
 from aggregator.errors import WorkerError
 from aggregator.records import MAX_NAME_CHARS, MAX_TITLE_CHARS, ExtractedPage
@@ -189,15 +187,12 @@ def _metadata(tree: lxml.etree._Element, url: str, need: frozenset[str]) -> dict
         meta = extract_meta_json(tree, meta)
     except Exception:  # as extract_metadata does: its JSON-LD reader has bugs
         log.debug("JSON-LD metadata of %s could not be read", url or "<page>")
-    found: dict[str, str | None] = {}
-    if "image" in need:
-        found["image"] = meta.image
     if "title" in need:
-        found["title"] = meta.title or extract_title(tree)
+        meta.title = meta.title or extract_title(tree)
     if "author" in need:
-        found["author"] = meta.author or extract_author(tree)
+        meta.author = meta.author or extract_author(tree)
     if "published" in need:
-        found["date"] = find_date(
+        meta.date = find_date(
             tree,
             url=meta.url or extract_url(tree, url or None),
             # extensive search falls back to dateparser, which costs seconds per page; the
@@ -205,16 +200,9 @@ def _metadata(tree: lxml.etree._Element, url: str, need: frozenset[str]) -> dict
             original_date=True,
             extensive_search=False,
         )
-    return {key: _trimmed(value) for key, value in found.items()}
-
-
-def _trimmed(value: str | None) -> str | None:
-    """What trafilatura's Document.clean_and_trim does to each field."""
-    if not value:
-        return value
-    if len(value) > 10_000:
-        value = value[:9_999] + "…"
-    return line_processing(unescape(value))
+    meta.clean_and_trim()  # extract_metadata's own clean-up of every field
+    named = {"title": "title", "author": "author", "image": "image", "published": "date"}
+    return {slot: getattr(meta, slot) for field, slot in named.items() if field in need}
 
 
 def _page_title(tree: lxml.etree._Element) -> str:
