@@ -76,6 +76,25 @@ def test_only_the_metadata_asked_for_is_looked_for() -> None:
             assert getattr(page, other) == expected, (field, other)
 
 
+def test_remove_hidden_keeps_the_tails_and_drops_nested_hidden_parts() -> None:
+    """Comments inside hidden elements, hidden elements inside hidden ones, a processing
+    instruction: all go, and the text after each stays where it was."""
+    tree = parse_html(
+        "<html><body><p>one <!-- c1 -->two <span hidden>x<!-- c2 --><b style='display:none'>"
+        "y</b></span>three <?pi z?>four <i aria-hidden=' TRUE '>w</i>five "
+        "<span hidden='until-found'>found</span> <input type='HIDDEN' value='v'>six "
+        "<em style='color: red'>seven</em></p></body></html>"
+    )
+    assert tree is not None
+    remove_hidden(tree)
+    assert " ".join(tree.text_content().split()) == "one two three four five found six seven"
+    assert not tree.xpath("//comment() | //processing-instruction() | //*[@hidden='']")
+    hidden_root = parse_html("<html hidden><body><p>gone</p></body></html>")
+    assert hidden_root is not None
+    remove_hidden(hidden_root)
+    assert hidden_root.text_content() == ""
+
+
 def test_paragraphs_are_separated_by_blank_lines() -> None:
     page = extract_page((FIXTURES / "hidden_article.html").read_bytes(), ARTICLE_URL)
     assert page is not None
