@@ -146,7 +146,7 @@ class WorkerPool:
         return True
 
 
-def _cores() -> int:
+def cores() -> int:
     """The cores this process may run on (its CPU affinity, which a container's cpuset sets)."""
     try:
         return len(os.sched_getaffinity(0))
@@ -158,5 +158,5 @@ def _cores() -> int:
 # pages), one process more than the cores: the extra one keeps every core busy while results
 # travel back (three on two cores; a fourth there added 60 MB and no speed). Two pools would
 # hold more processes' memory and still leave a core idle between calls.
-WORKERS = _cores() + 1
+WORKERS = cores() + 1
 SHARED = WorkerPool(WORKERS)

@@ -99,19 +99,19 @@ def test_prestart_starts_the_forkserver_the_pools_fork_from(tmp_path: Path) -> N
     assert worker not in (server, me)
 
 
-def test_the_pool_has_one_worker_more_than_the_cores_it_may_use() -> None:
+def test_the_pool_and_the_clustering_threads_count_the_cores_the_process_may_use() -> None:
     # A container's cpuset shows in the CPU affinity, not in os.cpu_count(): a crawl given one
-    # core runs two workers, not one per core of the host.
+    # core runs two workers, not one per core of the host, and clustering one thread.
     root = Path(__file__).resolve().parents[1]
-    code = "from aggregator.workers import WORKERS; print(WORKERS)"
 
-    def workers(cores: set[int] | None) -> int:
+    def printed(name: str, cores: set[int] | None) -> int:
         def pin() -> None:
             if cores is not None:
                 os.sched_setaffinity(0, cores)
 
+        module, _, value = name.rpartition(".")
         out = subprocess.run(
-            [sys.executable, "-c", code],
+            [sys.executable, "-c", f"from {module} import {value}; print({value})"],
             cwd=root,
             capture_output=True,
             text=True,
@@ -121,5 +121,8 @@ def test_the_pool_has_one_worker_more_than_the_cores_it_may_use() -> None:
         return int(out.stdout)
 
     available = os.sched_getaffinity(0)
-    assert workers(None) == len(available) + 1
-    assert workers({min(available)}) == 2
+    assert printed("aggregator.workers.WORKERS", None) == len(available) + 1
+    assert printed("aggregator.workers.WORKERS", {min(available)}) == 2
+    threads = "aggregator.cluster.neighbours._WORKERS"
+    assert printed(threads, None) == min(2, len(available))
+    assert printed(threads, {min(available)}) == 1

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 
@@ -11,13 +10,16 @@ import scipy.sparse as sp
 
 from aggregator.cluster.features import normalise_rows
 from aggregator.settings import ClusterParams
+from aggregator.workers import cores
 
 # The tuning values (how many neighbours, how similar, the embeddings' weight, the size past
 # which large windows are compared in time slices) are ClusterParams' (aggregator.settings).
 
 BLOCK_CELLS = 4_000_000  # dense cells per row block when computing similarities
 
-_WORKERS = min(2, os.cpu_count() or 1)  # threads for the sparse products (2 pay on 2 cores)
+# threads for the sparse products (2 pay on 2 cores); the cores this process may use, which a
+# container's cpuset narrows while os.cpu_count() still counts the host's
+_WORKERS = min(2, cores())
 
 
 # -- neighbours and smoothing ----------------------------------------------------------------
