@@ -14,7 +14,9 @@ pages variant does too, so that every thin item's page is fetched and extracted.
 
 Run from the repository root: ``.venv/bin/python -m benchmarks crawl``. Environment:
 ``BENCH_CRAWL_SIZES`` (default ``200,1000,10000``), ``BENCH_CRAWL_PG=0`` to skip PostgreSQL,
-``BENCH_CRAWL_PAGES=0`` to skip the variant that also fetches article pages.
+``BENCH_CRAWL_PAGES=0`` to skip the variant that also fetches article pages,
+``BENCH_CRAWL_PG_ROUNDS`` (default 3) for the first crawls that SQLite and PostgreSQL run in
+turn at the size nearest 1,000 (0 skips them).
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ from tests.support.processes import descendants
 ROOT = Path(__file__).resolve().parents[1]
 PG_SERVER = "postgresql+psycopg://postgres@127.0.0.1:5432"
 NAIVE_SOURCES = 200
+PG_ROUNDS = int(os.environ.get("BENCH_CRAWL_PG_ROUNDS", "3"))
 _PAGE = os.sysconf("SC_PAGE_SIZE")
 _TICKS = os.sysconf("SC_CLK_TCK")
 _SAMPLER_CPU: list[float] = []  # CPU seconds the sampling thread took, per measured run
@@ -187,16 +190,20 @@ def crawl_twice(
 ) -> tuple[Measured, Measured]:
     """The project: a first crawl into an empty database, then a second (all 304), both on
     the day the feeds were captured (CAPTURED)."""
+    first = crawl_once(urls, tmp, db_url, pages=pages, all_text=all_text)
+    return first, crawl_once(urls, tmp, db_url, pages=pages, all_text=all_text)
+
+
+def crawl_once(
+    urls: list[str], tmp: Path, db_url: str, *, pages: bool = False, all_text: bool = False
+) -> Measured:
+    """One ``aggregator crawl --force`` of ``urls`` into ``db_url``, measured."""
     config = tmp / f"sources-{len(urls)}.yaml"
     yaml = _sources_yaml(urls, tmp / "data", pages=pages, all_text=all_text)
     config.write_text(yaml, encoding="utf-8")
     command = [sys.executable, "-m", "aggregator", "crawl", "--force", "--config", str(config)]
-    command += ["--now", CAPTURED]
-    out = []
-    for _ in range(2):
-        seconds, peak, pss, cpu = _measure([*command, "--db", db_url])
-        out.append(Measured(seconds, peak, pss, cpu, _count(db_url)))
-    return out[0], out[1]
+    seconds, peak, pss, cpu = _measure([*command, "--now", CAPTURED, "--db", db_url])
+    return Measured(seconds, peak, pss, cpu, _count(db_url))
 
 
 def naive_crawl(urls_file: str, db_path: str, pages: bool = False) -> None:
@@ -265,6 +272,63 @@ def naive_pages(urls: list[str], tmp: Path) -> Measured:
     with sqlite3.connect(db_path) as db:
         count = int(db.execute("select count(*) from article").fetchone()[0])
     return Measured(seconds, peak, pss, cpu, count)
+
+
+def _pg_alternated(urls: list[str], tmp: Path, rounds: int) -> None:
+    """PostgreSQL/SQLite from crawls run in turn (a first crawl and a second each), the order
+    swapped every round, as the median of the rounds' ratios: the table's one pair of runs
+    moves with the machine's load (0.92 to 1.28 over four runs of one day). The server's CPU
+    seconds are printed too: they compete with the crawl's own for the same cores."""
+    ratios: dict[str, list[float]] = {"first": [], "second": []}
+    for number in range(rounds):
+        taken: dict[str, tuple[Measured, Measured]] = {}
+        server = 0.0
+        for kind in ("sqlite", "pg") if number % 2 == 0 else ("pg", "sqlite"):
+            if kind == "sqlite":
+                db_url: str | None = f"sqlite:///{tmp / f'alternated-{number}.db'}"
+            else:
+                db_url = _fresh_pg(f"bench_crawl_alternated_{number}")
+            if db_url is None:
+                return
+            before = _postgres_cpu()
+            taken[kind] = crawl_twice(urls, tmp, db_url)
+            if kind == "pg":
+                server = _postgres_cpu() - before
+        (lite_first, lite_second), (pg_first, pg_second) = taken["sqlite"], taken["pg"]
+        ratios["first"].append(pg_first.seconds / lite_first.seconds)
+        ratios["second"].append(pg_second.seconds / lite_second.seconds)
+        print(
+            f"{'':<24} round {number + 1}: SQLite {lite_first.seconds:.1f} + "
+            f"{lite_second.seconds:.1f} s, PostgreSQL {pg_first.seconds:.1f} + "
+            f"{pg_second.seconds:.1f} s ({server:.1f} CPU s in the server): "
+            f"{ratios['first'][-1]:.2f}, {ratios['second'][-1]:.2f}"
+        )
+    medians = []
+    for turn, values in ratios.items():
+        values.sort()
+        medians.append(f"{turn} {values[len(values) // 2]:.2f} ({values[0]:.2f}-{values[-1]:.2f})")
+    print(
+        f"PostgreSQL/SQLite time, {len(urls):,} sources, {rounds} rounds in turn, median "
+        f"(range): {', '.join(medians)}"
+    )
+
+
+def _postgres_cpu() -> float:
+    """CPU seconds so far of the machine's postgres processes, those that ended included
+    (their time is in the postmaster's children totals): the server's share of a crawl."""
+    total = 0.0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            raw = (entry / "stat").read_bytes()
+        except OSError:
+            continue
+        name, _, rest = raw.partition(b" (")[2].rpartition(b") ")
+        if name == b"postgres":
+            fields = rest.split()
+            total += sum(int(f) for f in fields[11:15]) / _TICKS
+    return total
 
 
 def naive_twice(urls: list[str], tmp: Path) -> tuple[Measured, Measured]:
@@ -336,6 +400,9 @@ def run() -> None:
                     f"{pg_first.seconds / first.seconds:.2f}, second "
                     f"{pg_second.seconds / second.seconds:.2f}"
                 )
+        alternated = min(sizes, key=lambda n: abs(n - 1000))
+        if use_pg and PG_ROUNDS > 0:
+            _pg_alternated(farm.source_urls(alternated), tmp, PG_ROUNDS)
     print("x naive: the project's feeds/s over the naive crawler's, first crawl")
     print(f"the crawls run as on the day the feeds were captured (--now {CAPTURED}): items older")
     print("than retention_days (30) are stored without text or page, as upkeep would prune")
