@@ -118,15 +118,20 @@ def _guess_encoding(data: bytes) -> str:
 
 
 def extract_page(
-    html: bytes | str, url: str = "", *, want: Collection[str] = PAGE_FIELDS
+    html: bytes | str,
+    url: str = "",
+    *,
+    want: Collection[str] = PAGE_FIELDS,
+    byline: bool = True,
 ) -> ExtractedPage | None:
     """Main text and metadata of an article page; None when nothing usable is found.
 
     ``want`` names the metadata (of PAGE_FIELDS) to look for; the others come back empty. A
-    crawl asks only for what the feed left out, and the author search alone is a seventh of
-    a page's extraction."""
+    crawl asks only for what the feed left out. The author is the one the meta tags or JSON-LD
+    name, else, with ``byline``, one found in the page's text by trafilatura's byline rules:
+    that search alone is a seventh of a page's extraction."""
     try:
-        return _extract(html, url, frozenset(want))
+        return _extract(html, url, frozenset(want), byline)
     except Exception as exc:  # a broken page costs one article, never the run
         log.warning(
             "extraction failed for %s: %s: %s",
@@ -138,7 +143,9 @@ def extract_page(
         return None
 
 
-def _extract(html: bytes | str, url: str, want: frozenset[str]) -> ExtractedPage | None:
+def _extract(
+    html: bytes | str, url: str, want: frozenset[str], byline: bool
+) -> ExtractedPage | None:
     text_html = decode_html(html) if isinstance(html, bytes) else html
     tree = parse_html(text_html)
     if tree is None:
@@ -151,7 +158,7 @@ def _extract(html: bytes | str, url: str, want: frozenset[str]) -> ExtractedPage
     # date are preferred (see _page_title, _meta_datetime); run before the text, as
     # trafilatura does (it extracts the text from a copy of the tree, and so does the author)
     need = want - {"title"} if title else want
-    meta = _metadata(tree, url, need - {"published"} if precise_date else need)
+    meta = _metadata(tree, url, need - {"published"} if precise_date else need, byline)
     doc = trafilatura.bare_extraction(
         tree, url=url or None, with_metadata=False, include_comments=False, include_tables=True
     )
@@ -170,9 +177,12 @@ def _extract(html: bytes | str, url: str, want: frozenset[str]) -> ExtractedPage
     )
 
 
-def _metadata(tree: lxml.etree._Element, url: str, need: frozenset[str]) -> dict[str, str | None]:
+def _metadata(
+    tree: lxml.etree._Element, url: str, need: frozenset[str], byline: bool = True
+) -> dict[str, str | None]:
     """trafilatura's metadata of the page, the fields named in ``need`` only ("published" is
-    found as "date"); {} when none is.
+    found as "date"); {} when none is. Without ``byline``, the author is only one that the
+    meta tags or JSON-LD name.
 
     These are extract_metadata's own steps, in its order and with its clean-up, less the ones
     whose fields we never use (categories, tags, licence, site name) or did not ask for;
@@ -189,7 +199,7 @@ def _metadata(tree: lxml.etree._Element, url: str, need: frozenset[str]) -> dict
         log.debug("JSON-LD metadata of %s could not be read", url or "<page>")
     if "title" in need:
         meta.title = meta.title or extract_title(tree)
-    if "author" in need:
+    if "author" in need and byline:
         meta.author = meta.author or extract_author(tree)
     if "published" in need:
         meta.date = find_date(
@@ -299,11 +309,18 @@ _workers = SHARED  # the pool feed parsing uses too
 
 
 def extract_in_worker(
-    html: bytes, url: str, timeout: float, want: Collection[str] = PAGE_FIELDS
+    html: bytes,
+    url: str,
+    timeout: float,
+    want: Collection[str] = PAGE_FIELDS,
+    *,
+    byline: bool = True,
 ) -> ExtractedPage | None:
     """extract_page in a worker process; None on timeout or error (the pool is replaced)."""
     try:
-        return _workers.run(extract_page, html, url, timeout=timeout, want=frozenset(want))
+        return _workers.run(
+            extract_page, html, url, timeout=timeout, want=frozenset(want), byline=byline
+        )
     except WorkerError as exc:
         log.warning("extraction of %s %s; gave up", url or "<page>", exc, extra={"url": url})
     except Exception as exc:  # e.g. the arguments could not be sent to the worker

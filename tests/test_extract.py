@@ -95,6 +95,33 @@ def test_remove_hidden_keeps_the_tails_and_drops_nested_hidden_parts() -> None:
     assert hidden_root.text_content() == ""
 
 
+def test_without_byline_the_author_comes_from_meta_tags_and_json_ld_only() -> None:
+    """A crawl skips the byline search in the page's text (no output shows an author, and the
+    search cost 6 % of the bench's page extraction: 0.73 of 12 CPU s for 439 pages, where 148
+    pages asked for an author their meta tags lacked); it keeps the author the meta tags or
+    JSON-LD name, which cost nothing more, and the text is the same."""
+    body = "".join(f"<p>Paragraph {n} of the story about the harbour bridge cables.</p>" * 3
+                   for n in range(8))  # fmt: skip
+    byline_only = (
+        "<html><head><title>Bridge</title></head><body><article><h1>Bridge</h1>"
+        f"<p class='byline'>By Maria Okafor</p>{body}</article></body></html>"
+    )
+    searched = extract_page(byline_only, ARTICLE_URL, want={"author"})
+    skipped = extract_page(byline_only, ARTICLE_URL, want={"author"}, byline=False)
+    assert searched is not None and skipped is not None
+    assert searched.author == "Maria Okafor"
+    assert skipped.author == "" and skipped.text == searched.text
+    in_meta = byline_only.replace("</head>", '<meta name="author" content="Ann Lee"></head>')
+    in_json = byline_only.replace(
+        "</head>",
+        '<script type="application/ld+json">{"@context": "https://schema.org", "@type": '
+        '"NewsArticle", "author": {"@type": "Person", "name": "Ann Lee"}}</script></head>',
+    )
+    for html in (in_meta, in_json):
+        page = extract_page(html, ARTICLE_URL, want={"author"}, byline=False)
+        assert page is not None and page.author == "Ann Lee"
+
+
 def test_paragraphs_are_separated_by_blank_lines() -> None:
     page = extract_page((FIXTURES / "hidden_article.html").read_bytes(), ARTICLE_URL)
     assert page is not None
