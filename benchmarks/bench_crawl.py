@@ -15,8 +15,8 @@ pages variant does too, so that every thin item's page is fetched and extracted.
 Run from the repository root: ``.venv/bin/python -m benchmarks crawl``. Environment:
 ``BENCH_CRAWL_SIZES`` (default ``200,1000,10000``), ``BENCH_CRAWL_PG=0`` to skip PostgreSQL,
 ``BENCH_CRAWL_PAGES=0`` to skip the variant that also fetches article pages,
-``BENCH_CRAWL_PG_ROUNDS`` (default 3) for the first crawls that SQLite and PostgreSQL run in
-turn at the size nearest 1,000 (0 skips them).
+``BENCH_CRAWL_PG_ROUNDS`` (default 3) for the rounds of crawls (a first and a second) that
+SQLite and PostgreSQL run in turn at the size nearest 1,000 (0 skips them).
 """
 
 from __future__ import annotations
@@ -277,7 +277,7 @@ def naive_pages(urls: list[str], tmp: Path) -> Measured:
 def _pg_alternated(urls: list[str], tmp: Path, rounds: int) -> None:
     """PostgreSQL/SQLite from crawls run in turn (a first crawl and a second each), the order
     swapped every round, as the median of the rounds' ratios: the table's one pair of runs
-    moves with the machine's load (0.92 to 1.28 over four runs of one day). The server's CPU
+    moves with the machine's load (0.88 to 1.32 over one day's runs). The server's CPU
     seconds are printed too: they compete with the crawl's own for the same cores."""
     ratios: dict[str, list[float]] = {"first": [], "second": []}
     for number in range(rounds):
