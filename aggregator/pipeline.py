@@ -519,9 +519,8 @@ def lead_thumbnails(
 def prune_stage(storage: Storage, settings: Settings, now: datetime) -> int:
     """Retention: the text of articles older than settings.retention_days goes (their link,
     title, source and times stay); the number pruned. One index lookup when there are none."""
-    if settings.retention_days is None:
-        return 0
-    return storage.prune(now - timedelta(days=settings.retention_days))
+    before = settings.retention_cutoff(now)
+    return 0 if before is None else storage.prune(before)
 
 
 Stop = Callable[[], bool]  # asked between stages: True ends the run there (Interrupted)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import ipaddress
 import math
 import os
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
@@ -441,6 +442,13 @@ class Settings(_Strict):
         if base_dir is not None and not data.is_absolute():
             data = base_dir / data
         return f"sqlite:///{data / 'aggregator.db'}"
+
+    def retention_cutoff(self, now: datetime) -> datetime | None:
+        """The time before which an article's text is pruned (now - retention_days), and so
+        not made by a crawl; None when retention_days is null and text is kept forever."""
+        if self.retention_days is None:
+            return None
+        return now - timedelta(days=self.retention_days)
 
 
 def retention_problem(

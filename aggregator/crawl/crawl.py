@@ -189,8 +189,7 @@ class _Crawler:
         self.settings = settings.fetch
         self.now = now
         # items published before this get no text and no page: the next upkeep would prune it
-        days = settings.retention_days
-        self.text_after = now - timedelta(days=days) if days is not None else None
+        self.text_after = settings.retention_cutoff(now)
         self.states = states if states is not None else {}
         self.force = False
         self.progress: Progress | None = None
