@@ -49,7 +49,32 @@ _PARSING = {"remove_comments": True, "remove_pis": True, "no_network": True, "hu
 
 _PARAGRAPH = "\ufdd0"
 _LINE = "\ufdd1"
-_UNWANTED = re.compile(_CONTROL.pattern[:-1] + "\ufdd0\ufdd1]")  # control chars and placeholders
+
+# _CONTROL's characters in UTF-8, for utf8_without: the ASCII ones are single bytes, the others
+# begin with one of three lead bytes, and a pattern that starts with a literal byte is searched
+# for that byte first (and skipped when it is absent), far faster than a class tested at every
+# character. UTF-8 is self-synchronising, so these bytes occur only as those characters.
+_ASCII_CONTROL_BYTES = bytes([*range(0x09), 0x0B, 0x0C, *range(0x0E, 0x20), 0x7F])
+_C2_CONTROLS = re.compile(rb"\xc2[\x80-\x9f]")  # U+0080-U+009F
+_E2_CONTROLS = re.compile(rb"\xe2(?:\x80[\x8b-\x8d]|\x81\xa0)")  # U+200B-U+200D, U+2060
+_EF_CONTROLS = re.compile(rb"\xef(?:\xbb\xbf|\xbf[\xbe\xbf])")  # U+FEFF, U+FFFE, U+FFFF
+_EF_UNWANTED = re.compile(rb"\xef(?:\xbb\xbf|\xbf[\xbe\xbf]|\xb7[\x90\x91])")  # and U+FDD0/1
+
+
+def utf8_without(text: str, *, placeholders: bool = False) -> bytes:
+    """``text`` as UTF-8 without _CONTROL's characters (nor, with ``placeholders``, _PARAGRAPH
+    and _LINE), lone surrogates dropped: ``_CONTROL.sub("", text).encode("utf-8", "ignore")``.
+
+    On Readability's 130 test pages that regex and the encoding took 0.8-0.9 ms a page, about
+    3 % of an extraction; this takes 0.35-0.4 ms (tests/test_text.py checks the two agree)."""
+    data = text.encode("utf-8", "ignore").translate(None, _ASCII_CONTROL_BYTES)
+    if data.isascii():
+        return data
+    ef = _EF_UNWANTED if placeholders else _EF_CONTROLS
+    for lead, pattern in ((b"\xc2", _C2_CONTROLS), (b"\xe2", _E2_CONTROLS), (b"\xef", ef)):
+        if lead in data:
+            data = pattern.sub(b"", data)
+    return data
 
 
 def clean_text(s: str) -> str:
@@ -140,7 +165,7 @@ def parse_html(html: str | bytes, encoding: str | None = None) -> lxml.etree._El
     empty document."""
     if isinstance(html, str):
         # lxml refuses str input with an encoding declaration; UTF-8 bytes always work.
-        data = _CONTROL.sub("", html).encode("utf-8", "ignore")
+        data = utf8_without(html)
         encoding = "utf-8"
     else:
         data = html
@@ -213,7 +238,7 @@ def html_to_text(html: str) -> str:
     """Readable plain text of an HTML document or fragment, hidden content removed."""
     if "<" not in html and "&" not in html:
         return clean_text(_ANY_WHITESPACE.sub(" ", html))
-    data = _UNWANTED.sub("", html).encode("utf-8", "ignore")
+    data = utf8_without(html, placeholders=True)
     if not data.strip():
         return ""
     # lxml.etree's own elements, not lxml.html's: the walk then makes no Python call per

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import random
+import re
 import time
 
 import pytest
 
-from aggregator.text import clean_text, html_to_text, split_sentences
+from aggregator.text import clean_text, html_to_text, split_sentences, utf8_without
 
 # --- html_to_text ------------------------------------------------------------------------------
 
@@ -96,6 +98,32 @@ def test_absurd_nesting_does_not_crash() -> None:
 
 def test_clean_text_removes_control_characters_but_keeps_newlines() -> None:
     assert clean_text("a\x00b\x07c\x1b\u200bd\ufeff\nnext\x85line") == "abcd\nnext\nline"
+
+
+# What parse_html and html_to_text drop before parsing: C0/C1 controls but \t \n \r, DEL,
+# zero-width characters, BOM, U+FFFE/U+FFFF; and html_to_text's placeholders U+FDD0/U+FDD1.
+_CONTROLS = "\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\u200b\u200c\u200d\u2060\ufeff\ufffe\uffff"
+
+
+@pytest.mark.parametrize("placeholders", [False, True])
+def test_utf8_without_drops_the_control_characters_as_the_regex_does(placeholders: bool) -> None:
+    """utf8_without works on UTF-8 bytes; it must give what a regex on the text gives, for
+    every neighbour of each dropped character and any mix of 1- to 4-byte characters."""
+    reference = re.compile("[" + _CONTROLS + ("\ufdd0\ufdd1" if placeholders else "") + "]")
+    edges = [0x1FFF, 0x200A, 0x200B, 0x200C, 0x200D, 0x200E, 0x205F, 0x2060, 0x2061, 0xD800]
+    edges += [0xDFFF, 0xFDCF, 0xFDD0, 0xFDD1, 0xFDD2, 0xFEFE, 0xFEFF, 0xFFFD, 0xFFFE, 0xFFFF]
+    alphabet = [chr(c) for c in [*range(0x250), *edges, 0x10000, 0x1F600]]
+    rng = random.Random(14)
+    for size in (0, 1, 2, 3, 40, 2000):
+        for _ in range(100):
+            text = "".join(rng.choices(alphabet, k=size))
+            expected = reference.sub("", text).encode("utf-8", "ignore")
+            assert utf8_without(text, placeholders=placeholders) == expected, text
+    assert utf8_without("a\x00b\x7fc\td") == b"abc\td"  # all ASCII: one translate
+    kept = "\ufdd0x\ufdd1"
+    assert utf8_without(kept, placeholders=placeholders) == (
+        b"x" if placeholders else kept.encode()
+    )
 
 
 def test_clean_text_normalises_spaces_and_blank_lines() -> None:
