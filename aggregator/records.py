@@ -81,6 +81,10 @@ class ParsedFeed:
     format: str = ""  # "rss20", "atom10", ... as reported by the parser
 
 
+# The metadata an ExtractedPage can carry; extract_page looks only for those it is asked for.
+PAGE_FIELDS = frozenset({"title", "author", "published", "image"})
+
+
 @dataclass(frozen=True)
 class ExtractedPage:
     """Text and metadata pulled out of an article's HTML page."""

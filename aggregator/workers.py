@@ -31,7 +31,12 @@ T = TypeVar("T")
 
 # Modules the forkserver imports once, so a replacement worker starts without importing them. One
 # forkserver serves every pool of the process, so it preloads what all of them need.
-PRELOAD = ["aggregator.extract", "aggregator.parse", "aggregator.crawl.items"]
+PRELOAD = [
+    "aggregator.extract",
+    "aggregator.extract_worker",
+    "aggregator.parse",
+    "aggregator.crawl.items",
+]
 
 
 def _die_with(parent: int) -> None:

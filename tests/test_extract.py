@@ -14,14 +14,8 @@ from pathlib import Path
 import pytest
 import trafilatura
 
-from aggregator.extract import (
-    PAGE_FIELDS,
-    _metadata,
-    decode_html,
-    extract_in_worker,
-    extract_page,
-    shutdown_workers,
-)
+from aggregator.extract import PAGE_FIELDS, _metadata, decode_html, extract_page
+from aggregator.extract_worker import extract_in_worker, shutdown_workers
 from aggregator.text import html_to_text, parse_html, remove_hidden
 
 FIXTURES = Path(__file__).parent / "fixtures" / "parse"

@@ -42,6 +42,7 @@ from aggregator.crawl.robots import (
     url_origin,
 )
 from aggregator.errors import DatabaseBusyError, NotAFeedError, StorageError, WorkerError
+from aggregator.extract_worker import extract_in_worker
 from aggregator.parse import worker as parse_worker
 from aggregator.records import (
     Article,
@@ -694,15 +695,13 @@ class _Crawler:
 def _extract_in_worker(
     html: bytes, url: str, timeout: float, want: frozenset[str]
 ) -> ExtractedPage | None:
-    """extract.extract_in_worker, imported on the first page: a crawl that fetches no page
-    never imports the extractor (trafilatura and its dependencies, a fifth of a second).
+    """extract_worker.extract_in_worker: the crawl's own process never imports the extractor,
+    its workers do (see extract_worker.py).
 
     A missing author is taken from the page's meta tags and JSON-LD only, without the byline
     search in its text: no page, feed or export shows an author, and on the bench's 439 pages
     that search was 6 % of the extraction's CPU (tests/test_extract.py has the numbers).
     ``aggregator extract`` still searches."""
-    from aggregator.extract import extract_in_worker
-
     return extract_in_worker(html, url, timeout, want, byline=False)
 
 
