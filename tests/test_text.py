@@ -126,6 +126,27 @@ def test_utf8_without_drops_the_control_characters_as_the_regex_does(placeholder
     )
 
 
+def test_clean_text_gives_what_plain_substitutions_give() -> None:
+    """clean_text skips the line-break pattern when no such character is there and leaves a
+    lone " " unmatched; on any mix of spaces, breaks and controls it must give what replacing
+    every run and break gives."""
+    spaces = re.compile("[ \t\f\v\u00a0\u1680\u2000-\u200a\u202f\u205f\u3000]+")
+    breaks = re.compile("\r\n?|[\u2028\u2029\x85]")
+    controls = re.compile("[" + _CONTROLS + "]")
+
+    def reference(text: str) -> str:
+        text = spaces.sub(" ", controls.sub("", breaks.sub("\n", text)))
+        text = "\n".join(line.strip() for line in text.split("\n"))
+        return re.sub("\n{3,}", "\n\n", text).strip()
+
+    alphabet = list("ab \t\f\v\r\n\x00\x85\u00a0\u1680\u2000\u200a\u200b\u2028\u2029\u202f\u3000")
+    rng = random.Random(15)
+    for size in (1, 2, 3, 8, 60):
+        for _ in range(300):
+            text = "".join(rng.choices(alphabet, k=size))
+            assert clean_text(text) == reference(text), text
+
+
 def test_clean_text_normalises_spaces_and_blank_lines() -> None:
     raw = "  one\u00a0 two\t\tthree  \r\n\r\n\r\n\n  four \u2003 five  "
     assert clean_text(raw) == "one two three\n\nfour five"
