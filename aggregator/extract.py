@@ -189,10 +189,11 @@ def _metadata(
     meta = examine_meta(tree)
     if meta.author and " " not in meta.author:  # as extract_metadata: one word is no author
         meta.author = None
-    try:
-        meta = extract_meta_json(tree, meta)
-    except Exception:  # as extract_metadata does: its JSON-LD reader has bugs
-        log.debug("JSON-LD metadata of %s could not be read", url or "<page>")
+    if need & {"title", "author"}:  # the only fields of ours that JSON-LD sets
+        try:
+            meta = extract_meta_json(tree, meta)
+        except Exception:  # as extract_metadata does: its JSON-LD reader has bugs
+            log.debug("JSON-LD metadata of %s could not be read", url or "<page>")
     if "title" in need:
         meta.title = meta.title or extract_title(tree)
     if "author" in need and byline:

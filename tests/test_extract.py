@@ -281,7 +281,12 @@ def test_the_metadata_steps_give_what_trafilatura_extract_metadata_gives(
         for name in ("title", "author", "date", "image"):
             assert ours[name] == getattr(theirs, name), (path.parent.name, name)
             found[name] += bool(ours[name])
+        # asked for neither title nor author, it skips the JSON-LD, which sets no other field
         assert _metadata(tree, url, frozenset({"image"})) == {"image": ours["image"]}
+        assert _metadata(tree, url, frozenset({"image", "published"})) == {
+            "image": ours["image"],
+            "date": ours["date"],
+        }
     # the comparison is not between empty fields: most pages have each of them
     assert min(found.values()) >= 50, found
 
