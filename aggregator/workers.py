@@ -1,9 +1,10 @@
 """Worker processes with a deadline per call, shared by extraction and feed parsing.
 
 A page or feed that makes a parser hang costs that one call: past its deadline the pool's
-processes are killed and the pool replaced, so later calls run on fresh workers. At most
-``workers`` calls are in flight per pool, so a deadline counts a call's own run time, not the
-time it spent queued behind others.
+processes are killed and the pool replaced, so later calls run on fresh workers. One call more
+than there are processes is sent to the pool, so a process that finishes a call finds the next
+waiting instead of idling while this process hands it over; a deadline still counts a call's
+own run time, not its wait behind others: its clock starts when a call ahead of it is done.
 
 Workers die with the process that made them, even one killed with SIGKILL: each watches it and
 exits when it is gone. Without that they would wait on their queues for ever, holding the
@@ -100,24 +101,31 @@ class WorkerPool:
         self.workers = workers
         self._pool: ProcessPoolExecutor | None = None
         self._lock = threading.Lock()
-        self._slots = threading.BoundedSemaphore(workers)
+        self._sent = threading.BoundedSemaphore(workers + 1)  # calls in the pool
+        self._running = threading.BoundedSemaphore(workers)  # calls whose clock runs
 
     def run(self, func: Callable[..., T], *args: Any, timeout: float, **kwargs: Any) -> T:
-        """func(*args, **kwargs) in a worker; WorkerError when it overruns ``timeout`` or dies."""
-        with self._slots:
+        """func(*args, **kwargs) in a worker; WorkerError when it overruns ``timeout`` or dies.
+
+        The call is sent first, then waits for one of ``workers`` running places before its
+        deadline starts: the one call sent beyond them waits in the pool's queue until a process
+        is free, which is when a call ahead of it ends (its clock then starts a little after
+        the call itself does, never before)."""
+        with self._sent:
             for _attempt in range(2):
                 pool = self._get()
                 future = pool.submit(func, *args, **kwargs)
-                try:
-                    return future.result(timeout=timeout)
-                except concurrent.futures.TimeoutError:
-                    self._discard(pool)
-                    raise WorkerError(f"took longer than {timeout:g} s") from None
-                except BrokenProcessPool:
-                    # A worker died, or another call's timeout tore the pool down under us:
-                    # then this call is not to blame, so it gets one more try.
-                    if self._discard(pool):
-                        raise WorkerError("crashed its worker process") from None
+                with self._running:
+                    try:
+                        return future.result(timeout=timeout)
+                    except concurrent.futures.TimeoutError:
+                        self._discard(pool)
+                        raise WorkerError(f"took longer than {timeout:g} s") from None
+                    except BrokenProcessPool:
+                        # A worker died, or another call's timeout tore the pool down under us:
+                        # then this call is not to blame, so it gets one more try.
+                        if self._discard(pool):
+                            raise WorkerError("crashed its worker process") from None
         raise WorkerError("crashed its worker process")
 
     def shutdown(self) -> None:
@@ -160,8 +168,8 @@ def cores() -> int:
 
 
 # One pool for every CPU-bound step of a crawl (parsing feeds, their items' text, extracting
-# pages), one process more than the cores: the extra one keeps every core busy while results
-# travel back (three on two cores; a fourth there added 60 MB and no speed). Two pools would
-# hold more processes' memory and still leave a core idle between calls.
-WORKERS = cores() + 1
+# pages), a process per core, with one call more waiting in the pool (see WorkerPool.run) so
+# that no core idles while results travel back. Two pools would hold more processes' memory
+# and still leave a core idle between calls.
+WORKERS = cores()
 SHARED = WorkerPool(WORKERS)

@@ -1,4 +1,5 @@
-"""Worker processes die with the process that made them, even one killed with SIGKILL.
+"""Worker processes die with the process that made them, even one killed with SIGKILL; a
+call's deadline counts its own run time, not its wait behind other calls.
 
 Before: after kill -9 of `aggregator schedule` its forkserver, the parse and extraction workers
 and multiprocessing's resource tracker lived on for ever (the workers held the forkserver's
@@ -12,8 +13,13 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
+from aggregator.errors import WorkerError
+from aggregator.workers import WorkerPool
 from tests.support.loopback import LoopbackServer, Response
 from tests.support.processes import descendants
 
@@ -101,7 +107,8 @@ def test_prestart_starts_the_forkserver_the_pools_fork_from(tmp_path: Path) -> N
 
 def test_the_pool_and_the_clustering_threads_count_the_cores_the_process_may_use() -> None:
     # A container's cpuset shows in the CPU affinity, not in os.cpu_count(): a crawl given one
-    # core runs two workers, not one per core of the host, and clustering one thread.
+    # core runs one worker (and sends it one call ahead), not one per core of the host, and
+    # clustering one thread.
     root = Path(__file__).resolve().parents[1]
 
     def printed(name: str, cores: set[int] | None) -> int:
@@ -121,8 +128,41 @@ def test_the_pool_and_the_clustering_threads_count_the_cores_the_process_may_use
         return int(out.stdout)
 
     available = os.sched_getaffinity(0)
-    assert printed("aggregator.workers.WORKERS", None) == len(available) + 1
-    assert printed("aggregator.workers.WORKERS", {min(available)}) == 2
+    assert printed("aggregator.workers.WORKERS", None) == len(available)
+    assert printed("aggregator.workers.WORKERS", {min(available)}) == 1
     threads = "aggregator.cluster.neighbours._WORKERS"
     assert printed(threads, None) == min(2, len(available))
     assert printed(threads, {min(available)}) == 1
+
+
+def test_a_call_sent_behind_a_running_one_is_not_charged_for_its_wait() -> None:
+    """The pool takes one call more than it has processes, so that a process never waits for
+    the next; that call waits in the pool's queue, and its deadline starts when it can run."""
+    pool = WorkerPool(1)
+    try:
+        pool.run(time.sleep, 0, timeout=30)  # the process is up
+        with ThreadPoolExecutor(2) as threads:
+            slow = threads.submit(pool.run, time.sleep, 1.5, timeout=10)
+            time.sleep(0.3)  # the slow call is running
+            sent = time.monotonic()
+            quick = threads.submit(pool.run, time.sleep, 0.2, timeout=1.0)
+            assert quick.result() is None  # no WorkerError: 1.2 s of waiting, 0.2 s of its own
+            assert time.monotonic() - sent > 1.0  # it did wait behind the slow one
+            assert slow.result() is None
+    finally:
+        pool.shutdown()
+
+
+def test_a_hung_call_is_stopped_and_the_call_waiting_behind_it_still_runs() -> None:
+    pool = WorkerPool(1)
+    try:
+        pool.run(time.sleep, 0, timeout=30)
+        with ThreadPoolExecutor(2) as threads:
+            hung = threads.submit(pool.run, time.sleep, 60, timeout=0.5)
+            time.sleep(0.1)
+            behind = threads.submit(pool.run, divmod, 7, 2, timeout=10)
+            with pytest.raises(WorkerError, match=r"took longer than 0\.5 s"):
+                hung.result()
+            assert behind.result() == (3, 1)  # sent again, to the pool that replaced the first
+    finally:
+        pool.shutdown()

@@ -206,10 +206,11 @@ class _Crawler:
         # sees competing writers from this process.
         self._db_lock = asyncio.Lock()
         # Every worker call (parsing, items' text, page extraction) is waited for on the crawl's
-        # own threads: one per worker process and a spare for a call being handed back. They
-        # keep the default executor free for storage, and a call that overruns its bound is
-        # abandoned, where the default executor would make asyncio.run wait for it on the way out.
-        self._waiters = ThreadPoolExecutor(max_workers=WORKERS + 1, thread_name_prefix="worker")
+        # own threads: one per call the pool takes (a process each and one waiting, WORKERS + 1)
+        # and a spare for a call being handed back. They keep the default executor free for
+        # storage, and a call that overruns its bound is abandoned, where the default executor
+        # would make asyncio.run wait for it on the way out.
+        self._waiters = ThreadPoolExecutor(max_workers=WORKERS + 2, thread_name_prefix="worker")
         self._pending: list[_Written] = []
         self._pending_ids: set[str] = set()  # ids of the articles queued
         self._flushing_ids: set[str] = set()  # ids of the articles being stored
