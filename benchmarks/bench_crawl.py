@@ -307,12 +307,18 @@ def _pg_alternated(urls: list[str], tmp: Path, rounds: int) -> None:
         )
     medians = []
     for turn, values in ratios.items():
-        values.sort()
-        medians.append(f"{turn} {values[len(values) // 2]:.2f} ({values[0]:.2f}-{values[-1]:.2f})")
+        middle, low, high = _spread(values)
+        medians.append(f"{turn} {middle:.2f} ({low:.2f}-{high:.2f})")
     print(
         f"PostgreSQL/SQLite time, {len(urls):,} sources, {rounds} rounds in turn, median "
         f"(range): {', '.join(medians)}"
     )
+
+
+def _spread(values: list[float]) -> tuple[float, float, float]:
+    """The median of the rounds (the upper one of an even count), the lowest and the highest."""
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2], ordered[0], ordered[-1]
 
 
 def _postgres_cpu() -> float:
@@ -442,8 +448,8 @@ def _pages() -> None:
         before = farm.served()["pages"]
         naive = naive_pages(urls, tmp)
         naive_count = farm.served()["pages"] - before
-        rates = sorted(pages / first.seconds for first, pages in runs)
-        rate, naive_rate = rates[len(rates) // 2], naive_count / naive.seconds
+        rate, low, high = _spread([pages / first.seconds for first, pages in runs])
+        naive_rate = naive_count / naive.seconds
         first, pages = runs[0]
         each = ", ".join(
             f"{taken.seconds:.1f} s ({taken.cpu:.0f} CPU s, {fetched / taken.seconds:.0f}/s)"
@@ -455,7 +461,7 @@ def _pages() -> None:
             f"into a new database: {each}"
         )
         print(
-            f"  median {rate:.0f} pages/s (range {rates[0]:.0f}-{rates[-1]:.0f}); peak "
+            f"  median {rate:.0f} pages/s (range {low:.0f}-{high:.0f}); peak "
             f"{max(r.peak_mb for r, _ in runs):,.0f} MB RSS, "
             f"{max(r.peak_pss_mb for r, _ in runs):,.0f} MB PSS"
         )
